@@ -1,0 +1,182 @@
+"""The declarative shape of a machine: state schema, actions, invariants.
+
+A machine is data. Its guards, effects and invariants are `spec.terms` trees; the
+frame of every action (what it leaves alone) is derived from the fields its
+effects name, never written by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+from spec.terms import ID, INT, Lit, Sort, Term, Var
+
+
+@dataclass(frozen=True)
+class StateField:
+    """One field of the state.
+
+    `key` is None for a global, `ID` for a per-operation map and `INT` for a map
+    indexed by an integer (e.g. completed order by completion sequence).
+    `default` is the value of every key that was never written (and of a global
+    at Init unless `init` says otherwise); `rigid` fields are configuration that
+    no action may write.
+    """
+
+    name: str
+    sort: Sort
+    default: Lit
+    key: Sort | None = None
+    rigid: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A named precondition. When it is false the action raises `error`.
+
+    `fields` name the error's payload (e.g. InvalidTransition's status) as terms
+    evaluated on the pre-state.
+    """
+
+    name: str
+    holds: Term
+    error: str
+    reason: str
+    fields: tuple[tuple[str, Term], ...] = ()
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Write a global field."""
+
+    field: str
+    value: Term
+
+
+@dataclass(frozen=True)
+class AssignAt:
+    """Write one entry of a keyed field."""
+
+    field: str
+    key: Term
+    value: Term
+
+
+@dataclass(frozen=True)
+class AssignAll:
+    """Rewrite every entry of a per-id field pointwise: entry(var) := value."""
+
+    field: str
+    var: Var
+    value: Term
+
+
+Effect = Assign | AssignAt | AssignAll
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action: ordered named guards, then effects applied in order.
+
+    Effects are sequential: each one reads the state left by the previous one,
+    the way the seed's shell mutates its state under one lock.
+    """
+
+    name: str
+    params: tuple[Var, ...]
+    guards: tuple[Guard, ...]
+    effects: tuple[Effect, ...]
+    doc: str
+    label: str = ""  # the action name the seed reports in InvalidTransition
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for e in self.effects:
+            if e.field not in seen:
+                seen.append(e.field)
+        return tuple(seen)
+
+    @property
+    def error_label(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A progress measure: while `active` holds in two consecutive states (of the
+    same request), the set `pending` never gains a member.
+
+    Its cardinality is the rank; a finite set that only shrinks reaches empty.
+    """
+
+    active: Term
+    same_episode: Term  # relates pre and cur: e.g. the request id did not change
+    pending: Term       # over `var`
+    var: Var
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A named invariant: a state formula, a step formula (pre/post), or both.
+
+    Step formulas read the pre-state through `terms.at_pre`.
+    """
+
+    name: str
+    sentence: str
+    state: Term | None = None
+    step: Term | None = None
+    ranking: Ranking | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    doc: str
+    profile: str
+    sorts: tuple[Sort, ...]
+    fields: tuple[StateField, ...]
+    init: tuple[tuple[str, Term], ...]   # globals with a non-default initial value
+    assumptions: tuple[Term, ...]        # on rigid configuration fields
+    actions: tuple[Action, ...]
+    invariants: tuple[Invariant, ...]
+    errors: tuple[str, ...]
+    notes: tuple[tuple[str, str], ...] = field(default=())
+
+    def field(self, name: str) -> StateField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def action(self, name: str) -> Action:
+        for a in self.actions:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def invariant(self, name: str) -> Invariant:
+        for inv in self.invariants:
+            if inv.name == name:
+                return inv
+        raise KeyError(name)
+
+    def guards(self) -> Iterator[tuple[Action, int, Guard]]:
+        for a in self.actions:
+            for index, g in enumerate(a.guards):
+                yield a, index, g
+
+    # ------------------------------------------------------------------ variants
+    # Used by tests and mutation runs: a variant is the same data with one piece
+    # replaced, so every reader (model, proofs, docs) sees the change at once.
+
+    def with_action(self, action: Action) -> "Machine":
+        return replace(self, actions=tuple(action if a.name == action.name else a for a in self.actions))
+
+    def with_invariants(self, invariants: tuple[Invariant, ...]) -> "Machine":
+        return replace(self, invariants=invariants)
+
+
