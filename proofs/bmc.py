@@ -1,0 +1,357 @@
+"""Bounded model checking and reachability from Init over a small id pool.
+
+States s0..sK over a finite id sort; step t picks one action (and its
+parameters) whose guards hold. Depth grows one step at a time, so the first
+violation found is a shortest trace. Every trace found here (violation or
+witness) is replayed on the spec model: the two readers of the spec must agree,
+or the obligation is reported `unknown`.
+
+Reachability turns vacuity into a failure: an action that is never enabled, or a
+guard that never fails (so its error is never raised), is reported `violated`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import z3
+
+from proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
+from proofs.report import Obligation, describe_params, describe_state, id_names
+from spec import model as spec_model
+from spec.machine import Machine
+from spec.terms import BOOL, ID, ID_SET, INT
+
+IDS = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    max_completed: int
+    max_concurrent: int | None
+
+    @property
+    def label(self) -> str:
+        limit = "no limit" if self.max_concurrent is None else f"max_concurrent={self.max_concurrent}"
+        return f"max_completed={self.max_completed}, {limit}"
+
+    @property
+    def tag(self) -> str:
+        return f"mc{self.max_completed}" + ("" if self.max_concurrent is None else f"-limit{self.max_concurrent}")
+
+    def values(self) -> dict[str, spec_model.Value]:
+        return {"max_completed": self.max_completed, "has_limit": self.max_concurrent is not None,
+                "max_concurrent": self.max_concurrent or 0}
+
+
+CONFIGS = (Config(1, None), Config(1, 2), Config(2, None), Config(2, 2))
+
+
+class Unrolling:
+    """s0..sK with step choices; grown one step at a time on one incremental solver."""
+
+    def __init__(self, machine: Machine, configs: tuple[Config, ...], timeout_ms: int, depth: int,
+                 start: list[Any] | None = None):
+        """Unroll from Init, or (with `start`) from any state satisfying those invariants."""
+        self.m = machine
+        self.u = Universe.make(machine, IDS, int_bound=depth + 1)
+        self.solver = z3.Solver()
+        self.solver.set("timeout", timeout_ms)
+        self.states: list[StateExprs] = [state_symbols(machine, self.u, "s0")]
+        self.choices: list[z3.ExprRef] = []
+        self.params: list[list[dict[str, z3.ExprRef]]] = []
+        s0 = self.states[0]
+        if start is None:
+            self.solver.add(*initial_constraints(machine, self.u, s0))
+        else:
+            self.solver.add(*(to_z3(a, Env(machine, self.u, s0)) for a in machine.assumptions))
+            self.solver.add(*(to_z3(inv.state, Env(machine, self.u, s0)) for inv in start if inv.state is not None))
+            bound = self.u.int_bound or 0
+            self.solver.add(*(scalar(s0[f.name]) <= bound for f in machine.fields
+                              if f.key is None and f.sort == INT and not f.rigid))
+        self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values().items()]) for c in configs]))
+
+    @property
+    def depth(self) -> int:
+        return len(self.states) - 1
+
+    def grow(self) -> None:
+        """Add step t: the chosen action's guards hold, and each field of s(t+1) is
+        an if-chain over the actions that write it (the others leave it alone)."""
+        t = self.depth
+        pre, post = self.states[t], state_symbols(self.m, self.u, f"s{t + 1}")
+        choice = z3.Int(f"action@{t}")
+        params = []
+        enabled = []
+        results = []
+        for index, action in enumerate(self.m.actions):
+            p = fresh_params(action, self.u, f"s{t}")
+            params.append(p)
+            tr = transition(self.m, action, self.u, pre, p)
+            enabled.append(z3.And(choice == index, *tr.guards))
+            results.append((index, action, tr))
+        self.solver.add(z3.Or(enabled))
+        for f in self.m.fields:
+            if f.rigid:
+                continue
+            writers = [(n, tr.post[f.name]) for n, action, tr in results if f.name in action.writes]
+            value = pre[f.name]
+            if isinstance(value, Table):
+                for k, key in enumerate(value.keys):
+                    chain = value.values[k]
+                    for n, new in reversed(writers):
+                        assert isinstance(new, Table)
+                        chain = z3.If(choice == n, new.values[k], chain)
+                    self.solver.add(table_value(post[f.name], k) == chain)
+            else:
+                chain = value
+                for n, new in reversed(writers):
+                    chain = z3.If(choice == n, scalar(new), chain)
+                self.solver.add(scalar(post[f.name]) == chain)
+        self.states.append(post)
+        self.choices.append(choice)
+        self.params.append(params)
+
+    def check(self, claim: z3.ExprRef) -> tuple[z3.CheckSatResult, z3.ModelRef | None]:
+        self.solver.push()
+        self.solver.add(claim)
+        r = self.solver.check()
+        model = self.solver.model() if r == z3.sat else None
+        self.solver.pop()
+        return r, model
+
+    # ------------------------------------------------------------ claims
+
+    def state_violation(self, t: int, inv_state: Any) -> z3.ExprRef:
+        return z3.Not(to_z3(inv_state, Env(self.m, self.u, self.states[t])))
+
+    def step_violation(self, t: int, step: Any) -> z3.ExprRef:
+        """The step formula fails on the step that led to state t (t >= 1)."""
+        pre, post = self.states[t - 1], self.states[t]
+        return z3.Or([z3.And(self.choices[t - 1] == n,
+                             z3.Not(to_z3(step, Env(self.m, self.u, post, pre, self.params[t - 1][n], {}, a.name,
+                                                    sets=set_tables(self.u, self.params[t - 1][n])))))
+                      for n, a in enumerate(self.m.actions)])
+
+    def ranking_violation(self, t: int, inv: Any) -> z3.ExprRef:
+        r = inv.ranking
+        pre, post = self.states[t - 1], self.states[t]
+        grows = z3.Or([z3.And(to_z3(r.pending, Env(self.m, self.u, post, None, {}, {r.var.name: x})),
+                              z3.Not(to_z3(r.pending, Env(self.m, self.u, pre, None, {}, {r.var.name: x}))))
+                       for x in self.u.ids])
+        return z3.And(to_z3(r.active, Env(self.m, self.u, pre)), to_z3(r.active, Env(self.m, self.u, post)),
+                      to_z3(r.same_episode, Env(self.m, self.u, post, pre)), grows)
+
+    def violation(self, t: int, inv: Any) -> z3.ExprRef:
+        parts = []
+        if inv.state is not None:
+            parts.append(self.state_violation(t, inv.state))
+        if t >= 1 and inv.step is not None:
+            parts.append(self.step_violation(t, inv.step))
+        if t >= 1 and inv.ranking is not None:
+            parts.append(self.ranking_violation(t, inv))
+        return z3.Or(parts) if parts else z3.BoolVal(False)
+
+    # ------------------------------------------------------------ traces
+
+    def trace(self, model: z3.ModelRef, t: int) -> tuple[list[dict[str, Any]], dict[str, Any], Config]:
+        names = id_names(model, self.u)
+        steps = []
+        for n in range(t):
+            index = model.eval(self.choices[n], model_completion=True).as_long()
+            action = self.m.actions[index]
+            steps.append({"action": action.name,
+                          "params": describe_params(model, self.u, self.params[n][index], self.u.ids, names)})
+        final = describe_state(self.m, self.u, model, self.states[t], self.u.ids, names)
+        s0 = self.states[0]
+        mc = model.eval(scalar(s0["max_completed"]), model_completion=True).as_long()
+        limit = model.eval(scalar(s0["max_concurrent"]), model_completion=True).as_long()
+        has_limit = z3.is_true(model.eval(scalar(s0["has_limit"]), model_completion=True))
+        return steps, final, Config(mc, limit if has_limit else None)
+
+
+def table_value(t: "z3.ExprRef | Table", k: int) -> z3.ExprRef:
+    assert isinstance(t, Table)
+    return t.values[k]
+
+
+def _val(v: spec_model.Value) -> z3.ExprRef:
+    if isinstance(v, bool):
+        return z3.BoolVal(v)
+    assert isinstance(v, int)
+    return z3.IntVal(v)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def replay(machine: Machine, config: Config, steps: list[dict[str, Any]]) -> tuple[bool, spec_model.State, spec_model.State | None, dict[str, Any] | None]:
+    """Run a trace on the spec model. Returns (all accepted, final, pre-final, last params)."""
+    state = spec_model.initial_state(machine, config.values())
+    previous = None
+    params: dict[str, Any] | None = None
+    for stp in steps:
+        action = machine.action(stp["action"])
+        params = {}
+        for p in action.params:
+            raw = stp["params"][p.name]
+            params[p.name] = frozenset(raw) if p.sort == ID_SET else raw
+        r = spec_model.step(machine, state, action.name, params)
+        if not isinstance(r, spec_model.Accepted):
+            return False, state, previous, params
+        previous, state = state, r.state
+    return True, state, previous, params
+
+
+def model_violates(machine: Machine, config: Config, steps: list[dict[str, Any]], invariant: str) -> bool:
+    ok, state, previous, params = replay(machine, config, steps)
+    if not ok:
+        return False
+    action = steps[-1]["action"] if steps else None
+    bad = spec_model.violated_invariants(machine, state, previous, action, params)
+    return any(b.name == invariant for b in bad)
+
+
+# --------------------------------------------------------------------------- obligations
+
+
+def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
+                  configs: tuple[Config, ...] = CONFIGS, progress: Callable[[str], None] | None = None) -> list[Obligation]:
+    """One `bmc` obligation per (invariant, configuration): no violation within `depth`."""
+    out: list[Obligation] = []
+    for config in configs:
+        t0 = time.perf_counter()
+        unrolling = Unrolling(machine, (config,), timeout_ms, depth)
+        remaining = list(machine.invariants)
+        found: dict[str, Obligation] = {}
+        unknown = False
+        for t in range(depth + 1):
+            if t > 0:
+                unrolling.grow()
+            if t > 0 and remaining and _one_step_safe(machine, config, remaining, timeout_ms, depth):
+                # Every reachable state at depth t-1 satisfies `remaining` (checked
+                # below at t-1), and no single step from such a state violates one:
+                # so no depth up to `depth` can. Each claim rests on an unsat.
+                if progress:
+                    progress(f"bmc {config.tag}: depths {t}..{depth} clear by one-step closure")
+                break
+            while remaining:
+                r, model = unrolling.check(z3.Or([unrolling.violation(t, inv) for inv in remaining]))
+                if r == z3.unsat:
+                    # None of them fails at depth t: keep them as facts about s_t.
+                    # Sound for finding shortest traces, and it prunes the search.
+                    for inv in remaining:
+                        unrolling.solver.add(z3.Not(unrolling.violation(t, inv)))
+                    break
+                if r == z3.unknown:
+                    unknown = True
+                    break
+                for inv in list(remaining):
+                    r1, m1 = unrolling.check(unrolling.violation(t, inv))
+                    if r1 != z3.sat or m1 is None:
+                        continue
+                    steps, final, cfg = unrolling.trace(m1, t)
+                    agrees = model_violates(machine, cfg, steps, inv.name)
+                    cex = {"config": cfg.label, "trace": steps, "state": final,
+                           "violation": f"{inv.name} fails after step {t}",
+                           "replayed_on_model": agrees}
+                    found[inv.name] = Obligation(
+                        f"{inv.name}/bmc/{config.tag}", inv.name, "bmc", None,
+                        "violated" if agrees else "unknown", time.perf_counter() - t0,
+                        {"ids": IDS, "depth": t}, cex,
+                        f"shortest counterexample: {t} steps" if agrees else
+                        "Z3 trace does not replay on the spec model (encoding disagreement)")
+                    remaining.remove(inv)
+            if unknown:
+                break
+            if progress:
+                progress(f"bmc {config.tag}: depth {t} clear")
+        seconds = time.perf_counter() - t0
+        for inv in machine.invariants:
+            if inv.name in found:
+                out.append(found[inv.name])
+            elif unknown:
+                out.append(Obligation(f"{inv.name}/bmc/{config.tag}", inv.name, "bmc", None, "unknown", seconds,
+                                      {"ids": IDS, "depth": depth}, None, "z3 answered unknown"))
+            else:
+                out.append(Obligation(f"{inv.name}/bmc/{config.tag}", inv.name, "bmc", None, "proved", seconds,
+                                      {"ids": IDS, "depth": depth}))
+    return out
+
+
+def _one_step_safe(machine: Machine, config: Config, remaining: list[Any], timeout_ms: int, depth: int) -> bool:
+    free = Unrolling(machine, (config,), timeout_ms, depth, start=remaining)
+    free.grow()
+    r, _ = free.check(z3.Or([free.violation(1, inv) for inv in remaining]))
+    return r == z3.unsat
+
+
+def reachability(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
+                 progress: Callable[[str], None] | None = None) -> list[Obligation]:
+    """Every action is enabled, and every guard fails, in some reachable state."""
+    t0 = time.perf_counter()
+    unrolling = Unrolling(machine, CONFIGS, timeout_ms, depth)
+    targets: list[tuple[str, str, Any]] = []
+    for action in machine.actions:
+        targets.append((f"enabled/{action.name}", action.name, ("enabled", action, None)))
+    for action, index, guard in machine.guards():
+        targets.append((f"raises/{action.name}/{guard.name}", action.name, ("raises", action, index)))
+    witnesses: dict[str, tuple[int, dict[str, Any], bool]] = {}
+    for t in range(depth + 1):
+        if t > 0:
+            unrolling.grow()
+        for name, _, (what, action, index) in targets:
+            if name in witnesses:
+                continue
+            probe = fresh_params(action, unrolling.u, f"probe{t}")
+            env = Env(machine, unrolling.u, unrolling.states[t], params=probe, sets=set_tables(unrolling.u, probe))
+            guards = [to_z3(g.holds, env) for g in action.guards]
+            claim = z3.And(guards) if what == "enabled" else z3.And(*guards[:index], z3.Not(guards[index]))
+            r, model = unrolling.check(claim)
+            if r == z3.sat and model is not None:
+                steps, _, cfg = unrolling.trace(model, t)
+                names = id_names(model, unrolling.u)
+                args = describe_params(model, unrolling.u, probe, unrolling.u.ids, names)
+                agrees = _model_agrees(machine, cfg, steps, action.name, args, what, index)
+                witnesses[name] = (t, {"config": cfg.label, "trace": steps + [{"action": action.name, "params": args}],
+                                       "replayed_on_model": agrees}, agrees)
+        if progress:
+            progress(f"reachability: depth {t}, {len(witnesses)}/{len(targets)} witnessed")
+        if len(witnesses) == len(targets):
+            break
+    seconds = time.perf_counter() - t0
+    out = []
+    for name, action_name, (what, action, index) in targets:
+        if name in witnesses:
+            t, cex, agrees = witnesses[name]
+            out.append(Obligation(name, "reachability", "reachability", action_name,
+                                  "proved" if agrees else "unknown", seconds, {"ids": IDS, "depth": t},
+                                  None if agrees else cex,
+                                  "" if agrees else "witness does not replay on the spec model"))
+        else:
+            what_text = "is never enabled" if what == "enabled" else "never fails: its error is never raised"
+            out.append(Obligation(name, "reachability", "reachability", action_name, "violated", seconds,
+                                  {"ids": IDS, "depth": depth}, None,
+                                  f"within {depth} steps {action_name}{'' if index is None else '.' + action.guards[index].name} {what_text}"))
+    for error in machine.errors:
+        raising = [f"raises/{a.name}/{g.name}" for a, _, g in machine.guards() if g.error == error]
+        hit = [n for n in raising if n in witnesses and witnesses[n][2]]
+        out.append(Obligation(f"error/{error}", "reachability", "reachability", None,
+                              "proved" if hit else "violated", seconds, {"ids": IDS, "depth": depth}, None,
+                              "" if hit else f"no reachable state raises {error}"))
+    return out
+
+
+def _model_agrees(machine: Machine, cfg: Config, steps: list[dict[str, Any]], action: str,
+                  args: dict[str, Any], what: str, index: int | None) -> bool:
+    ok, state, _, _ = replay(machine, cfg, steps)
+    if not ok:
+        return False
+    act = machine.action(action)
+    params = {p.name: frozenset(args[p.name]) if p.sort == ID_SET else args[p.name] for p in act.params}
+    failing = spec_model.first_failing_guard(machine, act, state, params)
+    if what == "enabled":
+        return failing is None
+    return failing is not None and failing == act.guards[index or 0] and act.guards.index(failing) == index

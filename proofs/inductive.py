@@ -1,0 +1,243 @@
+"""Unbounded proofs: initiation, inductive consecution and ranking, per (invariant, action).
+
+Operation ids are an uninterpreted sort, so a proof holds for any number of
+operations. Each obligation gets its own solver frame, mypyvy-style: every
+invariant on the pre-state, the action's guards and effects, and the negation of
+one invariant on the post-state. unsat is `proved`; sat is `violated` with the
+model printed as pre-state / action / post-state; anything else is `unknown`.
+
+Counting (`card` in an invariant) is carried by a ghost bijection: arrays
+`pos: id -> int` and `at: int -> id` with `n` such that `pos` maps exactly the
+ids satisfying the predicate onto 0..n-1 and `at` inverts it. The bijection is
+part of every hypothesis and of the goal of each counting invariant; its
+post-state is constructed from the action (append / swap-remove at each id the
+action wrote, or reset to empty when the predicate is empty afterwards), and Z3
+checks that construction like any other claim. So `n` is the cardinality by a
+proof, not by assumption.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import z3
+
+from proofs.encode import Env, StateExprs, Transition, Universe, fresh_params, initial_constraints, set_tables, state_symbols, to_z3, transition
+from proofs.report import Obligation, describe_params, describe_state, id_names, model_ids
+from spec.machine import Action, Invariant, Machine
+from spec.terms import Quant, Term, walk
+
+UNBOUNDED = "unbounded"
+
+
+@dataclass
+class Ghost:
+    pos: z3.ExprRef
+    at: z3.ExprRef
+    n: z3.ExprRef
+
+
+def cards_in(terms: Iterable[Term | None]) -> list[Quant]:
+    out: list[Quant] = []
+    for t in terms:
+        if t is None:
+            continue
+        for node in walk(t):
+            if isinstance(node, Quant) and node.kind == "card" and node not in out:
+                out.append(node)
+    return out
+
+
+def ghost_symbols(u: Universe, index: int, tag: str) -> Ghost:
+    return Ghost(
+        z3.Array(f"ghost{index}.pos@{tag}", u.id_sort, z3.IntSort()),
+        z3.Array(f"ghost{index}.at@{tag}", z3.IntSort(), u.id_sort),
+        z3.Int(f"ghost{index}.n@{tag}"),
+    )
+
+
+class Prover:
+    def __init__(self, machine: Machine, timeout_ms: int = 20000, size: int | None = None):
+        self.m = machine
+        self.timeout_ms = timeout_ms
+        self.u = Universe.make(machine, size)
+        self.pre = state_symbols(machine, self.u, "pre")
+        # With finitely many ids `card` is a plain sum and needs no ghost.
+        self.cards = cards_in([inv.state for inv in machine.invariants]) if size is None else []
+        self.ghost_pre = {q: ghost_symbols(self.u, n, "pre") for n, q in enumerate(self.cards)}
+
+    # ------------------------------------------------------------ helpers
+
+    def env(self, st: StateExprs, ghosts: dict[Quant, Ghost], pre: StateExprs | None = None,
+            params: dict[str, z3.ExprRef] | None = None, action: str | None = None) -> Env:
+        def card(q: Quant, _env: Env) -> z3.ExprRef:
+            return ghosts[q].n
+        return Env(self.m, self.u, st, pre, params or {}, {}, action, card, set_tables(self.u, params or {}))
+
+    def pred(self, q: Quant, st: StateExprs, x: z3.ExprRef, params: dict[str, z3.ExprRef]) -> z3.ExprRef:
+        return to_z3(q.body, Env(self.m, self.u, st, None, params, {q.var.name: x}, sets=set_tables(self.u, params)))
+
+    def bijection(self, q: Quant, st: StateExprs, g: Ghost, params: dict[str, z3.ExprRef]) -> z3.ExprRef:
+        x = z3.FreshConst(self.u.id_sort, "x")
+        k = z3.FreshInt("k")
+        return z3.And(
+            g.n >= 0,
+            z3.ForAll([x], z3.Implies(self.pred(q, st, x, params), z3.And(
+                0 <= g.pos[x], g.pos[x] < g.n, g.at[g.pos[x]] == x))),
+            z3.ForAll([k], z3.Implies(z3.And(0 <= k, k < g.n), z3.And(
+                self.pred(q, st, g.at[k], params), g.pos[g.at[k]] == k))),
+        )
+
+    def hypotheses(self) -> list[z3.ExprRef]:
+        env = self.env(self.pre, self.ghost_pre)
+        hyp = [to_z3(a, env) for a in self.m.assumptions]
+        hyp += [to_z3(inv.state, env) for inv in self.m.invariants if inv.state is not None]
+        hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards]
+        return hyp
+
+    def solve(self, assertions: list[z3.ExprRef]) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
+        s = z3.Solver()
+        s.set("timeout", self.timeout_ms)
+        s.add(*assertions)
+        r = s.check()
+        return r, (s.model() if r == z3.sat else None), (s.reason_unknown() if r == z3.unknown else "")
+
+    # ------------------------------------------------------------ ghost construction
+
+    def ghost_after(self, q: Quant, index: int, tr: Transition, params: dict[str, z3.ExprRef],
+                    base: list[z3.ExprRef]) -> Ghost | None:
+        """The post-state bijection for `q`, or None when the action changes the
+        predicate in a way this construction cannot follow (then the counting
+        obligations of that action are reported unknown)."""
+        g = self.ghost_pre[q]
+        x = z3.Const(f"probe{index}", self.u.id_sort)
+        before, after = self.pred(q, self.pre, x, params), self.pred(q, tr.post, x, params)
+        outside = [x != t for t in tr.touched]
+        r, _, _ = self.solve(base + outside + [before != after])
+        if r == z3.unsat:
+            pos, at, n = g.pos, g.at, g.n
+            for step, t in enumerate(tr.touched):
+                was = z3.Or([t == e for e in tr.touched[:step]]) if step else z3.BoolVal(False)
+                b = z3.If(was, self.pred(q, tr.post, t, params), self.pred(q, self.pre, t, params))
+                a = self.pred(q, tr.post, t, params)
+                add, remove = z3.And(z3.Not(b), a), z3.And(b, z3.Not(a))
+                last = at[n - 1]
+                pos, at, n = (
+                    z3.If(add, z3.Store(pos, t, n), z3.If(remove, z3.Store(pos, last, pos[t]), pos)),
+                    z3.If(add, z3.Store(at, n, t), z3.If(remove, z3.Store(at, pos[t], last), at)),
+                    z3.If(add, n + 1, z3.If(remove, n - 1, n)),
+                )
+            return Ghost(pos, at, n)
+        r, _, _ = self.solve(base + [after])
+        if r == z3.unsat:
+            return Ghost(g.pos, g.at, z3.IntVal(0))
+        return None
+
+    # ------------------------------------------------------------ obligations
+
+    def initiation(self) -> list[Obligation]:
+        out = []
+        st = state_symbols(self.m, self.u, "init")
+        ghosts = {q: Ghost(self.ghost_pre[q].pos, self.ghost_pre[q].at, z3.IntVal(0)) for q in self.cards}
+        init = initial_constraints(self.m, self.u, st)
+        for inv in self.m.invariants:
+            if inv.state is None:
+                continue
+            env = self.env(st, ghosts)
+            goal = [to_z3(inv.state, env)] + [self.bijection(q, st, ghosts[q], {})
+                                              for q in cards_in([inv.state]) if q in self.cards]
+            out.append(self.obligation(inv.name, "initiation", None, init + [z3.Not(z3.And(goal))],
+                                       lambda m: {"state": self.show(m, st)}))
+        return out
+
+    def consecution(self, action: Action) -> list[Obligation]:
+        params = fresh_params(action, self.u, "step")
+        tr = transition(self.m, action, self.u, self.pre, params)
+        base = self.hypotheses() + tr.guards
+        ghosts: dict[Quant, Ghost | None] = {
+            q: self.ghost_after(q, n, tr, params, base) for n, q in enumerate(self.cards)}
+        out = []
+        for inv in self.m.invariants:
+            if inv.state is None and inv.step is None:
+                continue
+            needed = [q for q in cards_in([inv.state]) if q in self.cards]
+            cex = self.step_cex(action, tr, params)
+            if any(ghosts[q] is None for q in needed):
+                out.append(Obligation(f"{inv.name}/{action.name}", inv.name, "inductive", action.name,
+                                      "unknown", 0.0, UNBOUNDED, None,
+                                      "the action changes a counted set in a way the ghost bijection cannot follow"))
+                continue
+            post_ghosts = {q: g for q, g in ghosts.items() if g is not None}
+            env = self.env(tr.post, post_ghosts, self.pre, params, action.name)
+            goal: list[z3.ExprRef] = []
+            if inv.state is not None:
+                goal.append(to_z3(inv.state, env))
+                goal += [self.bijection(q, tr.post, post_ghosts[q], params) for q in needed]
+            if inv.step is not None:
+                goal.append(to_z3(inv.step, env))
+            out.append(self.obligation(inv.name, "inductive", action.name, base + [z3.Not(z3.And(goal))], cex))
+        return out
+
+    def ranking(self, action: Action) -> list[Obligation]:
+        out = []
+        for inv in self.m.invariants:
+            r = inv.ranking
+            if r is None:
+                continue
+            params = fresh_params(action, self.u, "rank")
+            tr = transition(self.m, action, self.u, self.pre, params)
+            env_pre = self.env(self.pre, {}, None, params)
+            env_post = self.env(tr.post, {}, self.pre, params)
+            x = z3.FreshConst(self.u.id_sort, "x")
+            shrinks = z3.ForAll([x], z3.Implies(
+                to_z3(r.pending, Env(self.m, self.u, tr.post, None, params, {r.var.name: x})),
+                to_z3(r.pending, Env(self.m, self.u, self.pre, None, params, {r.var.name: x}))))
+            claim = z3.Implies(z3.And(to_z3(r.active, env_pre), to_z3(r.active, env_post),
+                                      to_z3(r.same_episode, env_post)), shrinks)
+            out.append(self.obligation(inv.name, "ranking", action.name,
+                                       self.hypotheses() + tr.guards + [z3.Not(claim)],
+                                       self.step_cex(action, tr, params)))
+        return out
+
+    def obligation(self, invariant: str, kind: str, action: str | None, assertions: list[z3.ExprRef],
+                   cex: Any) -> Obligation:
+        name = f"{invariant}/{action or 'init'}" if kind != "ranking" else f"{invariant}/rank/{action}"
+        t0 = time.perf_counter()
+        r, model, reason = self.solve(assertions)
+        seconds = time.perf_counter() - t0
+        if r == z3.unsat:
+            return Obligation(name, invariant, kind, action, "proved", seconds, UNBOUNDED)
+        if r == z3.sat:
+            assert model is not None
+            return Obligation(name, invariant, kind, action, "violated", seconds, UNBOUNDED, cex(model),
+                              f"invariant {invariant} is not preserved by {action}" if action
+                              else f"invariant {invariant} does not hold at Init")
+        return Obligation(name, invariant, kind, action, "unknown", seconds, UNBOUNDED, None,
+                          f"z3 answered unknown ({reason or 'timeout'})")
+
+    def step_cex(self, action: Action, tr: Transition, params: dict[str, z3.ExprRef]) -> Any:
+        def make(model: z3.ModelRef) -> dict[str, Any]:
+            names = id_names(model, self.u)
+            ids = model_ids(model, self.u)
+            return {"pre": describe_state(self.m, self.u, model, self.pre, ids, names),
+                    "action": action.name,
+                    "params": describe_params(model, self.u, params, ids, names),
+                    "post": describe_state(self.m, self.u, model, tr.post, ids, names)}
+        return make
+
+    def show(self, model: z3.ModelRef, st: StateExprs) -> dict[str, Any]:
+        names = id_names(model, self.u)
+        return describe_state(self.m, self.u, model, st, model_ids(model, self.u), names)
+
+
+def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None) -> list[Obligation]:
+    p = Prover(machine, timeout_ms)
+    out = p.initiation()
+    for action in machine.actions:
+        if actions is not None and action.name not in actions:
+            continue
+        out += p.consecution(action)
+        out += p.ranking(action)
+    return out

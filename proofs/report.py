@@ -1,0 +1,194 @@
+"""Proof obligations, their results and how they are shown (table or JSON).
+
+A result is `proved` only when Z3 answered unsat for the negated claim (or, for a
+reachability obligation, produced a witness trace that the spec model replays);
+`unknown` and timeouts are failures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from proofs.encode import StateExprs, Universe, scalar, table
+from spec.machine import Machine
+from spec.terms import BOOL, INT, ID
+
+KINDS = ("initiation", "inductive", "ranking", "bmc", "reachability")
+
+
+@dataclass
+class Obligation:
+    id: str
+    invariant: str
+    kind: str
+    action: str | None
+    result: str  # proved | violated | unknown
+    seconds: float
+    domain: Any  # "unbounded" or {"ids": n, "depth": k}
+    counterexample: dict[str, Any] | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "invariant": self.invariant, "kind": self.kind, "action": self.action,
+            "result": self.result, "seconds": round(self.seconds, 3), "domain": self.domain,
+        }
+        if self.counterexample is not None:
+            out["counterexample"] = self.counterexample
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class MachineReport:
+    machine: str
+    obligations: list[Obligation] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    profile: str
+    machines: list[MachineReport]
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        c = {"proved": 0, "violated": 0, "unknown": 0}
+        for m in self.machines:
+            for o in m.obligations:
+                c[o.result] += 1
+        return c
+
+    @property
+    def ok(self) -> bool:
+        c = self.counts()
+        return c["violated"] == 0 and c["unknown"] == 0 and c["proved"] > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "machines": [{"machine": m.machine, "obligations": [o.to_json() for o in m.obligations]}
+                         for m in self.machines],
+            "summary": {**self.counts(), "seconds": round(self.seconds, 3)},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+
+# --------------------------------------------------------------------------- model values
+
+
+def py_value(model: z3.ModelRef, e: z3.ExprRef, u: Universe, names: dict[str, str]) -> Any:
+    v = model.eval(e, model_completion=True)
+    if z3.is_true(v):
+        return True
+    if z3.is_false(v):
+        return False
+    if z3.is_int_value(v):
+        return v.as_long()
+    text = str(v)
+    if text in names:
+        return names[text]
+    if "." in text:
+        return text.split(".", 1)[1]
+    return text
+
+
+def id_names(model: z3.ModelRef, u: Universe) -> dict[str, str]:
+    """Readable names for the ids in a model: op0, op1, ..."""
+    elems = model_ids(model, u)
+    return {str(e): f"op{n}" for n, e in enumerate(elems)}
+
+
+def model_ids(model: z3.ModelRef, u: Universe) -> list[z3.ExprRef]:
+    return list(u.ids) if u.size is not None else list(model.get_universe(u.id_sort) or [])
+
+
+def describe_state(machine: Machine, u: Universe, model: z3.ModelRef, st: StateExprs,
+                   ids: list[z3.ExprRef], names: dict[str, str]) -> dict[str, Any]:
+    """A state in domain words: globals, then each op's fields that differ from default."""
+    out: dict[str, Any] = {}
+    for f in machine.fields:
+        if f.key is None:
+            out[f.name] = py_value(model, scalar(st[f.name]), u, names)
+    ops: dict[str, Any] = {}
+    for ident in ids:
+        name = py_value(model, ident, u, names)
+        entry = {}
+        for f in machine.fields:
+            if f.key == ID:
+                value = py_value(model, table(st[f.name]).select(ident), u, names)
+                if value != f.default.value:
+                    entry[f.name] = value
+        ops[str(name)] = entry or {"status": "absent"}
+    out["ops"] = ops
+    for f in machine.fields:
+        if f.key == INT and "next_seq" in st and "order_head" in st:
+            lo = model.eval(scalar(st["order_head"]), model_completion=True).as_long()
+            hi = model.eval(scalar(st["next_seq"]), model_completion=True).as_long()
+            out[f.name] = {str(k): py_value(model, table(st[f.name]).select(z3.IntVal(k)), u, names)
+                           for k in range(lo + 1, min(hi, lo + 8) + 1)}
+    return out
+
+
+def describe_params(model: z3.ModelRef, u: Universe, params: dict[str, z3.ExprRef],
+                    ids: list[z3.ExprRef], names: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, e in params.items():
+        if e.sort() == z3.ArraySort(u.id_sort, z3.BoolSort()):
+            members = [names.get(str(model.eval(x, model_completion=True)), str(x)) for x in ids
+                       if z3.is_true(model.eval(z3.Select(e, x), model_completion=True))]
+            out[name] = sorted(members)
+        else:
+            out[name] = py_value(model, e, u, names)
+    return out
+
+
+# --------------------------------------------------------------------------- table
+
+
+def render_table(report: Report) -> str:
+    lines = [f"opsref prove — profile {report.profile}"]
+    for m in report.machines:
+        lines.append("")
+        lines.append(f"machine {m.machine}")
+        width = max((len(o.id) for o in m.obligations), default=10)
+        lines.append(f"  {'obligation'.ljust(width)}  {'kind':12} {'result':8} {'seconds':>8}  domain")
+        for o in m.obligations:
+            domain = o.domain if isinstance(o.domain, str) else f"{o.domain['ids']} ids, depth {o.domain['depth']}"
+            lines.append(f"  {o.id.ljust(width)}  {o.kind:12} {o.result:8} {o.seconds:8.2f}  {domain}")
+        for o in m.obligations:
+            if o.result != "proved":
+                lines.append("")
+                lines.append(f"  ✗ {o.id}: {o.result}" + (f" — {o.note}" if o.note else ""))
+                if o.counterexample:
+                    lines.extend("    " + line for line in format_counterexample(o.counterexample))
+    c = report.counts()
+    lines.append("")
+    lines.append(f"summary: {c['proved']} proved, {c['violated']} violated, {c['unknown']} unknown "
+                 f"in {report.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def format_counterexample(cex: dict[str, Any]) -> list[str]:
+    lines = []
+    if "trace" in cex:
+        lines.append(f"shortest trace ({len(cex['trace'])} steps) from Init, config {cex.get('config')}:")
+        for n, stp in enumerate(cex["trace"], 1):
+            lines.append(f"  {n}. {stp['action']}({_args(stp['params'])})")
+        lines.append(f"  then: {cex.get('violation', '')}")
+        lines.append(f"  final state: {json.dumps(cex['state'], sort_keys=True)}")
+    else:
+        lines.append(f"pre-state:  {json.dumps(cex['pre'], sort_keys=True)}")
+        lines.append(f"action:     {cex['action']}({_args(cex['params'])})")
+        lines.append(f"post-state: {json.dumps(cex['post'], sort_keys=True)}")
+    return lines
+
+
+def _args(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
