@@ -1,0 +1,1 @@
+"""opsref: the command line and what ties the layers together."""

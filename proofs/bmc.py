@@ -57,6 +57,7 @@ class Unrolling:
         """Unroll from Init, or (with `start`) from any state satisfying those invariants."""
         self.m = machine
         self.u = Universe.make(machine, IDS, int_bound=depth + 1)
+        self.level = z3.Int("level")
         self.solver = z3.Solver()
         self.solver.set("timeout", timeout_ms)
         self.states: list[StateExprs] = [state_symbols(machine, self.u, "s0")]
@@ -68,10 +69,16 @@ class Unrolling:
         else:
             self.solver.add(*(to_z3(a, Env(machine, self.u, s0)) for a in machine.assumptions))
             self.solver.add(*(to_z3(inv.state, Env(machine, self.u, s0)) for inv in start if inv.state is not None))
-            bound = self.u.int_bound or 0
-            self.solver.add(*(scalar(s0[f.name]) <= bound for f in machine.fields
-                              if f.key is None and f.sort == INT and not f.rigid))
+            # A state reached in `level` < depth steps has every counter <= level
+            # (see `_one_step_safe`), so the step stays inside the finite int tables.
+            self.solver.add(0 <= self.level, self.level <= depth - 1)
+            self.solver.add(*(c <= self.level for c in self.counters(0)))
         self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values().items()]) for c in configs]))
+
+    def counters(self, t: int) -> list[z3.ExprRef]:
+        """The non-rigid integer scalars of state t (sequence numbers, counts)."""
+        return [scalar(self.states[t][f.name]) for f in self.m.fields
+                if f.key is None and f.sort == INT and not f.rigid]
 
     @property
     def depth(self) -> int:
@@ -227,10 +234,11 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
         remaining = list(machine.invariants)
         found: dict[str, Obligation] = {}
         unknown = False
+        counters_start_at_zero = unrolling.check(z3.Or([c > 0 for c in unrolling.counters(0)] or [z3.BoolVal(False)]))[0] == z3.unsat
         for t in range(depth + 1):
             if t > 0:
                 unrolling.grow()
-            if t > 0 and remaining and _one_step_safe(machine, config, remaining, timeout_ms, depth):
+            if t > 0 and remaining and counters_start_at_zero and _one_step_safe(machine, config, remaining, timeout_ms, depth):
                 # Every reachable state at depth t-1 satisfies `remaining` (checked
                 # below at t-1), and no single step from such a state violates one:
                 # so no depth up to `depth` can. Each claim rests on an unsat.
@@ -282,9 +290,16 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
 
 
 def _one_step_safe(machine: Machine, config: Config, remaining: list[Any], timeout_ms: int, depth: int) -> bool:
+    """For every k < depth: no step from a state that satisfies `remaining` and has
+    every counter <= k violates one of them or takes a counter above k + 1.
+
+    With counters <= 0 at Init (checked by the caller) this gives, by induction on
+    k, that every state reachable in k <= depth steps satisfies `remaining` and has
+    counters <= k."""
     free = Unrolling(machine, (config,), timeout_ms, depth, start=remaining)
     free.grow()
-    r, _ = free.check(z3.Or([free.violation(1, inv) for inv in remaining]))
+    jumps = [after > free.level + 1 for after in free.counters(1)]
+    r, _ = free.check(z3.Or([free.violation(1, inv) for inv in remaining] + jumps))
     return r == z3.unsat
 
 

@@ -93,6 +93,10 @@ class Universe:
             nobody = consts[0]
         return Universe(size, id_sort, ids, enums, nobody, int_bound)
 
+    def unbounded_keys(self, sort: Sort) -> bool:
+        """Whether a field keyed by `sort` is a Z3 array rather than one scalar per key."""
+        return self.size is None or (sort == INT and self.int_bound is None)
+
     def keys(self, sort: Sort) -> list[Expr]:
         """The finite key set of a keyed field in a bounded run."""
         if sort == ID:
@@ -147,7 +151,7 @@ def state_symbols(machine: Machine, u: Universe, tag: str) -> StateExprs:
         value_sort = u.sort_of(f.sort)
         if f.key is None:
             out[f.name] = z3.Const(name, value_sort)
-        elif u.size is None:
+        elif u.unbounded_keys(f.key):
             out[f.name] = Table(z3.Array(name, u.sort_of(f.key), value_sort))
         else:
             keys = u.keys(f.key)
@@ -175,7 +179,7 @@ def initial_constraints(machine: Machine, u: Universe, st: StateExprs) -> list[E
         if f.key is None:
             value = to_z3(init[f.name], Env(machine, u, st)) if f.name in init else u.literal(f.default)
             out.append(scalar(st[f.name]) == value)
-        elif u.size is None:
+        elif u.unbounded_keys(f.key):
             out.append(table(st[f.name]).equals(Table(z3.K(u.sort_of(f.key), u.literal(f.default)))))
         else:
             out.extend(v == u.literal(f.default) for v in table(st[f.name]).values)

@@ -30,6 +30,7 @@ from spec.machine import Action, Invariant, Machine
 from spec.terms import Quant, Term, walk
 
 UNBOUNDED = "unbounded"
+QUICK_MS = 1000  # first try at each ghost construction
 
 
 @dataclass
@@ -97,9 +98,9 @@ class Prover:
         hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards]
         return hyp
 
-    def solve(self, assertions: list[z3.ExprRef]) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
+    def solve(self, assertions: list[z3.ExprRef], timeout_ms: int | None = None) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
         s = z3.Solver()
-        s.set("timeout", self.timeout_ms)
+        s.set("timeout", timeout_ms or self.timeout_ms)
         s.add(*assertions)
         r = s.check()
         return r, (s.model() if r == z3.sat else None), (s.reason_unknown() if r == z3.unknown else "")
@@ -114,9 +115,16 @@ class Prover:
         g = self.ghost_pre[q]
         x = z3.Const(f"probe{index}", self.u.id_sort)
         before, after = self.pred(q, self.pre, x, params), self.pred(q, tr.post, x, params)
-        outside = [x != t for t in tr.touched]
-        r, _, _ = self.solve(base + outside + [before != after])
-        if r == z3.unsat:
+
+        def emptied(timeout_ms: int | None) -> Ghost | None:
+            r, _, _ = self.solve(base + [after], timeout_ms)
+            return Ghost(g.pos, g.at, z3.IntVal(0)) if r == z3.unsat else None
+
+        def followed(timeout_ms: int | None) -> Ghost | None:
+            outside = [x != t for t in tr.touched]
+            r, _, _ = self.solve(base + outside + [before != after], timeout_ms)
+            if r != z3.unsat:
+                return None
             pos, at, n = g.pos, g.at, g.n
             for step, t in enumerate(tr.touched):
                 was = z3.Or([t == e for e in tr.touched[:step]]) if step else z3.BoolVal(False)
@@ -130,9 +138,14 @@ class Prover:
                     z3.If(add, n + 1, z3.If(remove, n - 1, n)),
                 )
             return Ghost(pos, at, n)
-        r, _, _ = self.solve(base + [after])
-        if r == z3.unsat:
-            return Ghost(g.pos, g.at, z3.IntVal(0))
+
+        # Either construction can be the one that works, and the other one's
+        # query may be a hard `sat`: try both briefly, then both in full.
+        for timeout_ms in (QUICK_MS, None):
+            for attempt in (followed, emptied):
+                ghost = attempt(timeout_ms)
+                if ghost is not None:
+                    return ghost
         return None
 
     # ------------------------------------------------------------ obligations
@@ -152,7 +165,7 @@ class Prover:
                                        lambda m: {"state": self.show(m, st)}))
         return out
 
-    def consecution(self, action: Action) -> list[Obligation]:
+    def consecution(self, action: Action, skip: frozenset[str] = frozenset()) -> list[Obligation]:
         params = fresh_params(action, self.u, "step")
         tr = transition(self.m, action, self.u, self.pre, params)
         base = self.hypotheses() + tr.guards
@@ -160,7 +173,7 @@ class Prover:
             q: self.ghost_after(q, n, tr, params, base) for n, q in enumerate(self.cards)}
         out = []
         for inv in self.m.invariants:
-            if inv.state is None and inv.step is None:
+            if (inv.state is None and inv.step is None) or inv.name in skip:
                 continue
             needed = [q for q in cards_in([inv.state]) if q in self.cards]
             cex = self.step_cex(action, tr, params)
@@ -180,11 +193,11 @@ class Prover:
             out.append(self.obligation(inv.name, "inductive", action.name, base + [z3.Not(z3.And(goal))], cex))
         return out
 
-    def ranking(self, action: Action) -> list[Obligation]:
+    def ranking(self, action: Action, skip: frozenset[str] = frozenset()) -> list[Obligation]:
         out = []
         for inv in self.m.invariants:
             r = inv.ranking
-            if r is None:
+            if r is None or inv.name in skip:
                 continue
             params = fresh_params(action, self.u, "rank")
             tr = transition(self.m, action, self.u, self.pre, params)
@@ -232,12 +245,29 @@ class Prover:
         return describe_state(self.m, self.u, model, st, model_ids(model, self.u), names)
 
 
+FALSIFY_IDS = 3
+
+
 def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None) -> list[Obligation]:
-    p = Prover(machine, timeout_ms)
-    out = p.initiation()
+    """Initiation, consecution and ranking for every invariant and action.
+
+    Each (invariant, action) pair is first tried over three ids (ints unbounded).
+    A model there is a model of the unbounded obligation too (an uninterpreted sort
+    may have three elements, and a finite sum is a cardinality), so a `sat` is a
+    real counterexample, and a small readable one; quantified `sat`s over the
+    open sort tend to time out instead. Only the pairs not falsified that way get
+    the unbounded proof, and only its `unsat` makes them `proved`."""
+    small = Prover(machine, timeout_ms, size=FALSIFY_IDS)
+    full = Prover(machine, timeout_ms)
+    rank = {inv.name: n for n, inv in enumerate(machine.invariants)}
+    out = full.initiation()
     for action in machine.actions:
         if actions is not None and action.name not in actions:
             continue
-        out += p.consecution(action)
-        out += p.ranking(action)
+        falsified = [o for o in small.consecution(action) + small.ranking(action) if o.result == "violated"]
+        for o in falsified:
+            o.note += f" (counterexample over {FALSIFY_IDS} ids, which is also a model of the unbounded claim)"
+        by_kind = {kind: frozenset(o.invariant for o in falsified if o.kind == kind) for kind in ("inductive", "ranking")}
+        rest = full.consecution(action, skip=by_kind["inductive"]) + full.ranking(action, skip=by_kind["ranking"])
+        out += sorted(falsified + rest, key=lambda o: (o.kind == "ranking", rank[o.invariant]))
     return out

@@ -13,6 +13,11 @@ from typing import Iterator
 from spec.terms import ID, INT, Lit, Sort, Term, Var
 
 
+#: Every machine is built for one of these: the seed's observable behaviour, or
+#: the semantics this reference stands behind.
+PROFILES = ("reference", "seed")
+
+
 @dataclass(frozen=True)
 class StateField:
     """One field of the state.

@@ -34,7 +34,7 @@ pointwise.
 from __future__ import annotations
 
 from spec.machine import (
-    Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
+    PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
 )
 from spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
@@ -42,7 +42,6 @@ from spec.terms import (
     lit, lt, ne, not_, one_of, or_, read, sub, sym,
 )
 
-PROFILES = ("reference", "seed")
 
 STATUS = enum(
     "status", "absent", "provisioning", "running", "retiring", "completed", "failed",

@@ -1,0 +1,1 @@
+from opsref.cli import main; import sys; sys.exit(main())
