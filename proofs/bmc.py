@@ -263,7 +263,7 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                     steps, final, cfg = unrolling.trace(m1, t)
                     agrees = model_violates(machine, cfg, steps, inv.name)
                     cex = {"config": cfg.label, "trace": steps, "state": final,
-                           "violation": f"{inv.name} fails after step {t}",
+                           "violation": f"after step {t}, {inv.name} fails: it should hold that {inv.sentence}",
                            "replayed_on_model": agrees}
                     found[inv.name] = Obligation(
                         f"{inv.name}/bmc/{config.tag}", inv.name, "bmc", None,

@@ -183,6 +183,8 @@ def format_counterexample(cex: dict[str, Any]) -> list[str]:
             lines.append(f"  {n}. {stp['action']}({_args(stp['params'])})")
         lines.append(f"  then: {cex.get('violation', '')}")
         lines.append(f"  final state: {json.dumps(cex['state'], sort_keys=True)}")
+    elif "pre" not in cex:
+        lines.append(f"initial state: {json.dumps(cex['state'], sort_keys=True)}")
     else:
         lines.append(f"pre-state:  {json.dumps(cex['pre'], sort_keys=True)}")
         lines.append(f"action:     {cex['action']}({_args(cex['params'])})")

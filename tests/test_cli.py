@@ -1,0 +1,111 @@
+"""`opsref prove` as CI runs it: exit status, the JSON schema, the seed's barrier
+counterexample, readable output and bad usage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proofs.bmc import Config, bounded_check
+from proofs.report import MachineReport, Report, render_table
+from spec.terms import TRUE
+from tests.spec_helpers import REFERENCE, with_guard
+
+OPSREF = str(Path(sys.executable).with_name("opsref"))
+
+
+def opsref(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OPSREF, *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def reference_run() -> subprocess.CompletedProcess[str]:
+    return opsref("prove", "--profile", "reference", "--json")
+
+
+@pytest.fixture(scope="module")
+def seed_run() -> subprocess.CompletedProcess[str]:
+    return opsref("prove", "--profile", "seed", "--json", "--quiet")
+
+
+def obligations(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    report = json.loads(run.stdout)
+    return [o for m in report["machines"] for o in m["obligations"]]
+
+
+def test_reference_is_all_proved_with_exit_zero(reference_run: subprocess.CompletedProcess[str]) -> None:
+    assert reference_run.returncode == 0, reference_run.stderr
+    report = json.loads(reference_run.stdout)
+    assert report["profile"] == "reference"
+    assert [m["machine"] for m in report["machines"]] == ["ops_lifecycle"]
+    summary = report["summary"]
+    assert summary["violated"] == 0 and summary["unknown"] == 0 and summary["proved"] == len(obligations(reference_run))
+    assert "ops_lifecycle: bmc mc1 done" in reference_run.stderr  # progress on stderr, stdout is pure JSON
+
+
+def test_json_obligations_follow_the_schema(reference_run: subprocess.CompletedProcess[str]) -> None:
+    found = obligations(reference_run)
+    assert {o["kind"] for o in found} == {"initiation", "inductive", "ranking", "bmc", "reachability"}
+    for o in found:
+        assert {"id", "invariant", "kind", "action", "result", "seconds", "domain"} <= set(o)
+        assert o["result"] in ("proved", "violated", "unknown")
+        assert o["domain"] == "unbounded" or (set(o["domain"]) == {"ids", "depth"} and o["domain"]["ids"] == 3)
+    bmc = [o for o in found if o["kind"] == "bmc"]
+    assert {o["domain"]["depth"] for o in bmc} == {10}
+    assert len(bmc) == 4 * len(REFERENCE.invariants)  # max_completed 1, 2 × with and without a limit
+
+
+def test_seed_barrier_counterexample_is_a_short_eviction_trace(seed_run: subprocess.CompletedProcess[str]) -> None:
+    assert seed_run.returncode == 1
+    barrier = [o for o in obligations(seed_run) if o["invariant"] == "barrier_satisfaction" and o["kind"] == "bmc"]
+    assert barrier and {o["result"] for o in barrier} == {"violated"}
+    for o in barrier:
+        cex = o["counterexample"]
+        trace = cex["trace"]
+        assert len(trace) <= 8 and o["domain"]["depth"] == len(trace)
+        assert cex["replayed_on_model"] is True
+        members = next(s["params"]["ids"] for s in trace if s["action"] == "wait_request")
+        final = cex["state"]
+        assert final["wait_active"] is True
+        evicted = [m for m in members if final["ops"][m].get("status", "absent") == "absent"]
+        assert evicted, "a barrier member must have been evicted while the barrier waits"
+
+
+def test_seed_violates_only_what_the_decisions_predict(seed_run: subprocess.CompletedProcess[str]) -> None:
+    violated = {o["invariant"] for o in obligations(seed_run) if o["result"] != "proved"}
+    assert violated == {"barrier_satisfaction", "retired_ids_stay_retired",
+                        "provisioning_failure_only_while_provisioning"}
+
+
+def test_table_shows_counterexamples_in_domain_words() -> None:
+    broken = with_guard(REFERENCE, "register_operation", "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
+    found = bounded_check(broken, depth=3, configs=(Config(1, 2),))
+    text = render_table(Report("reference", [MachineReport("ops_lifecycle", found)], 1.0))
+    assert "✗ active_count_consistency/bmc/mc1-limit2: violated" in text
+    assert "shortest trace (3 steps) from Init, config max_completed=1, max_concurrent=2" in text
+    assert "1. register_operation(id=op" in text and "final state:" in text
+    assert "summary: " in text and " violated" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (("prove", "--profile", "nope"), "invalid choice: 'nope'"),
+    (("prove", "--depth", "0"), "expected a number >= 1"),
+    (("prove", "--machine", "nope"), "invalid choice"),
+    ((), "required: COMMAND"),
+])
+def test_bad_usage_exits_two_with_a_one_line_reason(args: tuple[str, ...], message: str) -> None:
+    run = opsref(*args)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_help_explains_the_proof_kinds_and_exit_status() -> None:
+    run = opsref("prove", "--help")
+    assert run.returncode == 0
+    assert "unsat" in run.stdout and "Exit status" in run.stdout
