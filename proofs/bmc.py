@@ -300,7 +300,7 @@ def _one_step_safe(machine: Machine, config: Config, remaining: list[Any], timeo
     free.grow()
     jumps = [after > free.level + 1 for after in free.counters(1)]
     r, _ = free.check(z3.Or([free.violation(1, inv) for inv in remaining] + jumps))
-    return r == z3.unsat
+    return bool(r == z3.unsat)
 
 
 def reachability(machine: Machine, depth: int = 10, timeout_ms: int = 60000,

@@ -14,7 +14,7 @@ expanded, and `card` becomes a sum.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TypeAlias
 
 import z3
 
@@ -23,7 +23,7 @@ from spec.terms import (
     BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, PRE,
 )
 
-Expr = z3.ExprRef
+Expr: TypeAlias = z3.ExprRef
 
 
 class Table:

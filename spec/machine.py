@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from spec.terms import ID, INT, Lit, Sort, Term, Var
+from spec.terms import ID, INT, Lit, Param, Sort, Term, Var
 
 
 #: Every machine is built for one of these: the seed's observable behaviour, or
@@ -90,7 +90,7 @@ class Action:
     """
 
     name: str
-    params: tuple[Var, ...]
+    params: tuple[Param, ...]
     guards: tuple[Guard, ...]
     effects: tuple[Effect, ...]
     doc: str
