@@ -20,7 +20,7 @@ import z3
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Machine
 from spec.terms import (
-    BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, PRE,
+    BINARY, BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, PRE,
 )
 
 Expr: TypeAlias = z3.ExprRef
@@ -273,18 +273,8 @@ def _apply(t: Apply, env: Env) -> Expr:
         return z3.Or(a)
     if op == "implies":
         return z3.Implies(a[0], a[1])
-    if op == "eq":
-        return a[0] == a[1]
-    if op == "ne":
-        return a[0] != a[1]
-    if op == "lt":
-        return a[0] < a[1]
-    if op == "le":
-        return a[0] <= a[1]
-    if op == "gt":
-        return a[0] > a[1]
-    if op == "ge":
-        return a[0] >= a[1]
+    if op in BINARY:
+        return BINARY[op](a[0], a[1])
     if op == "add":
         return z3.Sum(a)
     if op == "sub":

@@ -12,7 +12,7 @@ from typing import Mapping, Union
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from spec.terms import (
-    ID, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
+    BINARY, ID, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
 )
 
 Value = Union[bool, int, str, frozenset[str]]
@@ -184,25 +184,14 @@ def _apply(t: Apply, env: Env) -> Value:
     vals = [_eval(a, env) for a in t.args]
     if op == "not":
         return vals[0] is not True
-    if op == "eq":
-        return vals[0] == vals[1]
-    if op == "ne":
-        return vals[0] != vals[1]
-    ints = [v for v in vals if isinstance(v, int)]
-    if len(ints) != len(vals):
-        raise SpecError(f"{op} applied to non-integers {vals}")
-    if op == "lt":
-        return ints[0] < ints[1]
-    if op == "le":
-        return ints[0] <= ints[1]
-    if op == "gt":
-        return ints[0] > ints[1]
-    if op == "ge":
-        return ints[0] >= ints[1]
+    if op in ORDERED or op == "add":
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            raise SpecError(f"{op} applied to non-integers {vals}")
+    if op in BINARY:
+        result: Value = BINARY[op](vals[0], vals[1])
+        return result
     if op == "add":
-        return sum(ints)
-    if op == "sub":
-        return ints[0] - ints[1]
+        return sum(v for v in vals if isinstance(v, int))
     raise SpecError(f"unknown operator {op}")
 
 

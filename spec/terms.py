@@ -8,11 +8,22 @@ Nothing here knows about any particular machine.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Callable, Union
 
 
 # --------------------------------------------------------------------------- sorts
+
+
+#: Binary operators with the same meaning in every reader of a term: Python values
+#: and Z3 expressions overload the same Python operators, so the spec model and
+#: the Z3 encoding share this one table instead of restating it.
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+    "gt": operator.gt, "ge": operator.ge, "sub": operator.sub,
+}
+ORDERED = frozenset({"lt", "le", "gt", "ge", "sub"})  # integer-only operators
 
 
 @dataclass(frozen=True)
