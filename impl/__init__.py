@@ -1,0 +1,30 @@
+"""The executable ops-lifecycle registry, written independently of `spec/`.
+
+Everything a caller needs is importable from here.
+"""
+
+from impl.errors import (
+    AlreadyPeerReadyError, AlreadyRegisteredError, DuplicateWaitOperationError, InternalError,
+    InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, OpsLifecycleError,
+    PeerNotExpectedError, UnsupportedError, WaitAlreadyActiveError, WaitNotActiveError,
+)
+from impl.feed import CompletionFeed
+from impl.registry import (
+    DEFAULT_MAX_COMPLETED, OperationCompletionWatch, OpsLifecycleConfig, OpsLifecycleRegistry, WaitAllHandle,
+)
+from impl.values import (
+    Aborted, Cancelled, Completed, CompletionBatch, CompletionEntry, Failed, OperationKind,
+    OperationLifecycleSnapshot, OperationPeerHandle, OperationProgressUpdate, OperationResult, OperationSpec,
+    OperationStatus, OperationTerminalOutcome, Retired, Terminated, WaitAllResult, WaitAllSatisfied,
+)
+
+__all__ = [
+    "Aborted", "AlreadyPeerReadyError", "AlreadyRegisteredError", "Cancelled", "Completed", "CompletionBatch",
+    "CompletionEntry", "CompletionFeed", "DEFAULT_MAX_COMPLETED", "DuplicateWaitOperationError", "Failed",
+    "InternalError", "InvalidTransitionError", "MaxConcurrentExceededError", "NotFoundError",
+    "OperationCompletionWatch", "OperationKind", "OperationLifecycleSnapshot", "OperationPeerHandle",
+    "OperationProgressUpdate", "OperationResult", "OperationSpec", "OperationStatus", "OperationTerminalOutcome",
+    "OpsLifecycleConfig", "OpsLifecycleError", "OpsLifecycleRegistry", "PeerNotExpectedError", "Retired",
+    "Terminated", "UnsupportedError", "WaitAlreadyActiveError", "WaitAllHandle", "WaitAllResult",
+    "WaitAllSatisfied", "WaitNotActiveError",
+]

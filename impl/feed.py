@@ -1,0 +1,62 @@
+"""The completion feed (seed 001 `FeedBuffer` / `RuntimeCompletionFeed`).
+
+Every terminal transition appends one entry with the next completion sequence
+number. Consumers read by cursor: `list_since(after_seq)` and
+`wait_for_advance(after_seq)`. Entries leave only by capacity (oldest first),
+never because a consumer read them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from impl.signals import OneShot
+from impl.values import CompletionBatch, CompletionEntry
+
+
+def feed_capacity(max_completed: int) -> int:
+    """As the seed: four times the retention, at least 1024, to absorb bursts."""
+    return max(max_completed * 4, 1024)
+
+
+class CompletionFeed:
+    def __init__(self, capacity: int) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[CompletionEntry] = deque(maxlen=capacity)
+        self._watermark = 0
+        self._waiters: list[tuple[int, OneShot[int]]] = []
+
+    def push(self, entry: CompletionEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            self._watermark = entry.seq
+            ready = [w for w in self._waiters if entry.seq > w[0]]
+            self._waiters = [w for w in self._waiters if entry.seq <= w[0]]
+        for _, shot in ready:
+            shot.set(entry.seq)
+
+    def watermark(self) -> int:
+        with self._lock:
+            return self._watermark
+
+    def list_since(self, after_seq: int) -> CompletionBatch:
+        with self._lock:
+            return CompletionBatch([e for e in self._entries if e.seq > after_seq], self._watermark)
+
+    def entries(self) -> list[CompletionEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def advance_signal(self, after_seq: int) -> OneShot[int]:
+        """A signal resolved with the watermark once it passes `after_seq`."""
+        with self._lock:
+            if self._watermark > after_seq:
+                return OneShot.resolved(self._watermark)
+            shot: OneShot[int] = OneShot()
+            self._waiters.append((after_seq, shot))
+            return shot
+
+    async def wait_for_advance(self, after_seq: int) -> int:
+        """Wait until the watermark is past `after_seq`; returns the new watermark."""
+        return await self.advance_signal(after_seq).wait()
