@@ -1,0 +1,47 @@
+"""`impl` and the spec model agree call by call; a broken registry is caught."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from impl import InvalidTransitionError, OperationStatus, OpsLifecycleRegistry
+from impl.registry import S
+from tests.lockstep import lockstep_machine
+
+TestRegistryAgreesWithSpec = lockstep_machine(OpsLifecycleRegistry).TestCase
+
+
+class RetireFromProvisioning(OpsLifecycleRegistry):
+    """Mutant: request_retire forgets its from-status guard for Provisioning."""
+
+    def request_retire(self, id: str) -> None:
+        with self._lock:
+            record = self._records.get(id)
+            if record is not None and record.status is S.PROVISIONING:
+                record.status = OperationStatus.RETIRING
+                return
+        super().request_retire(id)
+
+
+class ForgetsTheFeed(OpsLifecycleRegistry):
+    """Mutant: cancel_operation forgets one counter update (no completion sequence)."""
+
+    def cancel_operation(self, id: str, reason: str | None = None) -> None:
+        super().cancel_operation(id, reason)
+        with self._lock:
+            self._next_seq -= 1
+
+
+@pytest.mark.parametrize("broken", [RetireFromProvisioning, ForgetsTheFeed])
+def test_a_broken_registry_fails_the_lockstep_machine(broken: type[OpsLifecycleRegistry]) -> None:
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(lockstep_machine(broken),
+                                  settings=settings(max_examples=300, derandomize=True, deadline=None,
+                                                    phases=[Phase.generate]))
+
+
+def test_invalid_transition_error_fields_are_comparable() -> None:
+    err = InvalidTransitionError("x", OperationStatus.RUNNING, "mark_retired")
+    assert (err.kind, err.id, err.status.value, err.action) == ("invalid_transition", "x", "running", "mark_retired")
