@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test typecheck ci bench clean
+.PHONY: help verify verify-seed test deep contracts typecheck ci bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,16 +25,25 @@ verify: $(STAMP)  ## prove every invariant of the reference profile and print th
 verify-seed: $(STAMP)  ## the same for the seed profile (expected to fail: the seed's barrier bug)
 	-$(BIN)/opsref prove --profile seed
 
-test: $(STAMP)  ## run the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+test: $(STAMP)  ## run the whole test suite (make test k=lockstep runs a subset)
+	$(BIN)/python -m pytest $(PYTEST_FLAGS) $(if $(k),-k "$(k)")
+
+deep: $(STAMP)  ## the lock-step and other Hypothesis tests with many more examples
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest $(PYTEST_FLAGS) tests/test_lockstep.py
+
+CROSSHAIR_OPTS ?= --analysis_kind PEP316 --per_condition_timeout 1 --per_path_timeout 0.5
+
+contracts: $(STAMP)  ## CrossHair: look for counterexamples to the registry's contracts
+	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py
 
 typecheck: $(STAMP)  ## mypy --strict on every package
 	$(BIN)/python -m mypy --strict spec proofs impl opsref tests
 
-ci: typecheck test verify  ## what .ci/run runs: types, tests, proofs
+ci: typecheck test contracts verify  ## what .ci/run runs: types, tests, contracts, proofs
 
-bench: $(STAMP)  ## time the full `opsref prove` for both profiles (figures go in the README)
+bench: $(STAMP)  ## benchmarks: `opsref prove` wall time, registry cycles (figures go in the README)
 	$(BIN)/python bench/prove_time.py
+	$(BIN)/python bench/registry_cycles.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis

@@ -27,7 +27,7 @@ from typing import Any
 
 from impl.errors import (
     AlreadyPeerReadyError, AlreadyRegisteredError, DuplicateWaitOperationError, InternalError,
-    InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, PeerNotExpectedError,
+    InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, OpsLifecycleError, PeerNotExpectedError,
     WaitAlreadyActiveError,
 )
 from impl.feed import CompletionFeed, feed_capacity
@@ -163,6 +163,16 @@ class WaitAllHandle:
 
 
 class OpsLifecycleRegistry:
+    """The registry. Contracts (PEP 316, checked by `make contracts` with CrossHair):
+
+    inv: len(self._live) <= len(self._records)
+    inv: all(self._records[i].status in LIVE for i in self._live)
+    inv: len(self._completed) <= self.config.max_completed
+    inv: all(self._records[i].outcome is not None for i in self._completed)
+    inv: self.config.max_concurrent is None or len(self._live) <= self.config.max_concurrent
+    inv: set(self._records) <= self._used
+    """
+
     def __init__(self, config: OpsLifecycleConfig | None = None) -> None:
         self.config = config or OpsLifecycleConfig()
         self._lock = threading.RLock()
@@ -205,6 +215,12 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ registration
 
     def register_operation(self, spec: OperationSpec) -> None:
+        """Admit `spec` in Provisioning; it counts as active.
+
+        raises: OpsLifecycleError
+        post: self._records[spec.id].status == OperationStatus.PROVISIONING
+        post: spec.id in self._live and spec.id in self._used
+        """
         with self._lock:
             if spec.id in self._records or spec.id in self._used:
                 raise AlreadyRegisteredError(spec.id)
@@ -226,20 +242,27 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ non-terminal transitions
 
     def provisioning_succeeded(self, id: str) -> None:
+        """raises: OpsLifecycleError
+        post: self._records[id].status == OperationStatus.RUNNING"""
         with self._lock:
             record = self._tracked(id, "provisioning_succeeded", (S.PROVISIONING,))
             record.status = S.RUNNING
             record.started_at_ms = _now_ms()
 
     def request_retire(self, id: str) -> None:
+        """raises: OpsLifecycleError
+        post: self._records[id].status == OperationStatus.RETIRING"""
         with self._lock:
             self._tracked(id, "request_retire", (S.RUNNING,)).status = S.RETIRING
 
     def report_progress(self, id: str, update: OperationProgressUpdate | None = None) -> None:
+        """raises: OpsLifecycleError"""
         with self._lock:
             self._tracked(id, "report_progress", RUNNING_OR_RETIRING).progress_count += 1
 
     def peer_ready(self, id: str, peer: OperationPeerHandle) -> None:
+        """raises: OpsLifecycleError
+        post: self._records[id].peer_ready and self._records[id].spec.kind == OperationKind.MOB_MEMBER_CHILD"""
         with self._lock:
             record = self._records.get(id)
             if record is None:
@@ -254,6 +277,7 @@ class OpsLifecycleRegistry:
             record.peer_handle = peer
 
     def register_watcher(self, id: str) -> OperationCompletionWatch:
+        """raises: OpsLifecycleError"""
         with self._lock:
             record = self._records.get(id)
             if record is None:
@@ -267,31 +291,47 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ terminal transitions
 
     def provisioning_failed(self, id: str, error: str) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "provisioning_failed", (S.PROVISIONING,), Failed(error))
 
     def fail_operation(self, id: str, error: str) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "fail_operation", LIVE, Failed(error))
 
     def abort_provisioning(self, id: str, reason: str | None = None) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "abort_provisioning", (S.PROVISIONING,), Aborted(reason))
 
     def cancel_operation(self, id: str, reason: str | None = None) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "cancel_operation", LIVE, Cancelled(reason))
 
     def mark_retired(self, id: str) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "mark_retired", RUNNING_OR_RETIRING, Retired())
 
     def complete_operation(self, id: str, result: OperationResult) -> None:
+        """raises: OpsLifecycleError"""
         self._terminate(id, "complete_operation", RUNNING_OR_RETIRING, Completed(result))
 
     def terminate_owner(self, reason: str) -> None:
-        """Terminate every live operation, one terminal transition each, in registration order."""
+        """Terminate every live operation, one terminal transition each, in registration order.
+
+        post: len(self._live) == 0
+        """
         with self._lock:
             for id in list(self._live):
                 self._finalize(self._records[id], Terminated(reason))
 
     def _terminate(self, id: str, action: str, allowed: tuple[OperationStatus, ...],
                    outcome: OperationTerminalOutcome) -> None:
+        """The shared body of every single-op terminal call.
+
+        raises: OpsLifecycleError
+        post: id not in self._live
+        post: id not in self._records or self._records[id].outcome == outcome
+        post: self._feed.watermark() == self._next_seq
+        """
         with self._lock:
             self._finalize(self._tracked(id, action, allowed), outcome)
 
@@ -325,6 +365,11 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ draining
 
     def collect_completed(self) -> list[tuple[str, OperationTerminalOutcome]]:
+        """Drain every retained terminal operation, oldest first.
+
+        post: len(self._completed) == 0
+        post: all(i not in self._records for i, _ in __return__)
+        """
         with self._lock:
             out: list[tuple[str, OperationTerminalOutcome]] = []
             for id in self._completed:
@@ -337,7 +382,12 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ wait_all barrier
 
     def begin_wait_all(self, run_id: str, ids: list[str]) -> WaitAllHandle:
-        """Validate and arm a barrier over `ids` (or resolve it at once when all are terminal)."""
+        """Validate and arm a barrier over `ids` (or resolve it at once when all are terminal).
+
+        raises: OpsLifecycleError
+        post: __return__.operation_ids == ids
+        post: __return__.done() or (self._barrier is not None and list(self._barrier.members) == ids)
+        """
         with self._lock:
             seen: set[str] = set()
             for id in ids:

@@ -1,0 +1,17 @@
+"""The contract check can fail: CrossHair finds the should-fail example's bug."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CROSSHAIR = str(Path(sys.executable).with_name("crosshair"))
+
+
+def test_crosshair_finds_the_broken_postcondition() -> None:
+    run = subprocess.run([CROSSHAIR, "check", "--analysis_kind", "PEP316", "--per_condition_timeout", "5",
+                          "tests.contract_mutants.ForgetsTheLiveSet.register_operation"],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "false when calling register_operation" in run.stdout
