@@ -189,7 +189,15 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
             if not hasattr(self, "state"):
                 return
             assert self.registry.active_count == self.state.get(SPEC, "active_count")
-            assert self.registry.completion_feed().watermark() == self.state.get(SPEC, "next_seq")
+            feed = self.registry.completion_feed().list_since(0)
+            assert feed.watermark == self.state.get(SPEC, "next_seq")
+            assert [e.seq for e in feed.entries] == list(range(1, feed.watermark + 1))
+            by_seq = {e.seq: (e.operation_id, e.terminal_outcome.status.value) for e in feed.entries}
+            for id in IDS:  # every retained terminal op has its own entry in the feed
+                if self.state.get(SPEC, "outcome", id) != "none":
+                    want = (id, self.state.get(SPEC, "outcome", id))
+                    seq = self.state.get(SPEC, "seq", id)
+                    assert isinstance(seq, int) and by_seq.get(seq) == want
             assert self.registry.wait_active() == self.state.get(SPEC, "wait_active")
             if self.handle is not None:
                 satisfied = self.state.get(SPEC, "wait_tokens") == 1 and not self.state.get(SPEC, "wait_active")
