@@ -33,8 +33,8 @@ deep: $(STAMP)  ## the lock-step and other Hypothesis tests with many more examp
 
 CROSSHAIR_OPTS ?= --analysis_kind PEP316 --per_condition_timeout 1 --per_path_timeout 0.5
 
-contracts: $(STAMP)  ## CrossHair: look for counterexamples to the registry's contracts
-	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py
+contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of the registry and the spec model
+	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py spec/model.py
 
 typecheck: $(STAMP)  ## mypy --strict on every package
 	$(BIN)/python -m mypy --strict spec proofs impl opsref tests

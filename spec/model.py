@@ -223,7 +223,14 @@ def first_failing_guard(machine: Machine, action: Action, state: State, params: 
 
 
 def step(machine: Machine, state: State, action_name: str, params: Mapping[str, Value]) -> StepResult:
-    """Apply one action: the first failing guard rejects it, else the effects run in order."""
+    """Apply one action: the first failing guard rejects it, else the effects run in order.
+
+    Contracts (PEP 316, checked by `make contracts`):
+    raises: SpecError, KeyError
+    post: isinstance(__return__, Accepted) == (first_failing_guard(machine, machine.action(action_name), state, params) is None)
+    post: not isinstance(__return__, Rejected) or __return__.error == __return__.guard.error
+    post: not isinstance(__return__, Rejected) or __return__.guard in machine.action(action_name).guards
+    """
     action = machine.action(action_name)
     missing = {p.name for p in action.params} - set(params)
     if missing:
