@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
-from spec.terms import ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from spec.terms import ID, PRE, walk, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
 FieldsFn = Callable[[State, Mapping[str, Value]], tuple[tuple[str, Value], ...]]
@@ -122,7 +122,7 @@ class _Source:
             anchor = self.anchor(body.args[0], t.var)
         elif t.kind in ("exists", "card"):
             anchor = self.anchor(body, t.var)
-        domain = anchor if anchor is not None else "U()"
+        domain = anchor if anchor is not None else self.support(body, t.var)
         b = self.expr(body)
         if t.kind == "forall":
             return f"all({b} for {v} in {domain})"
@@ -160,6 +160,25 @@ class _Source:
                     unique = list(dict.fromkeys(p for p in parts if p is not None))
                     return unique[0] if len(unique) == 1 else "(set(" + ") | set(".join(unique) + "))"
         return None
+
+    def support(self, t: Term, var: Var) -> str:
+        """The ids to try for a body that reads `var` only as a map key or set element:
+        every id with a non-default entry in one of those maps or in one of those sets,
+        plus the fresh id, which stands for all the others (their entries are all
+        default, so the body has the same value on each). Otherwise every mentioned id."""
+        sources: list[str] = []
+        for node in walk(t):
+            if isinstance(node, Read) and node.key == var:
+                sources.append(f"{self.map_name(node.field, node.state)}.keys()")
+            elif isinstance(node, Contains) and node.element == var and isinstance(node.collection, Param):
+                sources.append(f"a_{node.collection.name}")
+            elif isinstance(node, Quant) and node.var == var:
+                return "U()"
+        uses = sum(1 for node in walk(t) if node == var)
+        if uses != len(sources):  # var also used as a value (e.g. compared with an id)
+            return "U()"
+        unique = list(dict.fromkeys(sources))
+        return "{FRESH}.union(" + ", ".join(unique) + ")"
 
     def default_outside(self, t: Term, var: Var, default: Value) -> str | None:
         """A set of ids outside which the pointwise value `t` equals `default`, or None."""

@@ -1,0 +1,204 @@
+"""The oracle: what the spec says every protocol call returns.
+
+It runs the spec machine (compiled, `spec.compiled`) and maps each protocol call to
+its spec action(s), the way DESIGN's table does: `terminate_owner` is
+`terminate_op` once per live op in registration order, `wait_begin` is
+`wait_request` over the set of ids, `persist_and_recover` is `recover`. The values
+a call returns (snapshots, the drained list, the feed) are read off the spec
+state; the only bookkeeping kept beside it is what the machine abstracts away:
+registration order of live ops, the feed's entries, and which wait the caller
+holds. Every answer comes with a `Decision`: the spec guard or effects that made it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from conformance.calls import TRANSITIONS, Config
+from spec.compiled import compile_machine
+from spec.machine import Action, AssignAt, Guard, Machine
+from spec.model import State, Value, initial_state
+from spec.ops_lifecycle import LIVE, TERMINAL
+from spec.registry import MACHINES
+from spec.render import effect_text, guard_text
+from spec.terms import Lit
+
+Result = dict[str, Any]  # {"ok": value} or {"error": {"kind": ..., fields}}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass
+class Decision:
+    """Which spec actions a call ran and, for a refusal, the guard that refused it."""
+
+    steps: list[tuple[str, Guard | None]] = field(default_factory=list)
+    note: str = ""
+
+    def explain(self, machine: Machine) -> list[str]:
+        lines = []
+        for action_name, refused in self.steps:
+            action = machine.action(action_name)
+            if refused is not None:
+                lines.append(f"spec {machine.name}/{machine.profile}: {action_name} is refused by guard "
+                             f"{guard_text(refused)} ({refused.reason})")
+                continue
+            guards = ", ".join(g.name for g in action.guards) or "none"
+            lines.append(f"spec {machine.name}/{machine.profile}: {action_name} is accepted (guards hold: {guards}); "
+                         f"effects: {'; '.join(effect_text(e) for e in action.effects[:6])}"
+                         + (" ..." if len(action.effects) > 6 else ""))
+        if self.note:
+            lines.append(self.note)
+        return lines
+
+
+def _outcome_of(action: Action) -> str | None:
+    """The terminal outcome an action writes, read off its effects (None if it writes none)."""
+    for e in action.effects:
+        if isinstance(e, AssignAt) and e.field == "outcome" and isinstance(e.value, Lit):
+            return str(e.value.value)
+    return None
+
+
+class Oracle:
+    """The spec's answer to each call of the protocol, for one profile and config."""
+
+    def __init__(self, profile: str = "reference", config: Config = Config()) -> None:
+        self.machine = MACHINES["ops_lifecycle"](profile)
+        self.compiled = compile_machine(self.machine)
+        self.outcomes = {a.name: _outcome_of(a) for a in self.machine.actions}
+        self.reset(config)
+
+    def reset(self, config: Config) -> None:
+        self.config = config
+        self.state: State = initial_state(self.machine, config.spec_config())
+        self.live_order: dict[str, None] = {}
+        self.feed: deque[tuple[int, str, str]] = deque(maxlen=max(4 * config.max_completed, 1024))
+        self.wait: int | None = None  # the wait_request number of the last wait begun
+        self.decision = Decision()
+
+    # ------------------------------------------------------------ reading the state
+
+    def _get(self, name: str, key: Value | None = None) -> Value:
+        if key is None:
+            return self.state.globals[name]
+        return self.state.maps[name].get(key, self.machine.field(name).default.value)
+
+    def snapshot(self, id: str) -> dict[str, Any] | None:
+        status = self._get("status", id)
+        if status == "absent":
+            return None
+        outcome = self._get("outcome", id)
+        return {"status": status, "kind": self._get("kind", id), "peer_ready": self._get("peer_ready", id),
+                "progress": self._get("progress", id), "watchers": self._get("watchers", id),
+                "outcome": None if outcome == "none" else outcome}
+
+    def operations(self) -> dict[str, Any]:
+        tracked = sorted(str(i) for i in self.state.maps["status"])
+        return {"active_count": self._get("active_count"),
+                "operations": {i: self.snapshot(i) for i in tracked}}
+
+    # ------------------------------------------------------------ stepping
+
+    def _step(self, action: str, params: Mapping[str, Value]) -> Result | None:
+        """Run one spec action in place; an error result if a guard refused it."""
+        before = self.state.globals["next_seq"]
+        refused = self.compiled.apply(self.state, action, params)
+        self.decision.steps.append((action, refused))
+        if refused is not None:
+            payload = self.compiled.payload(action, refused, self.state, params)
+            return {"error": {"kind": snake(refused.error), **dict(payload)}}
+        if self.state.globals["next_seq"] != before:  # a terminal transition: one feed entry
+            seq = self.state.globals["next_seq"]
+            assert isinstance(seq, int)
+            outcome = self.outcomes[action]
+            self.feed.append((seq, str(params["id"]), str(outcome)))
+        return None
+
+    def call(self, name: str, args: Mapping[str, Any]) -> Result:
+        """The spec's result for one (already validated) protocol call."""
+        self.decision = Decision()
+        if name == "register_operation":
+            error = self._step(name, {"id": args["id"], "kind": args["kind"]})
+            if error is None:
+                self.live_order[args["id"]] = None
+            return error or {"ok": None}
+        if name in TRANSITIONS:
+            error = self._step(name, {"id": args["id"]})
+            if error is None and self._get("status", args["id"]) not in LIVE:
+                self.live_order.pop(args["id"], None)
+            return error or {"ok": None}
+        if name == "register_watcher":
+            resolved = self._get("status", args["id"]) in TERMINAL
+            return self._step(name, {"id": args["id"]}) or {"ok": {"resolved": resolved}}
+        if name == "terminate_owner":
+            terminated = list(self.live_order)
+            for id in terminated:
+                error = self._step("terminate_op", {"id": id})
+                if error is not None:  # the spec refusing a live op would be a spec bug
+                    raise AssertionError(f"terminate_op({id}) refused on a live op: {error}")
+            self.live_order.clear()
+            self.decision.note = "terminate_owner = terminate_op on every live op, in registration order"
+            return {"ok": {"terminated": terminated}}
+        if name == "collect_completed":
+            head, last = self._get("order_head"), self._get("next_seq")
+            assert isinstance(head, int) and isinstance(last, int)
+            drained = [str(self._get("order", s)) for s in range(head + 1, last + 1)]
+            value = [{"id": i, "outcome": self._get("outcome", i)} for i in drained]
+            self._step(name, {})
+            return {"ok": value}
+        if name == "wait_begin":
+            ids = args["ids"]
+            params = {"ids": frozenset(ids), "has_duplicate": len(set(ids)) != len(ids)}
+            error = self._step("wait_request", params)
+            if error is not None:
+                return error
+            self.wait = int(self._get("wait_request"))
+            return {"ok": {"done": not self._get("wait_active")}}
+        if name == "wait_poll":
+            self.decision.note = "the wait's state is read off wait_active and wait_tokens"
+            return {"ok": {"state": self._wait_state()}}
+        if name == "wait_cancel":
+            if self.wait is not None and self._get("wait_active"):
+                self._step("wait_cancel", {})
+            return {"ok": None}
+        if name == "snapshot":
+            return {"ok": self.snapshot(args["id"])}
+        if name == "operations":
+            return {"ok": self.operations()}
+        if name == "active_count":
+            return {"ok": self._get("active_count")}
+        if name == "feed":
+            after = args["after"]
+            return {"ok": {"watermark": self._get("next_seq"),
+                           "entries": [{"seq": s, "id": i, "outcome": o} for s, i, o in self.feed if s > after]}}
+        if name == "persist_and_recover":
+            self._step("recover", {})
+            self.live_order.clear()
+            self.wait = None
+            return {"ok": None}
+        raise KeyError(name)
+
+    def _wait_state(self) -> str:
+        if self.wait is None:
+            return "none"
+        if self._get("wait_active"):
+            return "waiting"
+        tokens = self._get("wait_tokens")
+        assert isinstance(tokens, int)
+        return "done" if tokens >= 1 else "cancelled"
+
+
+def agrees(expected: Result, observed: Result) -> bool:
+    """Same value, or the same error kind with every field the spec names equal."""
+    if "ok" in expected:
+        return "ok" in observed and observed["ok"] == expected["ok"]
+    if "error" not in observed or not isinstance(observed["error"], dict):
+        return False
+    want, got = expected["error"], observed["error"]
+    return all(got.get(k) == v for k, v in want.items())

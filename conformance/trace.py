@@ -1,0 +1,129 @@
+"""Trace files (`opsref.trace/1`): reading with file/line/field errors, writing.
+
+A trace is a header line (format, machine, config) and one event per line: the
+call, its arguments, the observed result and optionally the observed snapshot.
+See conformance/PROTOCOL.md; the JSON Schema is conformance/trace.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from conformance.calls import FORMAT, BadInput, InputError, Config, call_spec, validate_result
+from spec.registry import MACHINES
+
+
+class TraceError(InputError):
+    """Bad input in a trace file; the message names the file, line and field."""
+
+    def __init__(self, path: str, line: int, error: BadInput | str) -> None:
+        message = error if isinstance(error, str) else str(error)
+        super().__init__(f"{path}:{line}: {message}")
+
+
+@dataclass(frozen=True)
+class Event:
+    line: int
+    call: str
+    args: dict[str, Any]
+    result: dict[str, Any]
+    snapshot: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"call": self.call, "args": self.args, "result": self.result}
+        if self.snapshot is not None:
+            out["snapshot"] = self.snapshot
+        return out
+
+
+@dataclass(frozen=True)
+class Header:
+    machine: str
+    config: Config
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "machine": self.machine, "config": self.config.to_json()}
+
+
+_EVENT_KEYS = frozenset({"call", "args", "result", "snapshot"})
+
+
+def _object(text: str, path: str, number: int) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TraceError(path, number, f"malformed JSON at column {err.colno}: {err.msg}") from None
+    if not isinstance(value, dict):
+        raise TraceError(path, number, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_header(text: str, path: str) -> Header:
+    data = _object(text, path, 1)
+    try:
+        if data.get("format") != FORMAT:
+            raise BadInput("format", f"expected {FORMAT!r}, got {data.get('format')!r} (is this an opsref trace?)")
+        for name in data:
+            if name not in ("format", "machine", "config"):
+                raise BadInput(name, "unknown header field (known: format, machine, config)")
+        machine = data.get("machine")
+        if machine not in MACHINES:
+            raise BadInput("machine", f"unknown machine {machine!r} (known: {', '.join(MACHINES)})")
+        if "config" not in data:
+            raise BadInput("config", "missing")
+        return Header(machine, Config.from_json(data["config"]))
+    except BadInput as err:
+        raise TraceError(path, 1, err) from None
+
+
+def parse_event(text: str, path: str, number: int) -> Event:
+    data = _object(text, path, number)
+    try:
+        extra = data.keys() - _EVENT_KEYS
+        if extra:
+            raise BadInput(sorted(extra)[0], "unknown event field (known: call, args, result, snapshot)")
+        if "call" not in data:
+            raise BadInput("call", "missing")
+        spec = call_spec(data["call"])
+        args = spec.validate(data.get("args", {}))
+        if "result" not in data:
+            raise BadInput("result", "missing (every event records what the implementation answered)")
+        result = validate_result(data["result"])
+        snapshot = data.get("snapshot")
+        if snapshot is not None and not isinstance(snapshot, dict):
+            raise BadInput("snapshot", f"expected an object, got {type(snapshot).__name__}")
+        return Event(number, spec.name, args, dict(result), snapshot)
+    except BadInput as err:
+        raise TraceError(path, number, err) from None
+
+
+def read(stream: TextIO, path: str) -> tuple[Header, Iterator[Event]]:
+    """The header, and the events one by one (so a million-line trace streams)."""
+    first = stream.readline()
+    if not first:
+        raise TraceError(path, 1, "empty file: a trace starts with a header line")
+    if not first.endswith("\n") and not first.strip():
+        raise TraceError(path, 1, "empty header line")
+    header = parse_header(first, path)
+
+    def events() -> Iterator[Event]:
+        number = 1
+        for text in stream:
+            number += 1
+            if not text.strip():
+                raise TraceError(path, number, "blank line (every line is one JSON object)")
+            if not text.endswith("\n") and text.lstrip().startswith("{") and not text.rstrip().endswith("}"):
+                raise TraceError(path, number, "truncated last line (no closing brace)")
+            yield parse_event(text, path, number)
+
+    return header, events()
+
+
+def write(path: Path, header: Header, events: list[Event]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(header.to_json()) + "\n")
+        for e in events:
+            out.write(json.dumps(e.to_json()) + "\n")
