@@ -91,6 +91,41 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same walks")
     simulate.add_argument("--ids", type=_positive, default=4, help="size of the id pool (default 4)")
     simulate.set_defaults(run=cmd_simulate)
+
+    drive = sub.add_parser(
+        "drive", help="run an implementation over the stdio protocol and compare it with the spec",
+        description=(
+            "Start CMD, speak the JSON-lines protocol (conformance/PROTOCOL.md) with it, and compare "
+            "every response with the spec. Random mode draws --runs sequences of --depth calls and "
+            "shrinks a failing one; exhaustive mode tries every sequence up to --depth over --ids ids, "
+            "breadth first, so its counterexample is a shortest one. A counterexample is printed and "
+            "written to --out, a trace that `opsref check` replays."),
+        epilog=("Example: opsref drive --mode exhaustive --depth 3 -- node examples/js-registry/server.js\n"
+                "Exit status: 0 conforms, 1 a mismatch or a crashing / hanging / garbage-printing "
+                "implementation, 2 bad usage or a command that cannot start."),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    drive.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    drive.add_argument("--mode", choices=("random", "exhaustive"), default="random", help="default random")
+    drive.add_argument("--depth", type=_positive, default=None,
+                       help="calls per sequence (random, default 30) or the maximum length (exhaustive, default 3)")
+    drive.add_argument("--ids", type=_positive, default=None, help="id pool size (default 3 random, 2 exhaustive)")
+    drive.add_argument("--runs", type=_positive, default=300, help="random sequences (default 300)")
+    drive.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    drive.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="per-request time limit (default 5)")
+    drive.add_argument("--out", default="opsref-counterexample.jsonl",
+                       help="where to write a counterexample trace (default opsref-counterexample.jsonl)")
+    drive.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
+                       help="the implementation to start")
+    drive.set_defaults(run=cmd_drive)
+
+    serve = sub.add_parser(
+        "serve", help="speak the conformance protocol on stdin/stdout, answered by impl/",
+        description=("Answer protocol requests (conformance/PROTOCOL.md) with the executable registry of "
+                     "impl/, so that `opsref drive -- opsref serve` checks it like any other implementation."),
+    )
+    serve.set_defaults(run=cmd_serve)
     return top
 
 
@@ -140,6 +175,58 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(result, machine))
     return EXIT_OK if result.violation is None else EXIT_FINDING
+
+
+def cmd_drive(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from conformance import check, drive
+    from conformance.process import Implementation, ImplementationFailed
+    from conformance.trace import Header, write
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("opsref drive: give the implementation's command after --, e.g. "
+              "opsref drive -- node examples/js-registry/server.js", file=sys.stderr)
+        return EXIT_USAGE
+    depth = args.depth or (30 if args.mode == "random" else 3)
+    id_count = args.ids or (3 if args.mode == "random" else 2)
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    progress(f"opsref drive: {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
+             f"{' '.join(command)}")
+    try:
+        with Implementation(command, args.timeout) as impl:
+            if args.mode == "random":
+                result = drive.drive_random(impl, args.profile, args.runs, depth, id_count, args.seed, progress)
+            else:
+                result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress)
+    except ImplementationFailed as failed:
+        print(f"opsref drive: {failed}", file=sys.stderr)
+        return EXIT_FINDING
+    summary = (f"{result.sequences} sequences, {result.requests} requests in {result.seconds:.1f} s "
+               f"({result.requests / max(result.seconds, 1e-9):,.0f} requests/s)")
+    if result.failure is None:
+        print(f"opsref drive: conforms to the {args.profile} profile: {summary}")
+        return EXIT_OK
+    f = result.failure
+    out = Path(args.out)
+    header = Header("ops_lifecycle", f.config)
+    write(out, header, f.outcome.events)
+    replay = check.check(header, iter(f.outcome.events), args.profile)
+    print(f"opsref drive: MISMATCH after {summary}; counterexample of {len(f.outcome.events)} calls "
+          f"written to {out} (replay: opsref check {out} --profile {args.profile})")
+    print(check.render(str(out), args.profile, replay))
+    return EXIT_FINDING
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from conformance.serve import serve
+
+    serve(sys.stdin, sys.stdout)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

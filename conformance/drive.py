@@ -1,0 +1,208 @@
+"""`opsref drive`: generate call sequences, run them on an implementation, compare with the spec.
+
+Two generators:
+
+* **random** — sequences of `--depth` calls drawn over an id pool, for `--runs`
+  runs with a seeded RNG; a failing sequence is then shrunk the way Hypothesis
+  shrinks (cut everything after the first mismatch, then delete ever smaller
+  chunks while it still fails, then rename ids to the smallest pool ids), so the
+  counterexample printed is short;
+* **exhaustive** — every sequence up to `--depth` over `--ids` ids, breadth
+  first, so the first failure found is a shortest one. Sequences that reach a
+  spec state (with the oracle's bookkeeping) already explored are not extended:
+  an implementation that holds hidden state the spec does not have can escape
+  this pruning, which is the price of finishing.
+
+Every sequence starts with `reset`. The counterexample is written as a trace
+file that `opsref check` replays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from conformance.calls import CALLS, TRANSITIONS, Config
+from conformance.oracle import Oracle, agrees
+from conformance.process import Implementation
+from conformance.trace import Event
+
+Call = tuple[str, dict[str, Any]]
+
+#: calls that only read: in exhaustive mode their successors are pruned (same state)
+READS = frozenset({"wait_poll", "snapshot", "operations", "active_count", "feed"})
+
+CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
+
+
+def id_names(count: int) -> list[str]:
+    return [chr(ord("a") + n) if n < 26 else f"op{n}" for n in range(count)]
+
+
+def alphabet(ids: list[str]) -> list[Call]:
+    """Every call the driver makes, over the id pool (in a fixed order)."""
+    out: list[Call] = []
+    for i in ids:
+        for kind in ("background_tool_op", "mob_member_child"):
+            out.append(("register_operation", {"id": i, "kind": kind}))
+    for name in (*TRANSITIONS, "register_watcher", "snapshot"):
+        out += [(name, {"id": i}) for i in ids]
+    lists = [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
+    out += [("wait_begin", {"ids": ids_list}) for ids_list in lists]
+    out += [(name, {}) for name in ("terminate_owner", "collect_completed", "wait_poll", "wait_cancel",
+                                    "operations", "active_count", "persist_and_recover")]
+    out.append(("feed", {"after": 0}))
+    assert all(name in CALLS for name, _ in out)
+    return out
+
+
+@dataclass
+class Outcome:
+    events: list[Event]
+    mismatch: int | None  # index of the first event whose result differs
+
+
+def run(impl: Implementation, oracle: Oracle, config: Config, calls: list[Call]) -> Outcome:
+    """Reset both sides, then make every call on both; stop at the first mismatch."""
+    reset = impl.request("reset", config.to_json())
+    if "ok" not in reset:
+        from conformance.process import ImplementationFailed
+        raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
+    oracle.reset(config)
+    events = []
+    for n, (name, args) in enumerate(calls):
+        observed = impl.request(name, args)
+        expected = oracle.call(name, args)
+        events.append(Event(n + 2, name, args, observed))
+        if not agrees(expected, observed):
+            return Outcome(events, n)
+    return Outcome(events, None)
+
+
+@dataclass
+class Failure:
+    config: Config
+    calls: list[Call]
+    outcome: Outcome
+    found_after: int  # sequences tried before the first failure
+
+
+@dataclass
+class DriveResult:
+    sequences: int
+    requests: int
+    seconds: float
+    failure: Failure | None
+
+
+def shrink(impl: Implementation, oracle: Oracle, config: Config, calls: list[Call],
+           ids: list[str]) -> tuple[list[Call], Outcome]:
+    """A shorter sequence that still fails: cut after the mismatch, delete chunks, rename ids."""
+    def attempt(candidate: list[Call]) -> Outcome | None:
+        outcome = run(impl, oracle, config, candidate)
+        return outcome if outcome.mismatch is not None else None
+
+    best = attempt(calls)
+    assert best is not None and best.mismatch is not None
+    calls = calls[: best.mismatch + 1]
+    chunk = max(len(calls) // 2, 1)
+    while chunk >= 1:
+        start = 0
+        while start < len(calls):
+            candidate = calls[:start] + calls[start + chunk:]
+            found = attempt(candidate) if candidate else None
+            if found is not None and found.mismatch is not None:
+                calls, best = candidate[: found.mismatch + 1], found
+            else:
+                start += chunk
+        chunk //= 2
+    # rename: map the ids in order of first use onto the pool's first names
+    seen: dict[str, str] = {}
+    for _, args in calls:
+        for value in ([args["id"]] if "id" in args else []) + list(args.get("ids", [])):
+            seen.setdefault(value, ids[len(seen)] if len(seen) < len(ids) else value)
+
+    def rename(args: dict[str, Any]) -> dict[str, Any]:
+        out = dict(args)
+        if "id" in out:
+            out["id"] = seen[out["id"]]
+        if "ids" in out:
+            out["ids"] = [seen[i] for i in out["ids"]]
+        return out
+
+    renamed = [(name, rename(args)) for name, args in calls]
+    found = attempt(renamed)
+    if found is not None:
+        calls, best = renamed[: (found.mismatch or 0) + 1], found
+    return calls, best
+
+
+def random_sequences(rng: random.Random, ids: list[str], depth: int) -> Iterator[tuple[Config, list[Call]]]:
+    """Endless random sequences; registrations are weighted up so that ops exist to act on."""
+    calls = alphabet(ids)
+    registers = [c for c in calls if c[0] == "register_operation"]
+    while True:
+        config = rng.choice(CONFIGS)
+        yield config, [rng.choice(registers) if rng.random() < 0.2 else rng.choice(calls) for _ in range(depth)]
+
+
+def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_count: int, seed: int,
+                 progress: Callable[[str], None] | None = None) -> DriveResult:
+    oracle = Oracle(profile)
+    ids = id_names(id_count)
+    rng = random.Random(seed)
+    started = last = time.perf_counter()
+    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth)):
+        if n >= runs:
+            break
+        outcome = run(impl, oracle, config, calls)
+        if outcome.mismatch is not None:
+            small, shrunk = shrink(impl, oracle, config, calls, ids)
+            return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
+                               Failure(config, small, shrunk, n + 1))
+        now = time.perf_counter()
+        if progress is not None and now - last > 2:
+            last = now
+            progress(f"  {n + 1}/{runs} sequences, {impl.requests} requests")
+    return DriveResult(runs, impl.requests, time.perf_counter() - started, None)
+
+
+def _state_key(oracle: Oracle) -> Any:
+    s = oracle.state
+    return (tuple(sorted(s.globals.items())),
+            tuple((name, tuple(sorted(m.items(), key=repr))) for name, m in sorted(s.maps.items())),
+            tuple(oracle.live_order), oracle.wait, tuple(oracle.feed))
+
+
+def drive_exhaustive(impl: Implementation, profile: str, depth: int, id_count: int,
+                     progress: Callable[[str], None] | None = None) -> DriveResult:
+    oracle = Oracle(profile)
+    calls = alphabet(id_names(id_count))
+    started = last = time.perf_counter()
+    sequences = 0
+    seen: set[Any] = set()
+    frontier: deque[tuple[Config, list[Call]]] = deque((config, []) for config in CONFIGS[:2])
+    while frontier:  # breadth first over every config at once: the first failure is a shortest one
+        config, prefix = frontier.popleft()
+        for call in calls:
+            sequence = prefix + [call]
+            sequences += 1
+            outcome = run(impl, oracle, config, sequence)
+            if outcome.mismatch is not None:
+                return DriveResult(sequences, impl.requests, time.perf_counter() - started,
+                                   Failure(config, sequence, outcome, sequences))
+            if len(sequence) < depth and call[0] not in READS:
+                key = (config, _state_key(oracle))
+                if key not in seen:
+                    seen.add(key)
+                    frontier.append((config, sequence))
+            now = time.perf_counter()
+            if progress is not None and now - last > 2:
+                last = now
+                progress(f"  {sequences} sequences, length {len(sequence)}, {len(seen)} states, "
+                         f"{impl.requests} requests")
+    return DriveResult(sequences, impl.requests, time.perf_counter() - started, None)

@@ -1,0 +1,112 @@
+"""A foreign implementation as a child process speaking the JSON-lines protocol.
+
+Everything that can go wrong with someone else's program becomes an
+`ImplementationFailed` with one clear sentence (and the tail of its stderr): it
+could not start, it exited, it did not answer in time, or it printed something
+that is not a protocol response.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import tempfile
+import time
+from typing import Any, Sequence
+
+from conformance.calls import BadInput, InputError, validate_result
+
+
+class ImplementationFailed(Exception):
+    """The implementation misbehaved (crash, hang, garbage): a finding, not a divergence."""
+
+
+class CannotStart(InputError):
+    """The command could not be started at all (a usage problem)."""
+
+
+class Implementation:
+    def __init__(self, command: Sequence[str], timeout: float = 5.0) -> None:
+        self.command = list(command)
+        self.timeout = timeout
+        self.requests = 0
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=self._stderr, bufsize=0)
+        except OSError as err:
+            raise CannotStart(f"cannot start {' '.join(self.command)}: {err.strerror or err}") from None
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._stdin = self._proc.stdin
+        self._stdout = self._proc.stdout.fileno()
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._stdout, selectors.EVENT_READ)
+
+    def __enter__(self) -> "Implementation":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._selector.close()
+        self._proc.stdout.close() if self._proc.stdout else None
+        self._stderr.close()
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return "\n".join("    " + line for line in text[-lines:])
+
+    def _fail(self, message: str) -> ImplementationFailed:
+        tail = self.stderr_tail()
+        return ImplementationFailed(message + (f"\n  its stderr ends with:\n{tail}" if tail else ""))
+
+    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Send one request, return its validated result."""
+        self.requests += 1
+        line = json.dumps({"call": call, "args": args}) + "\n"
+        try:
+            self._stdin.write(line.encode())
+            self._stdin.flush()
+        except (BrokenPipeError, OSError):
+            code = self._proc.poll()
+            raise self._fail(f"the implementation exited (status {code}) before request {self.requests}: "
+                             f"{call}") from None
+        raw = self._read_line(call)
+        try:
+            response = json.loads(raw)
+        except json.JSONDecodeError:
+            shown = raw[:120].decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)[:120]
+            raise self._fail(f"response {self.requests} ({call}) is not JSON: {shown!r}") from None
+        try:
+            return dict(validate_result(response, "response"))
+        except BadInput as err:
+            raise self._fail(f"response {self.requests} ({call}) is not a protocol result: {err}") from None
+
+    def _read_line(self, call: str) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._selector.select(left):
+                raise self._fail(f"no response to request {self.requests} ({call}) within {self.timeout:g} s")
+            chunk = os.read(self._stdout, 65536)
+            if not chunk:
+                code = self._proc.wait()
+                raise self._fail(f"the implementation exited (status {code}) without answering request "
+                                 f"{self.requests} ({call})")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line

@@ -1,0 +1,136 @@
+"""`opsref serve`: the protocol spoken by `impl/`, so the driver can check it.
+
+This adapter only translates: a request becomes one call of the registry API and
+the answer is what the registry returned or raised. It reads nothing from spec/.
+`terminate_owner` returns nothing in the seed's trait, so the ops it terminated
+are read off the completion feed it published, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, TextIO
+
+from conformance.calls import BadInput, Config, call_spec
+from impl import (
+    InvalidTransitionError, OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
+    OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
+)
+from impl.values import OperationLifecycleSnapshot
+
+PER_ID: dict[str, Callable[[OpsLifecycleRegistry, str], object]] = {
+    "provisioning_succeeded": lambda r, i: r.provisioning_succeeded(i),
+    "provisioning_failed": lambda r, i: r.provisioning_failed(i, "could not start"),
+    "fail_operation": lambda r, i: r.fail_operation(i, "failed"),
+    "abort_provisioning": lambda r, i: r.abort_provisioning(i, "abandoned"),
+    "cancel_operation": lambda r, i: r.cancel_operation(i, None),
+    "request_retire": lambda r, i: r.request_retire(i),
+    "mark_retired": lambda r, i: r.mark_retired(i),
+    "complete_operation": lambda r, i: r.complete_operation(i, OperationResult(i, "done", False, 1, 0)),
+    "report_progress": lambda r, i: r.report_progress(i, OperationProgressUpdate("step", None)),
+    "peer_ready": lambda r, i: r.peer_ready(i, OperationPeerHandle(f"peer-{i}", "inproc://peer")),
+}
+
+
+def snapshot_json(s: OperationLifecycleSnapshot) -> dict[str, Any]:
+    return {"status": s.status.value, "kind": s.kind.value, "peer_ready": s.peer_ready,
+            "progress": s.progress_count, "watchers": s.watcher_count,
+            "outcome": s.terminal_outcome.status.value if s.terminal_outcome else None}
+
+
+def error_json(err: OpsLifecycleError) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": err.kind, "message": str(err)}
+    for name in ("id", "action", "limit", "active"):
+        if hasattr(err, name):
+            out[name] = getattr(err, name)
+    if isinstance(err, InvalidTransitionError):
+        out["status"] = err.status.value
+    return out
+
+
+class Server:
+    """One registry and the last wait handle, answering protocol requests."""
+
+    def __init__(self) -> None:
+        self.registry = OpsLifecycleRegistry()
+        self.handle: WaitAllHandle | None = None
+
+    def answer(self, line: str) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as err:
+            return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
+        if not isinstance(request, dict):
+            return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+        try:
+            if request.get("call") == "reset":
+                config = Config.from_json(request.get("args", {}), "args")
+                self.registry = OpsLifecycleRegistry(OpsLifecycleConfig(config.max_completed, config.max_concurrent))
+                self.handle = None
+                return {"ok": None}
+            spec = call_spec(request.get("call"))
+            args = spec.validate(request.get("args", {}))
+        except BadInput as err:
+            return {"error": {"kind": "unsupported", "message": str(err)}}
+        try:
+            return {"ok": self.call(spec.name, args)}
+        except OpsLifecycleError as err:
+            return {"error": error_json(err)}
+
+    def call(self, name: str, args: dict[str, Any]) -> Any:
+        r = self.registry
+        if name == "register_operation":
+            kind = OperationKind(args["kind"])
+            r.register_operation(OperationSpec(
+                args["id"], kind, "owner", f"op {args['id']}", "conformance",
+                child_session_id=f"child-{args['id']}" if kind is OperationKind.MOB_MEMBER_CHILD else None,
+                expect_peer_channel=kind.expects_peer_channel()))
+            return None
+        if name in PER_ID:
+            PER_ID[name](r, args["id"])
+            return None
+        if name == "register_watcher":
+            return {"resolved": r.register_watcher(args["id"]).done()}
+        if name == "terminate_owner":
+            before = r.completion_feed().watermark()
+            r.terminate_owner("owner gone")
+            return {"terminated": [e.operation_id for e in r.completion_feed().list_since(before).entries]}
+        if name == "collect_completed":
+            return [{"id": i, "outcome": o.status.value} for i, o in r.collect_completed()]
+        if name == "wait_begin":
+            self.handle = r.begin_wait_all("conformance", list(args["ids"]))
+            return {"done": self.handle.done()}
+        if name == "wait_poll":
+            h = self.handle
+            state = "none" if h is None else "cancelled" if h.cancelled() else "done" if h.done() else "waiting"
+            return {"state": state}
+        if name == "wait_cancel":
+            if self.handle is not None and not self.handle.done():
+                self.handle.cancel()
+            return None
+        if name == "snapshot":
+            snap = r.snapshot(args["id"])
+            return None if snap is None else snapshot_json(snap)
+        if name == "operations":
+            ops = {s.id: snapshot_json(s) for s in r.list_operations()}
+            return {"active_count": r.active_count, "operations": dict(sorted(ops.items()))}
+        if name == "active_count":
+            return r.active_count
+        if name == "feed":
+            batch = r.completion_feed().list_since(args["after"])
+            return {"watermark": batch.watermark, "entries": [
+                {"seq": e.seq, "id": e.operation_id, "outcome": e.terminal_outcome.status.value}
+                for e in batch.entries]}
+        if name == "persist_and_recover":
+            snapshot = json.loads(json.dumps(r.capture_persistence_snapshot()))
+            self.registry = OpsLifecycleRegistry.from_recovered(snapshot)
+            self.handle = None
+            return None
+        raise KeyError(name)
+
+
+def serve(stdin: TextIO, stdout: TextIO) -> None:
+    server = Server()
+    for line in stdin:
+        stdout.write(json.dumps(server.answer(line)) + "\n")
+        stdout.flush()
