@@ -171,7 +171,7 @@ def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_c
     return DriveResult(runs, impl.requests, time.perf_counter() - started, None)
 
 
-def _state_key(oracle: Oracle) -> Any:
+def state_key(oracle: Oracle) -> Any:
     s = oracle.state
     return (tuple(sorted(s.globals.items())),
             tuple((name, tuple(sorted(m.items(), key=repr))) for name, m in sorted(s.maps.items())),
@@ -196,7 +196,7 @@ def drive_exhaustive(impl: Implementation, profile: str, depth: int, id_count: i
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
                                    Failure(config, sequence, outcome, sequences))
             if len(sequence) < depth and call[0] not in READS:
-                key = (config, _state_key(oracle))
+                key = (config, state_key(oracle))
                 if key not in seen:
                     seen.add(key)
                     frontier.append((config, sequence))

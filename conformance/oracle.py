@@ -39,6 +39,7 @@ class Decision:
 
     steps: list[tuple[str, Guard | None]] = field(default_factory=list)
     note: str = ""
+    reads: tuple[tuple[str, str | None], ...] = ()  # (field read, the action that last wrote it)
 
     def explain(self, machine: Machine) -> list[str]:
         lines = []
@@ -54,6 +55,12 @@ class Decision:
                          + (" ..." if len(action.effects) > 6 else ""))
         if self.note:
             lines.append(self.note)
+        for name, writer in self.reads:
+            if writer is None:
+                lines.append(f"{name} still has its initial value")
+                continue
+            effects = [effect_text(e) for e in machine.action(writer).effects if e.field == name]
+            lines.append(f"{name} was last written by {writer}: {'; '.join(effects)}")
         return lines
 
 
@@ -72,6 +79,8 @@ class Oracle:
         self.machine = MACHINES["ops_lifecycle"](profile)
         self.compiled = compile_machine(self.machine)
         self.outcomes = {a.name: _outcome_of(a) for a in self.machine.actions}
+        self.writes = {a.name: {f: a.name for f in a.writes} for a in self.machine.actions}
+        self.kinds = {error: snake(error) for error in self.machine.errors}
         self.reset(config)
 
     def reset(self, config: Config) -> None:
@@ -80,7 +89,28 @@ class Oracle:
         self.live_order: dict[str, None] = {}
         self.feed: deque[tuple[int, str, str]] = deque(maxlen=max(4 * config.max_completed, 1024))
         self.wait: int | None = None  # the wait_request number of the last wait begun
-        self.decision = Decision()
+        self._steps: list[tuple[str, Guard | None]] = []
+        self._note, self._reads = "", ()
+        self.last_writer: dict[str, str] = {}  # field -> the last accepted action that wrote it
+
+    def clone(self) -> "Oracle":
+        """An independent copy (same machine, same state and bookkeeping)."""
+        other = Oracle.__new__(Oracle)
+        other.machine, other.compiled, other.outcomes = self.machine, self.compiled, self.outcomes
+        other.config = self.config
+        other.state = self.state.copy()
+        other.live_order = dict(self.live_order)
+        other.feed = deque(self.feed, maxlen=self.feed.maxlen)
+        other.wait = self.wait
+        other.writes, other.kinds = self.writes, self.kinds
+        other.last_writer = dict(self.last_writer)
+        other._steps, other._note, other._reads = [], "", ()
+        return other
+
+    @property
+    def decision(self) -> Decision:
+        """What decided the answer to the last call."""
+        return Decision(list(self._steps), self._note, self._reads)
 
     # ------------------------------------------------------------ reading the state
 
@@ -109,10 +139,11 @@ class Oracle:
         """Run one spec action in place; an error result if a guard refused it."""
         before = self.state.globals["next_seq"]
         refused = self.compiled.apply(self.state, action, params)
-        self.decision.steps.append((action, refused))
+        self._steps.append((action, refused))
         if refused is not None:
             payload = self.compiled.payload(action, refused, self.state, params)
-            return {"error": {"kind": snake(refused.error), **dict(payload)}}
+            return {"error": {"kind": self.kinds[refused.error], **dict(payload)}}
+        self.last_writer.update(self.writes[action])
         if self.state.globals["next_seq"] != before:  # a terminal transition: one feed entry
             seq = self.state.globals["next_seq"]
             assert isinstance(seq, int)
@@ -122,7 +153,7 @@ class Oracle:
 
     def call(self, name: str, args: Mapping[str, Any]) -> Result:
         """The spec's result for one (already validated) protocol call."""
-        self.decision = Decision()
+        self._steps, self._note, self._reads = [], "", ()
         if name == "register_operation":
             error = self._step(name, {"id": args["id"], "kind": args["kind"]})
             if error is None:
@@ -143,7 +174,7 @@ class Oracle:
                 if error is not None:  # the spec refusing a live op would be a spec bug
                     raise AssertionError(f"terminate_op({id}) refused on a live op: {error}")
             self.live_order.clear()
-            self.decision.note = "terminate_owner = terminate_op on every live op, in registration order"
+            self._note = "terminate_owner = terminate_op on every live op, in registration order"
             return {"ok": {"terminated": terminated}}
         if name == "collect_completed":
             head, last = self._get("order_head"), self._get("next_seq")
@@ -161,7 +192,8 @@ class Oracle:
             self.wait = int(self._get("wait_request"))
             return {"ok": {"done": not self._get("wait_active")}}
         if name == "wait_poll":
-            self.decision.note = "the wait's state is read off wait_active and wait_tokens"
+            self._note = "wait_poll reads the wait's state off wait_active and wait_tokens"
+            self._reads = tuple((f, self.last_writer.get(f)) for f in ("wait_active", "wait_tokens"))
             return {"ok": {"state": self._wait_state()}}
         if name == "wait_cancel":
             if self.wait is not None and self._get("wait_active"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from conformance.calls import FORMAT, BadInput, InputError, Config, call_spec, validate_result
+from conformance.calls import CALLS, FORMAT, BadInput, InputError, Config, call_spec, validate_result
 from spec.registry import MACHINES
 
 
@@ -24,7 +24,7 @@ class TraceError(InputError):
         super().__init__(f"{path}:{line}: {message}")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     line: int
     call: str
@@ -82,12 +82,13 @@ def parse_header(text: str, path: str) -> Header:
 def parse_event(text: str, path: str, number: int) -> Event:
     data = _object(text, path, number)
     try:
-        extra = data.keys() - _EVENT_KEYS
-        if extra:
-            raise BadInput(sorted(extra)[0], "unknown event field (known: call, args, result, snapshot)")
+        if not data.keys() <= _EVENT_KEYS:
+            extra = sorted(data.keys() - _EVENT_KEYS)[0]
+            raise BadInput(extra, "unknown event field (known: call, args, result, snapshot)")
         if "call" not in data:
             raise BadInput("call", "missing")
-        spec = call_spec(data["call"])
+        call = data["call"]
+        spec = (CALLS.get(call) if isinstance(call, str) else None) or call_spec(call)
         args = spec.validate(data.get("args", {}))
         if "result" not in data:
             raise BadInput("result", "missing (every event records what the implementation answered)")

@@ -126,6 +126,23 @@ def parser() -> argparse.ArgumentParser:
                      "impl/, so that `opsref drive -- opsref serve` checks it like any other implementation."),
     )
     serve.set_defaults(run=cmd_serve)
+
+    vectors = sub.add_parser(
+        "vectors", help="write the test-vector corpus and print its coverage matrix",
+        description=(
+            "Write a corpus of trace files with the spec's results: every per-operation call from every "
+            "status of its target, every error kind each call can raise, the wait barrier's answers, and "
+            "the three decision scenarios (shortest sequences, found breadth first from Init). Prints the "
+            "coverage matrix; an uncovered cell is a failure. Output is deterministic."),
+        epilog="Exit status: 0 full coverage, 1 an uncovered cell, 2 bad usage.",
+    )
+    vectors.add_argument("--out", required=True, metavar="DIR",
+                         help="output folder (created; an earlier corpus there is replaced)")
+    vectors.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    vectors.set_defaults(run=cmd_vectors)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
+    schema.set_defaults(run=cmd_schema)
     return top
 
 
@@ -226,6 +243,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from conformance.serve import serve
 
     serve(sys.stdin, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from conformance.vectors import generate, render_matrix
+
+    vectors, cov = generate(args.profile, Path(args.out))
+    print(render_matrix(cov))
+    if not cov.ok:
+        print(f"opsref vectors: {len(cov.missing)} uncovered: {'; '.join(cov.missing)}")
+        return EXIT_FINDING
+    print(f"opsref vectors: {len(vectors)} vectors written to {args.out} ({args.profile} profile), full coverage")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from conformance.calls import schema
+
+    print(json.dumps(schema(), indent=1))
     return EXIT_OK
 
 

@@ -1,0 +1,221 @@
+"""`opsref vectors`: a test-vector corpus for other implementations' own CI.
+
+Every vector is a trace file whose results are the spec's: an implementation
+replays the calls and compares its answers (and the final snapshot). The corpus
+covers every per-operation call from every status of its target operation, every
+error kind each call can raise (derived from the spec's guards), the wait
+barrier's outcomes, and the three decision scenarios. Vectors are found by a
+breadth-first search of the spec from Init, so each is a shortest one.
+The output is deterministic: same spec, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.calls import TRANSITIONS, Config, InputError
+from conformance.drive import READS, Call, alphabet, state_key
+from conformance.oracle import Oracle
+from conformance.trace import Event, Header, write
+from spec.ops_lifecycle import STATUS
+
+#: the per-operation calls of the coverage matrix (rows); columns are the target's status
+PER_OP_CALLS = ("register_operation", *TRANSITIONS, "register_watcher")
+#: protocol call -> the spec actions whose guards decide its errors
+DECIDED_BY = {**{c: (c,) for c in PER_OP_CALLS}, "wait_begin": ("wait_request",)}
+CONFIGS = (Config(1, None), Config(1, 1))
+MAX_DEPTH = 5  # the longest shortest vector has 5 calls; coverage fails loudly if that changes
+IDS = ["a", "b"]
+
+#: DESIGN's three decisions, as call sequences; the results come from the chosen profile
+DECISIONS: dict[str, tuple[str, Config, list[Call]]] = {
+    "barrier_survives_eviction": (
+        "decision 1: a wait_all whose finished member is evicted still completes (the seed waits forever)",
+        Config(1, None), [
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("register_operation", {"id": "b", "kind": "background_tool_op"}),
+            ("provisioning_succeeded", {"id": "a"}), ("provisioning_succeeded", {"id": "b"}),
+            ("complete_operation", {"id": "a"}),
+            ("wait_begin", {"ids": ["a", "b"]}),
+            ("complete_operation", {"id": "b"}),
+            ("snapshot", {"id": "a"}),
+            ("wait_poll", {}),
+        ]),
+    "ids_never_reused": (
+        "decision 2: an id that was collected is refused when registered again (the seed reuses it)",
+        Config(256, None), [
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("provisioning_succeeded", {"id": "a"}), ("complete_operation", {"id": "a"}),
+            ("collect_completed", {}),
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+        ]),
+    "provisioning_failed_only_while_provisioning": (
+        "decision 3: provisioning_failed on a running op is an invalid transition (the seed fails it)",
+        Config(256, None), [
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("provisioning_succeeded", {"id": "a"}), ("provisioning_failed", {"id": "a"}),
+        ]),
+}
+
+
+def _result_kind(result: dict[str, Any]) -> str:
+    return "ok" if "ok" in result else str(result["error"]["kind"])
+
+
+@dataclass(frozen=True)
+class Vector:
+    path: str          # relative to the corpus root
+    call: str
+    from_status: str   # status of the target op before the call ("-" for calls without one)
+    result: str        # "ok" or the error kind
+    config: Config
+    calls: tuple[Call, ...]
+    description: str
+
+
+def _events(oracle: Oracle, calls: list[Call] | tuple[Call, ...]) -> list[Event]:
+    events = [Event(n + 2, name, args, oracle.call(name, args)) for n, (name, args) in enumerate(calls)]
+    last = events[-1]
+    events[-1] = Event(last.line, last.call, last.args, last.result, oracle.operations())
+    return events
+
+
+def search(profile: str) -> dict[tuple[str, str, str], Vector]:
+    """Breadth first from Init over every config: the shortest vector for each
+    (call, from-status, result kind), plus wait_begin's outcomes."""
+    found: dict[tuple[str, str, str], Vector] = {}
+    calls = alphabet(IDS)
+    seen: set[Any] = set()
+    frontier: deque[tuple[Config, Oracle, tuple[Call, ...]]] = deque(
+        (config, Oracle(profile, config), ()) for config in CONFIGS)
+    while frontier:
+        config, oracle, path = frontier.popleft()
+        for name, args in calls:
+            status = str(oracle.state.maps["status"].get(args["id"], "absent")) if "id" in args else "-"
+            after = oracle.clone()
+            result = after.call(name, args)
+            kind = _result_kind(result)
+            if name == "wait_begin" and kind == "ok":
+                kind = "ok_done" if result["ok"]["done"] else "ok_waiting"
+            if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(args["id"]):
+                status = "absent_used"  # untracked, but registered before (evicted or collected)
+            key = (name, status, kind)
+            if key not in found and (name in PER_OP_CALLS or name == "wait_begin"):
+                found[key] = Vector(f"cells/{name}/{status}__{kind}.jsonl", name, status, kind, config,
+                                    path + ((name, args),), f"{name} on an op in {status}: {kind}")
+            if len(path) + 1 < MAX_DEPTH and name not in READS:
+                explored = (config, state_key(after))
+                if explored not in seen:
+                    seen.add(explored)
+                    frontier.append((config, after, path + ((name, args),)))
+    return found
+
+
+def required_errors(oracle: Oracle) -> dict[str, set[str]]:
+    """Every error kind each call can raise, read off the spec's guards."""
+    from conformance.oracle import snake
+    return {call: {snake(g.error) for a in actions for g in oracle.machine.action(a).guards}
+            for call, actions in DECIDED_BY.items()}
+
+
+@dataclass
+class Coverage:
+    matrix: dict[str, dict[str, set[str]]]  # call -> from-status -> result kinds
+    missing: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle) -> Coverage:
+    statuses = [*STATUS.members, "absent_used"]
+    matrix: dict[str, dict[str, set[str]]] = {c: {s: set() for s in statuses} for c in PER_OP_CALLS}
+    matrix["wait_begin"] = {"-": set()}
+    for call, status, kind in found:
+        matrix[call][status].add(kind)
+    missing = [f"{call} from {status}" for call in PER_OP_CALLS for status in statuses if not matrix[call][status]]
+    for call, kinds in required_errors(oracle).items():
+        raised = set().union(*matrix[call].values())
+        missing += [f"{call} raising {kind}" for kind in sorted(kinds - raised)]
+    for kind in ("ok_done", "ok_waiting"):
+        if kind not in matrix["wait_begin"]["-"]:
+            missing.append(f"wait_begin answering {kind}")
+    return Coverage(matrix, missing)
+
+
+CODES = {"ok": "ok", "ok_done": "done", "ok_waiting": "wait", "not_found": "NF", "already_registered": "AR",
+         "max_concurrent_exceeded": "MC", "invalid_transition": "IT", "peer_not_expected": "PN",
+         "already_peer_ready": "AP", "duplicate_wait_operation": "DW", "wait_already_active": "WA"}
+
+
+def render_matrix(cov: Coverage) -> str:
+    statuses = [*STATUS.members, "absent_used"]
+    short = {"absent": "new", "provisioning": "prov", "running": "run", "absent_used": "used"}
+    width = max(len(c) for c in cov.matrix) + 1
+    lines = ["coverage: rows are calls, columns the status of the target op before the call "
+             "(new = never registered, used = untracked but registered before); each cell lists the results a vector covers",
+             " " * width + " ".join(f"{short.get(s, s):<10}" for s in statuses)]
+    for call, row in cov.matrix.items():
+        if call == "wait_begin":
+            cells = "+".join(CODES.get(k, k) for k in sorted(row["-"]))
+            lines.append(f"{call:<{width}}{cells}  (no target op)")
+            continue
+        cells = ["+".join(CODES.get(k, k) for k in sorted(row[s])) or "MISSING" for s in statuses]
+        lines.append(f"{call:<{width}}" + " ".join(f"{c:<10}" for c in cells))
+    lines.append("codes: " + ", ".join(f"{v}={k}" for k, v in CODES.items()))
+    return "\n".join(lines)
+
+
+README = """# opsref test vectors ({profile} profile)
+
+Generated by `opsref vectors --profile {profile}`; do not edit. Format: every `*.jsonl`
+file is an `opsref.trace/1` trace (see conformance/PROTOCOL.md in the opsref repository):
+a header line with the registry configuration, then one event per call with the
+result the spec requires. The last event also carries `snapshot`, the registry's
+`operations` value after the call.
+
+To run a vector: create a registry with the header's config, make each call in order,
+compare each answer with `result` (same `ok` value; or the same error `kind` and the
+same value for every field the expected error names) and, after the last call, the
+registry's operations with `snapshot`.
+
+- `cells/<call>/<status>__<result>.jsonl` — `<call>` on an operation in `<status>`
+  (`absent_used`: untracked but registered before) answering `<result>`; the shortest
+  such sequence from a fresh registry.
+- `cells/wait_begin/-__<result>.jsonl` — the wait barrier's answers and errors.
+- `decisions/*.jsonl` — the three places where the reference differs from the seed.
+- `manifest.json` — every vector with its call, status, result and description.
+"""
+
+
+def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
+    base = Oracle(profile)
+    found = search(profile)
+    cov = coverage(found, base)
+    vectors = [found[k] for k in sorted(found)]
+    for name, (description, config, calls) in DECISIONS.items():
+        last = calls[-1]
+        vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls), description))
+    if out.exists() and any(out.iterdir()):
+        if not (out / "manifest.json").is_file():
+            raise InputError(f"{out} is not empty and holds no earlier corpus (manifest.json); "
+                             "refusing to replace it")
+        shutil.rmtree(out)  # an earlier corpus: replaced as a whole, so no stale vector survives
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for v in vectors:
+        oracle = Oracle(profile, v.config)
+        path = out / v.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path, Header("ops_lifecycle", v.config), _events(oracle, v.calls))
+        manifest.append({"file": v.path, "call": v.call, "from_status": v.from_status, "result": v.result,
+                         "calls": len(v.calls), "description": v.description})
+    (out / "manifest.json").write_text(json.dumps({"profile": profile, "vectors": manifest}, indent=1) + "\n")
+    (out / "README.md").write_text(README.format(profile=profile))
+    return vectors, cov
