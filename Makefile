@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck ci bench clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance ci bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,13 +37,24 @@ contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of 
 	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py spec/model.py
 
 typecheck: $(STAMP)  ## mypy --strict on every package
-	$(BIN)/python -m mypy --strict spec proofs impl opsref tests
+	$(BIN)/python -m mypy --strict spec proofs impl conformance opsref tests
 
-ci: typecheck test contracts verify  ## what .ci/run runs: types, tests, contracts, proofs
+NODE ?= node
 
-bench: $(STAMP)  ## benchmarks: `opsref prove` wall time, registry cycles (figures go in the README)
+conformance: $(STAMP)  ## drive impl/ and the JavaScript example against the spec; vectors; simulate
+	$(BIN)/opsref drive --mode random -- $(BIN)/opsref serve
+	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(BIN)/opsref serve
+	$(BIN)/opsref drive --mode random -- $(NODE) examples/js-registry/server.js
+	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(NODE) examples/js-registry/server.js
+	$(BIN)/opsref vectors --out build/vectors
+	$(BIN)/opsref simulate --runs 100 --steps 1000
+
+ci: typecheck test contracts conformance verify  ## what .ci/run runs: types, tests, contracts, conformance, proofs
+
+bench: $(STAMP)  ## benchmarks: prove time, registry cycles, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
 	$(BIN)/python bench/registry_cycles.py
+	$(BIN)/python bench/check_rate.py
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build opsref-counterexample.jsonl

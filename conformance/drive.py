@@ -51,7 +51,7 @@ def alphabet(ids: list[str]) -> list[Call]:
             out.append(("register_operation", {"id": i, "kind": kind}))
     for name in (*TRANSITIONS, "register_watcher", "snapshot"):
         out += [(name, {"id": i}) for i in ids]
-    lists = [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
+    lists: list[list[str]] = [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
     out += [("wait_begin", {"ids": ids_list}) for ids_list in lists]
     out += [(name, {}) for name in ("terminate_owner", "collect_completed", "wait_poll", "wait_cancel",
                                     "operations", "active_count", "persist_and_recover")]

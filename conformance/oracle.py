@@ -90,7 +90,8 @@ class Oracle:
         self.feed: deque[tuple[int, str, str]] = deque(maxlen=max(4 * config.max_completed, 1024))
         self.wait: int | None = None  # the wait_request number of the last wait begun
         self._steps: list[tuple[str, Guard | None]] = []
-        self._note, self._reads = "", ()
+        self._note = ""
+        self._reads: tuple[tuple[str, str | None], ...] = ()
         self.last_writer: dict[str, str] = {}  # field -> the last accepted action that wrote it
 
     def clone(self) -> "Oracle":
@@ -185,11 +186,13 @@ class Oracle:
             return {"ok": value}
         if name == "wait_begin":
             ids = args["ids"]
-            params = {"ids": frozenset(ids), "has_duplicate": len(set(ids)) != len(ids)}
+            params: dict[str, Value] = {"ids": frozenset(ids), "has_duplicate": len(set(ids)) != len(ids)}
             error = self._step("wait_request", params)
             if error is not None:
                 return error
-            self.wait = int(self._get("wait_request"))
+            request = self._get("wait_request")
+            assert isinstance(request, int)
+            self.wait = request
             return {"ok": {"done": not self._get("wait_active")}}
         if name == "wait_poll":
             self._note = "wait_poll reads the wait's state off wait_active and wait_tokens"

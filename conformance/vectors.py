@@ -163,8 +163,8 @@ def render_matrix(cov: Coverage) -> str:
              " " * width + " ".join(f"{short.get(s, s):<10}" for s in statuses)]
     for call, row in cov.matrix.items():
         if call == "wait_begin":
-            cells = "+".join(CODES.get(k, k) for k in sorted(row["-"]))
-            lines.append(f"{call:<{width}}{cells}  (no target op)")
+            codes = "+".join(CODES.get(k, k) for k in sorted(row["-"]))
+            lines.append(f"{call:<{width}}{codes}  (no target op)")
             continue
         cells = ["+".join(CODES.get(k, k) for k in sorted(row[s])) or "MISSING" for s in statuses]
         lines.append(f"{call:<{width}}" + " ".join(f"{c:<10}" for c in cells))

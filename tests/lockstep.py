@@ -12,12 +12,13 @@ a deliberately broken subclass can be shown to fail it.
 from __future__ import annotations
 
 import json
-import re
 from typing import Callable
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from conformance.oracle import snake
+from conformance.serve import PER_ID as SERVED_PER_ID
 from impl import (
     InvalidTransitionError, MaxConcurrentExceededError, OperationKind, OperationPeerHandle, OperationProgressUpdate,
     OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
@@ -32,25 +33,12 @@ KINDS = {OperationKind.MOB_MEMBER_CHILD: "mob_member_child", OperationKind.BACKG
 LIVE = ("provisioning", "running", "retiring")
 
 #: per-id API calls: spec action -> how to make the same call on the registry
+#: (the protocol server's table, plus register_watcher)
 PER_ID: dict[str, Callable[[OpsLifecycleRegistry, str], object]] = {
-    "provisioning_succeeded": lambda r, i: r.provisioning_succeeded(i),
-    "provisioning_failed": lambda r, i: r.provisioning_failed(i, "could not start"),
-    "fail_operation": lambda r, i: r.fail_operation(i, "boom"),
-    "abort_provisioning": lambda r, i: r.abort_provisioning(i, "abandoned"),
-    "cancel_operation": lambda r, i: r.cancel_operation(i, None),
-    "request_retire": lambda r, i: r.request_retire(i),
-    "mark_retired": lambda r, i: r.mark_retired(i),
-    "complete_operation": lambda r, i: r.complete_operation(i, OperationResult(i, "ok", False, 1, 0)),
-    "report_progress": lambda r, i: r.report_progress(i, OperationProgressUpdate("step", 50.0)),
-    "peer_ready": lambda r, i: r.peer_ready(i, OperationPeerHandle(f"peer-{i}", "inproc://peer")),
-    "register_watcher": lambda r, i: r.register_watcher(i),
+    **SERVED_PER_ID, "register_watcher": lambda r, i: r.register_watcher(i),
 }
 
 Outcome = tuple[str, dict[str, Value]]  # ("ok", {}) or (error kind, fields)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def observed(call: Callable[[], object]) -> tuple[Outcome, object]:
