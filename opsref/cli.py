@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 import sys
 import traceback
 from typing import Sequence
@@ -23,6 +24,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a time > 0, got {text}")
     return value
 
 
@@ -94,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
 
     drive = sub.add_parser(
         "drive", help="run an implementation over the stdio protocol and compare it with the spec",
-        description=(
+        description=textwrap.fill(
             "Start CMD, speak the JSON-lines protocol (conformance/PROTOCOL.md) with it, and compare "
             "every response with the spec. Random mode draws --runs sequences of --depth calls and "
             "shrinks a failing one; exhaustive mode tries every sequence up to --depth over --ids ids, "
@@ -112,11 +123,11 @@ def parser() -> argparse.ArgumentParser:
     drive.add_argument("--ids", type=_positive, default=None, help="id pool size (default 3 random, 2 exhaustive)")
     drive.add_argument("--runs", type=_positive, default=300, help="random sequences (default 300)")
     drive.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    drive.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+    drive.add_argument("--timeout", type=_positive_seconds, default=5.0, metavar="SECONDS",
                        help="per-request time limit (default 5)")
     drive.add_argument("--out", default="opsref-counterexample.jsonl",
                        help="where to write a counterexample trace (default opsref-counterexample.jsonl)")
-    drive.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
+    drive.add_argument("impl_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
                        help="the implementation to start")
     drive.set_defaults(run=cmd_drive)
 
@@ -201,7 +212,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     from conformance.process import Implementation, ImplementationFailed
     from conformance.trace import Header, write
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.impl_command[1:] if args.impl_command[:1] == ["--"] else args.impl_command
     if not command:
         print("opsref drive: give the implementation's command after --, e.g. "
               "opsref drive -- node examples/js-registry/server.js", file=sys.stderr)
