@@ -242,10 +242,13 @@ def cmd_drive(args: argparse.Namespace) -> int:
     f = result.failure
     out = Path(args.out)
     header = Header("ops_lifecycle", f.config)
-    write(out, header, f.outcome.events)
+    try:
+        write(out, header, f.outcome.events)
+        saved = f"written to {out} (replay: opsref check {out} --profile {args.profile})"
+    except OSError as err:
+        saved = f"NOT written: cannot write {out}: {err.strerror or err}"
     replay = check.check(header, iter(f.outcome.events), args.profile)
-    print(f"opsref drive: MISMATCH after {summary}; counterexample of {len(f.outcome.events)} calls "
-          f"written to {out} (replay: opsref check {out} --profile {args.profile})")
+    print(f"opsref drive: MISMATCH after {summary}; counterexample of {len(f.outcome.events)} calls {saved}")
     print(check.render(str(out), args.profile, replay))
     return EXIT_FINDING
 
