@@ -64,6 +64,16 @@ class Decision:
         return lines
 
 
+_BUILT: dict[str, Machine] = {}
+
+
+def _machine(profile: str) -> Machine:
+    """One machine object per profile, so its compiled form is built once."""
+    if profile not in _BUILT:
+        _BUILT[profile] = MACHINES["ops_lifecycle"](profile)
+    return _BUILT[profile]
+
+
 def _outcome_of(action: Action) -> str | None:
     """The terminal outcome an action writes, read off its effects (None if it writes none)."""
     for e in action.effects:
@@ -76,7 +86,7 @@ class Oracle:
     """The spec's answer to each call of the protocol, for one profile and config."""
 
     def __init__(self, profile: str = "reference", config: Config = Config()) -> None:
-        self.machine = MACHINES["ops_lifecycle"](profile)
+        self.machine = _machine(profile)
         self.compiled = compile_machine(self.machine)
         self.outcomes = {a.name: _outcome_of(a) for a in self.machine.actions}
         self.writes = {a.name: {f: a.name for f in a.writes} for a in self.machine.actions}
@@ -229,11 +239,22 @@ class Oracle:
         return "done" if tokens >= 1 else "cancelled"
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: unlike Python's ==, true is not 1 and 1.0 is not 1."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
 def agrees(expected: Result, observed: Result) -> bool:
     """Same value, or the same error kind with every field the spec names equal."""
     if "ok" in expected:
-        return "ok" in observed and observed["ok"] == expected["ok"]
+        return "ok" in observed and same_json(expected["ok"], observed["ok"])
     if "error" not in observed or not isinstance(observed["error"], dict):
         return False
     want, got = expected["error"], observed["error"]
-    return all(got.get(k) == v for k, v in want.items())
+    return all(k in got and same_json(v, got[k]) for k, v in want.items())

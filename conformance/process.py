@@ -82,13 +82,16 @@ class Implementation:
             self._stdin.write(line.encode())
             self._stdin.flush()
         except (BrokenPipeError, OSError):
-            code = self._proc.poll()
-            raise self._fail(f"the implementation exited (status {code}) before request {self.requests}: "
-                             f"{call}") from None
+            try:
+                code = self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise self._fail((f"the implementation exited (status {code})" if code is not None else
+                              "the implementation closed its stdin") + f" before request {self.requests}: {call}") from None
         raw = self._read_line(call)
         try:
             response = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             shown = raw[:120].decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)[:120]
             raise self._fail(f"response {self.requests} ({call}) is not JSON: {shown!r}") from None
         try:

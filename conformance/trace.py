@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, BinaryIO, Iterator
 
 from conformance.calls import CALLS, FORMAT, BadInput, InputError, Config, call_spec, validate_result
 from spec.registry import MACHINES
@@ -55,7 +55,12 @@ def _object(text: str, path: str, number: int) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
+        if err.pos >= len(text.rstrip()):
+            raise TraceError(path, number, f"malformed JSON at column {len(text.rstrip()) + 1}: the line ends "
+                                           f"early ({err.msg}); truncated?") from None
         raise TraceError(path, number, f"malformed JSON at column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise TraceError(path, number, "malformed JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise TraceError(path, number, f"expected a JSON object, got {type(value).__name__}")
     return value
@@ -70,7 +75,7 @@ def parse_header(text: str, path: str) -> Header:
             if name not in ("format", "machine", "config"):
                 raise BadInput(name, "unknown header field (known: format, machine, config)")
         machine = data.get("machine")
-        if machine not in MACHINES:
+        if not isinstance(machine, str) or machine not in MACHINES:
             raise BadInput("machine", f"unknown machine {machine!r} (known: {', '.join(MACHINES)})")
         if "config" not in data:
             raise BadInput("config", "missing")
@@ -101,9 +106,16 @@ def parse_event(text: str, path: str, number: int) -> Event:
         raise TraceError(path, number, err) from None
 
 
-def read(stream: TextIO, path: str) -> tuple[Header, Iterator[Event]]:
+def _text(raw: bytes, path: str, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TraceError(path, number, f"not UTF-8 (byte {err.start + 1} of the line)") from None
+
+
+def read(stream: BinaryIO, path: str) -> tuple[Header, Iterator[Event]]:
     """The header, and the events one by one (so a million-line trace streams)."""
-    first = stream.readline()
+    first = _text(stream.readline(), path, 1)
     if not first:
         raise TraceError(path, 1, "empty file: a trace starts with a header line")
     if not first.endswith("\n") and not first.strip():
@@ -112,8 +124,9 @@ def read(stream: TextIO, path: str) -> tuple[Header, Iterator[Event]]:
 
     def events() -> Iterator[Event]:
         number = 1
-        for text in stream:
+        for raw in stream:
             number += 1
+            text = _text(raw, path, number)
             if not text.strip():
                 raise TraceError(path, number, "blank line (every line is one JSON object)")
             if not text.endswith("\n") and text.lstrip().startswith("{") and not text.rstrip().endswith("}"):

@@ -202,6 +202,8 @@ def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
     for name, (description, config, calls) in DECISIONS.items():
         last = calls[-1]
         vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls), description))
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         if not (out / "manifest.json").is_file():
             raise InputError(f"{out} is not empty and holds no earlier corpus (manifest.json); "

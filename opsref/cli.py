@@ -181,7 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     path = args.trace
     try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
         print(f"opsref check: cannot read {path}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE

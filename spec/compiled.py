@@ -341,5 +341,7 @@ def compile_machine(machine: Machine) -> Compiled:
         {key: namespace[fn] for key, fn in field_names.items()},
         tuple((inv, namespace[f"invariant_{index}"]) for index, inv in enumerate(machine.invariants)),
     )
+    if len(_CACHE) >= 64:  # variants come and go in tests and mutation runs
+        _CACHE.pop(next(iter(_CACHE)))
     _CACHE[id(machine)] = (machine, compiled)
     return compiled

@@ -1,0 +1,289 @@
+"""The compiled model (spec.compiled) is the interpreter (spec.model), only faster.
+
+On random walks of both profiles and of broken spec variants, every step is made
+by both: the same acceptance or refusal, the same refusing guard, error and
+payload, the same post-state, the same violated invariants. A refusal leaves the
+state untouched, in place as well as through `step`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.simulate import _config, _draw
+from spec import model
+from spec.compiled import Compiled, compile_machine
+from spec.machine import AssignAt, Effect, Invariant, Machine
+from spec.model import Accepted, Rejected, SpecError, State, StepResult, Value
+from spec.ops_lifecycle import LIVE
+from spec.terms import BOOL, ID, ID_SET, INT, TRUE, Param, Sort, add, lit, read
+from tests.spec_helpers import REFERENCE, SEED, fresh, run, with_effects, without_guard
+
+Step = tuple[str, dict[str, Value]]
+
+
+def _joins_the_barrier(effects: tuple[Effect, ...]) -> tuple[Effect, ...]:
+    """register_operation also makes the new op a member of the running barrier."""
+    return effects + (AssignAt("member", Param("id", ID), TRUE),)
+
+
+def _watcher_always_counts(effects: tuple[Effect, ...]) -> tuple[Effect, ...]:
+    """register_watcher counts the watcher even on a terminal op."""
+    return tuple(replace(e, value=add(read("watchers", e.key), lit(1))) if isinstance(e, AssignAt) else e
+                 for e in effects)
+
+
+def _forgets_the_outcome(effects: tuple[Effect, ...]) -> tuple[Effect, ...]:
+    """complete_operation no longer records the outcome."""
+    return tuple(e for e in effects if not (isinstance(e, AssignAt) and e.field == "outcome"))
+
+
+#: variant name -> (machine, invariants a walk of it must see violated)
+VARIANTS: dict[str, tuple[Machine, frozenset[str]]] = {
+    "complete_from_any_status": (without_guard(REFERENCE, "complete_operation", "from_status_valid"),
+                                 frozenset({"terminal_irreversibility"})),
+    "fail_from_any_status": (without_guard(REFERENCE, "fail_operation", "from_status_valid"),
+                             frozenset({"terminal_irreversibility"})),
+    "peer_ready_for_any_kind": (without_guard(REFERENCE, "peer_ready", "kind_is_mob_member_child"),
+                                frozenset({"peer_ready_only_for_mob_members"})),
+    "register_joins_the_barrier": (with_effects(REFERENCE, "register_operation", _joins_the_barrier),
+                                   frozenset({"barrier_satisfaction"})),
+    "watcher_on_terminal_counts": (with_effects(REFERENCE, "register_watcher", _watcher_always_counts),
+                                   frozenset({"watchers_empty_on_terminal"})),
+    "complete_forgets_the_outcome": (with_effects(REFERENCE, "complete_operation", _forgets_the_outcome),
+                                     frozenset({"terminal_irreversibility", "untracked_ids_hold_no_state"})),
+    "seed_complete_from_any_status": (without_guard(SEED, "complete_operation", "from_status_valid"),
+                                      frozenset({"terminal_irreversibility"})),
+}
+
+MACHINES: dict[str, Machine] = {"reference": REFERENCE, "seed": SEED,
+                                **{name: machine for name, (machine, _) in VARIANTS.items()}}
+
+
+@dataclass
+class Tally:
+    accepted: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # by guard name
+    violated: Counter[str] = field(default_factory=Counter)
+    spec_errors: int = 0
+
+
+def _attempt(make: Callable[[], StepResult]) -> StepResult | SpecError:
+    try:
+        return make()
+    except SpecError as err:
+        return err
+
+
+def _names(invariants: list[Invariant]) -> list[str]:
+    return [inv.name for inv in invariants]
+
+
+def agree(machine: Machine, compiled: Compiled, state: State, action: str, params: dict[str, Value],
+          tally: Tally) -> State | None:
+    """Make one step on both; fail on any difference. The post-state when accepted, else None."""
+    where = f"{machine.profile} {action}({params}) on {state.globals} {state.maps}"
+    before = state.copy()
+    expected = _attempt(lambda: model.step(machine, state, action, params))
+    got = _attempt(lambda: compiled.step(state, action, params))
+    assert state == before, f"{where}: step modified its input state"
+    if isinstance(expected, SpecError):
+        assert isinstance(got, SpecError), f"{where}: the interpreter raises {expected}, the compiled model {got}"
+        tally.spec_errors += 1
+        return None
+    assert not isinstance(got, SpecError), f"{where}: only the compiled model raises {got}"
+
+    in_place = state.copy()
+    refused = compiled.apply(in_place, action, params)
+    if isinstance(expected, Rejected):
+        assert isinstance(got, Rejected), f"{where}: refused by {expected.guard.name}, but compiled accepts"
+        assert got.guard.name == expected.guard.name, where
+        assert got.guard == expected.guard and got.error == expected.error, where
+        assert got.fields == expected.fields, where
+        assert refused == expected.guard, where
+        assert in_place == state, f"{where}: a refused in-place apply changed the state"
+        tally.refused[expected.guard.name] += 1
+        return None
+    assert isinstance(got, Accepted), f"{where}: accepted, but compiled refuses by {getattr(got, 'guard', None)}"
+    assert got.state.globals == expected.state.globals, where
+    assert got.state.maps == expected.state.maps, where
+    assert refused is None and in_place == expected.state, where
+    want = _names(model.violated_invariants(machine, expected.state, state, action, params))
+    have = _names(compiled.violated(got.state, state, action, params))
+    assert have == want, f"{where}: violated {have} (compiled) vs {want} (interpreter)"
+    tally.accepted[action] += 1
+    tally.violated.update(want)
+    return expected.state
+
+
+def agree_on_init(machine: Machine, compiled: Compiled, state: State) -> None:
+    want = _names(model.violated_invariants(machine, state))
+    assert _names(compiled.violated(state)) == want == []
+
+
+# --------------------------------------------------------------------------- Hypothesis walks
+
+IDS = ["a", "b", "c"]
+
+
+def values(sort: Sort) -> st.SearchStrategy[Value]:
+    if sort == ID:
+        return st.sampled_from(IDS)
+    if sort == ID_SET:
+        return st.frozensets(st.sampled_from(IDS))
+    if sort == BOOL:
+        return st.booleans()
+    if sort == INT:
+        return st.integers(0, 3)
+    if sort.is_enum:
+        return st.sampled_from(sort.members)
+    raise AssertionError(f"no strategy for sort {sort}")
+
+
+def steps(machine: Machine) -> st.SearchStrategy[Step]:
+    def one(name: str, params: dict[str, st.SearchStrategy[Value]]) -> st.SearchStrategy[Step]:
+        return st.fixed_dictionaries(params).map(lambda drawn: (name, drawn))
+    return st.one_of(*(one(a.name, {p.name: values(p.sort) for p in a.params}) for a in machine.actions))
+
+
+def configs(machine: Machine) -> st.SearchStrategy[dict[str, Value]]:
+    return st.fixed_dictionaries({f.name: values(f.sort) for f in machine.fields if f.rigid})
+
+
+def walk_strategy(machine: Machine) -> st.SearchStrategy[tuple[dict[str, Value], list[Step]]]:
+    return st.tuples(configs(machine), st.lists(steps(machine), min_size=1, max_size=40))
+
+
+# a quarter of the loaded profile's examples per machine: nine machines share the budget
+WALK_EXAMPLES = max(settings().max_examples // 4, 20)
+
+
+def hypothesis_walk(machine: Machine, config: dict[str, Value], walk: list[Step]) -> Tally:
+    compiled = compile_machine(machine)
+    state = model.initial_state(machine, config)
+    agree_on_init(machine, compiled, state)
+    tally = Tally()
+    for action, params in walk:
+        state = agree(machine, compiled, state, action, params, tally) or state
+    return tally
+
+
+@pytest.mark.parametrize("name", list(MACHINES))
+@settings(max_examples=WALK_EXAMPLES)
+@given(data=st.data())
+def test_compiled_model_agrees_with_the_interpreter_on_hypothesis_walks(name: str, data: st.DataObject) -> None:
+    machine = MACHINES[name]
+    config, walk = data.draw(walk_strategy(machine), label="config, walk")
+    hypothesis_walk(machine, config, walk)
+
+
+# --------------------------------------------------------------------------- seeded guided walks
+
+
+#: how often each action is drawn: the (almost) always accepted ones less, or they would fill
+#: the walks; the ones that move an op towards running and beyond more, or few ops get there
+WEIGHT = {"recover": 0.1, "collect_completed": 0.2, "wait_cancel": 0.2, "provisioning_succeeded": 3.0,
+          "peer_ready": 2.0, "request_retire": 2.0, "mark_retired": 2.0, "complete_operation": 2.0,
+          "report_progress": 2.0}
+#: how often the oldest id of the pool is replaced by a fresh one (the reference never reuses ids)
+FRESH_RATE = 0.15
+
+
+def draw(rng: random.Random, sort: Sort, pool: list[str]) -> Value:
+    """A value of `sort` as conformance.simulate draws it, but an id set is seldom empty
+    (an empty wait resolves at once, and a walk would see few waiting barriers)."""
+    if sort == ID_SET and pool and rng.random() < 0.8:
+        return frozenset(rng.sample(pool, rng.randint(1, len(pool))))
+    return _draw(rng, sort, pool)
+
+
+def guided_walk(machine: Machine, seed: int, runs: int, length: int, id_count: int = 4) -> Tally:
+    """Random walks over `id_count` ids (a fresh one now and then, as in conformance.simulate),
+    parameters drawn by sort, ids mostly of live ops for calls on a tracked op. Each step
+    compares up to four candidate calls from the same state and moves along the first one
+    accepted, so walks get past the many refusals and reach deep states."""
+    compiled = compile_machine(machine)
+    rng = random.Random(seed)
+    weights = [WEIGHT.get(a.name, 1.0) for a in machine.actions]
+    tally = Tally()
+    for _ in range(runs):
+        config, state = _config(machine, rng)
+        agree_on_init(machine, compiled, state)
+        ids = [f"op{n}" for n in range(id_count)]
+        minted = id_count
+        for _ in range(length):
+            if rng.random() < FRESH_RATE:
+                ids = ids[1:] + [f"op{minted}"]
+                minted += 1
+            live = [i for i in ids if state.maps["status"].get(i, "absent") in LIVE]
+            for _ in range(4):
+                action = rng.choices(machine.actions, weights)[0]
+                on_tracked = any(g.error == "NotFound" for g in action.guards)
+                pool = live if on_tracked and live and rng.random() < 0.8 else ids
+                params = {p.name: draw(rng, p.sort, pool) for p in action.params}
+                after = agree(machine, compiled, state, action.name, params, tally)
+                if after is not None:
+                    state = after
+                    break
+    return tally
+
+
+@pytest.mark.parametrize("profile", ["reference", "seed"])
+def test_compiled_model_agrees_with_the_interpreter_on_long_walks_of_both_profiles(profile: str) -> None:
+    machine = MACHINES[profile]
+    tally = guided_walk(machine, seed=1, runs=16, length=150)
+    # the walks are not vacuous: every action was accepted and every guard refused something
+    assert set(tally.accepted) == {a.name for a in machine.actions}, tally.accepted
+    assert {g.name for _, _, g in machine.guards()} <= set(tally.refused), tally.refused
+    if profile == "reference":
+        assert not tally.violated  # the reference is proved; no walk may break it
+    else:  # the seed breaks exactly what the three decisions fix
+        assert set(tally.violated) == {"barrier_satisfaction", "retired_ids_stay_retired",
+                                       "provisioning_failure_only_while_provisioning"}, tally.violated
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_compiled_model_agrees_with_the_interpreter_on_broken_variants(name: str) -> None:
+    machine, expected = VARIANTS[name]
+    tally = guided_walk(machine, seed=2, runs=16, length=150)
+    assert sum(tally.violated.values()) > 0, f"{name}: no violation observed, so none was compared"
+    assert expected <= set(tally.violated), tally.violated
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("machine", [REFERENCE, SEED], ids=["reference", "seed"])
+def test_a_refused_action_leaves_the_state_untouched(machine: Machine) -> None:
+    compiled = compile_machine(machine)
+    state = run(machine, fresh(machine, max_completed=1, max_concurrent=1), [
+        ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+        ("register_watcher", {"id": "a"}),
+        ("wait_request", {"ids": frozenset({"a"}), "has_duplicate": False}),
+    ])
+    refusals: list[tuple[Step, str]] = [
+        (("complete_operation", {"id": "a"}), "from_status_valid"),
+        (("complete_operation", {"id": "zz"}), "operation_tracked"),
+        (("register_operation", {"id": "b", "kind": "mob_member_child"}), "within_concurrency_limit"),
+        (("register_operation", {"id": "a", "kind": "mob_member_child"}), "not_already_registered"),
+        (("peer_ready", {"id": "a"}), "kind_is_mob_member_child"),
+        (("wait_request", {"ids": frozenset({"a"}), "has_duplicate": False}), "no_wait_active"),
+    ]
+    for (action, params), guard in refusals:
+        before = state.copy()
+        refused = compiled.apply(state, action, params)
+        assert refused is not None and refused.name == guard, (action, params, refused)
+        assert state == before, f"{action}({params}) refused by {guard} changed the state"
+        result = compiled.step(state, action, params)
+        assert isinstance(result, Rejected) and result.guard is refused
+        assert state == before
+    # and the same state still accepts what it should, in place
+    assert compiled.apply(state, "provisioning_succeeded", {"id": "a"}) is None
+    assert state.maps["status"]["a"] == "running"
