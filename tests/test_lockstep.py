@@ -38,8 +38,8 @@ class ForgetsTheFeed(OpsLifecycleRegistry):
 def test_a_broken_registry_fails_the_lockstep_machine(broken: type[OpsLifecycleRegistry]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep_machine(broken),
-                                  settings=settings(max_examples=300, derandomize=True, deadline=None,
-                                                    phases=[Phase.generate]))
+                                  settings=settings(max_examples=3000, derandomize=True, deadline=None,
+                                                    database=None, phases=[Phase.generate]))
 
 
 def test_invalid_transition_error_fields_are_comparable() -> None:
