@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance ci bench clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance docs docs-check mutants ci bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of 
 	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py spec/model.py
 
 typecheck: $(STAMP)  ## mypy --strict on every package
-	$(BIN)/python -m mypy --strict spec proofs impl conformance opsref tests
+	$(BIN)/python -m mypy --strict spec proofs impl conformance review opsref tests
 
 NODE ?= node
 
@@ -49,7 +49,18 @@ conformance: $(STAMP)  ## drive impl/ and the JavaScript example against the spe
 	$(BIN)/opsref vectors --out build/vectors
 	$(BIN)/opsref simulate --runs 100 --steps 1000
 
-ci: typecheck test contracts conformance verify  ## what .ci/run runs: types, tests, contracts, conformance, proofs
+docs: $(STAMP)  ## record both profiles' proof reports in docs/proofs/ and regenerate the review pages
+	$(BIN)/opsref prove --profile reference --json --quiet > docs/proofs/reference.json
+	-$(BIN)/opsref prove --profile seed --json --quiet > docs/proofs/seed.json
+	$(BIN)/opsref docs
+
+docs-check: $(STAMP)  ## fail when docs/ differs from what the spec generates, or its proofs are stale
+	$(BIN)/opsref docs --check
+
+mutants: $(STAMP)  ## spec mutation adequacy: every mutant killed or justified as equivalent
+	$(BIN)/opsref mutants
+
+ci: typecheck test contracts conformance docs-check verify  ## what .ci/run runs
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py

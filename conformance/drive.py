@@ -8,10 +8,12 @@ Two generators:
   chunks while it still fails, then rename ids to the smallest pool ids), so the
   counterexample printed is short;
 * **exhaustive** — every sequence up to `--depth` over `--ids` ids, breadth
-  first, so the first failure found is a shortest one. Sequences that reach a
-  spec state (with the oracle's bookkeeping) already explored are not extended:
-  an implementation that holds hidden state the spec does not have can escape
-  this pruning, which is the price of finishing.
+  first, so the first failure found is a shortest one. Every sequence ending in a
+  call that may change state is followed by reads of everything observable
+  (operations, the wait, the feed). Sequences that reach a spec state (with the
+  oracle's bookkeeping) already explored are not extended: an implementation
+  whose later answers depend on state it does not show in those reads can
+  escape this pruning, which is the price of finishing.
 
 Every sequence starts with `reset`. The counterexample is written as a trace
 file that `opsref check` replays.
@@ -24,12 +26,13 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from conformance.calls import CALLS, TRANSITIONS, Config
 from conformance.oracle import Oracle, agrees
 from conformance.process import Implementation
 from conformance.trace import Event
+from spec.machine import Machine
 
 Call = tuple[str, dict[str, Any]]
 
@@ -37,6 +40,9 @@ Call = tuple[str, dict[str, Any]]
 READS = frozenset({"wait_poll", "snapshot", "operations", "active_count", "feed"})
 
 CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
+
+#: the reads that show everything observable, made after each sequence in exhaustive mode
+PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0})]
 
 
 def id_names(count: int) -> list[str]:
@@ -66,7 +72,15 @@ class Outcome:
     mismatch: int | None  # index of the first event whose result differs
 
 
-def run(impl: Implementation, oracle: Oracle, config: Config, calls: list[Call]) -> Outcome:
+class Endpoint(Protocol):
+    """Anything that answers protocol requests: a child process or an in-process server."""
+
+    requests: int
+
+    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def run(impl: Endpoint, oracle: Oracle, config: Config, calls: list[Call]) -> Outcome:
     """Reset both sides, then make every call on both; stop at the first mismatch."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
@@ -141,13 +155,31 @@ def shrink(impl: Implementation, oracle: Oracle, config: Config, calls: list[Cal
     return calls, best
 
 
+def exhaustive_sequences(calls: list[Call], depth: int) -> Iterator[tuple[Config, list[Call]]]:
+    """Every sequence of 1..depth calls, shortest first, for the first two configs (no pruning)."""
+    for length in range(1, depth + 1):
+        for config in CONFIGS[:2]:
+            for combo in itertools.product(calls, repeat=length):
+                yield config, list(combo)
+
+
 def random_sequences(rng: random.Random, ids: list[str], depth: int) -> Iterator[tuple[Config, list[Call]]]:
-    """Endless random sequences; registrations are weighted up so that ops exist to act on."""
-    calls = alphabet(ids)
-    registers = [c for c in calls if c[0] == "register_operation"]
+    """Endless random sequences. Registrations are weighted up so that ops exist to act on,
+    and now and then the oldest id of the pool is swapped for a fresh one: ids are never
+    reused, so a fixed pool would be used up early in a sequence."""
     while True:
         config = rng.choice(CONFIGS)
-        yield config, [rng.choice(registers) if rng.random() < 0.2 else rng.choice(calls) for _ in range(depth)]
+        window, minted = list(ids), 0
+        calls = alphabet(window)
+        sequence: list[Call] = []
+        for _ in range(depth):
+            if rng.random() < 0.08:
+                minted += 1
+                window = window[1:] + [f"{ids[0]}{minted}"]
+                calls = alphabet(window)
+            registers = calls[:2 * len(window)]  # alphabet() lists the registrations first
+            sequence.append(rng.choice(registers) if rng.random() < 0.2 else rng.choice(calls))
+        yield config, sequence
 
 
 def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_count: int, seed: int,
@@ -178,9 +210,9 @@ def state_key(oracle: Oracle) -> Any:
             tuple(oracle.live_order), oracle.wait, tuple(oracle.feed))
 
 
-def drive_exhaustive(impl: Implementation, profile: str, depth: int, id_count: int,
-                     progress: Callable[[str], None] | None = None) -> DriveResult:
-    oracle = Oracle(profile)
+def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
+                     progress: Callable[[str], None] | None = None, machine: Machine | None = None) -> DriveResult:
+    oracle = Oracle(profile, machine=machine)
     calls = alphabet(id_names(id_count))
     started = last = time.perf_counter()
     sequences = 0
@@ -191,7 +223,9 @@ def drive_exhaustive(impl: Implementation, profile: str, depth: int, id_count: i
         for call in calls:
             sequence = prefix + [call]
             sequences += 1
-            outcome = run(impl, oracle, config, sequence)
+            # after a call that may change state, look at everything observable: a difference
+            # the spec state does not show (and pruning would hide) surfaces here
+            outcome = run(impl, oracle, config, sequence + ([] if call[0] in READS else PROBES))
             if outcome.mismatch is not None:
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
                                    Failure(config, sequence, outcome, sequences))

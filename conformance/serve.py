@@ -129,6 +129,19 @@ class Server:
         raise KeyError(name)
 
 
+class InProcess:
+    """The server as an endpoint the driver can call directly (no process, no pipes):
+    used where many short runs against impl/ are needed, e.g. spec mutation runs."""
+
+    def __init__(self) -> None:
+        self.server = Server()
+        self.requests = 0
+
+    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.requests += 1
+        return self.server.answer(json.dumps({"call": call, "args": args}))
+
+
 def serve(stdin: TextIO, stdout: TextIO) -> None:
     server = Server()
     for line in stdin:

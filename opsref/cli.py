@@ -152,6 +152,36 @@ def parser() -> argparse.ArgumentParser:
     vectors.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
     vectors.set_defaults(run=cmd_vectors)
 
+    docs = sub.add_parser(
+        "docs", help="write the review pages (docs/spec/*.md, docs/divergences.md) from the spec",
+        description=(
+            "Generate, from the spec and the recorded proof reports (DIR/proofs/<profile>.json, written by "
+            "`make docs`), one review page per machine under DIR/spec/ and DIR/divergences.md with its seed "
+            "traces. With --check, write nothing: fail when the committed files differ from what the spec "
+            "generates, or when a recorded proof report is about an older spec."),
+        epilog="Exit status: 0 written / up to date, 1 drift (with --check), 2 bad usage or missing reports.",
+    )
+    docs.add_argument("--dir", default="docs", metavar="DIR", help="the docs folder (default docs)")
+    docs.add_argument("--check", action="store_true", help="compare instead of writing")
+    docs.set_defaults(run=cmd_docs)
+
+    mutants = sub.add_parser(
+        "mutants", help="spec mutation adequacy: generate mutants of the spec and check each is caught",
+        description=(
+            "Generate mutants of each machine systematically (drop each guard; widen and narrow each from-set "
+            "by one status; drop each effect; change each counter update by one; swap the errors of two guards) "
+            "and run each through the killers, cheapest first: random walks with every invariant checked, a "
+            "differential run against impl/, the unbounded inductive proofs. A survivor must be listed with a "
+            "one-line reason in proofs/equivalent_mutants.txt; otherwise it is a gap in the invariants."),
+        epilog="Exit status: 0 no unjustified survivor, 1 survivors (or stale equivalence entries), 2 bad usage.",
+    )
+    mutants.add_argument("--json", action="store_true",
+                         help='print {"mutants", "killed", "equivalent", "survived", "matrix"} as JSON')
+    mutants.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
+                         help="only this machine (repeatable)")
+    mutants.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    mutants.set_defaults(run=cmd_mutants)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
     schema.set_defaults(run=cmd_schema)
     return top
@@ -272,6 +302,60 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         return EXIT_FINDING
     print(f"opsref vectors: {len(vectors)} vectors written to {args.out} ({args.profile} profile), full coverage")
     return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from review import docs
+
+    folder = Path(args.dir)
+    if args.check:
+        problems = docs.check(folder)
+        for problem in problems:
+            print(f"opsref docs: {problem}")
+        if problems:
+            return EXIT_FINDING
+        print(f"opsref docs: {folder} is up to date with the spec")
+        return EXIT_OK
+    for rel in docs.write(folder):
+        print(f"wrote {folder / rel}")
+    return EXIT_OK
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    import json
+
+    from proofs.mutants import load_equivalent, run_mutants
+    from spec.registry import build_all
+
+    equivalent = load_equivalent()
+    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    reports = [run_mutants(machine, equivalent, progress) for machine in build_all("reference", args.machine)]
+    verdicts = [v for r in reports for v in r.verdicts]
+    survived = [v for r in reports for v in r.survived]
+    stale = [s for r in reports for s in r.unknown_equivalents]
+    killed = sum(r.killed for r in reports)
+    seconds = sum(r.seconds for r in reports)
+    if args.json:
+        print(json.dumps({"mutants": len(verdicts), "killed": killed, "equivalent": sum(r.equivalent for r in reports),
+                          "survived": [v.mutant for v in survived], "stale_equivalents": stale,
+                          "seconds": round(seconds, 1), "matrix": [v.to_json() for v in verdicts]}, indent=1))
+    else:
+        width = max(len(v.mutant) for v in verdicts)
+        for v in verdicts:
+            verdict = v.killed_by or ("equivalent" if v.equivalent else "SURVIVED")
+            detail = ", ".join(v.evidence) if v.killed_by else v.equivalent or v.description
+            print(f"{v.mutant:<{width}}  {verdict:<12} {detail}")
+        rate = killed / max(len(verdicts), 1)
+        print(f"\n{len(verdicts)} mutants: {killed} killed ({rate:.1%}), "
+              f"{sum(r.equivalent for r in reports)} justified equivalent, {len(survived)} survived, in {seconds:.0f} s")
+        for v in survived:
+            print(f"SURVIVED {v.mutant}: {v.description} (add an invariant, or justify it in "
+                  f"proofs/equivalent_mutants.txt)")
+        for entry in stale:
+            print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more")
+    return EXIT_OK if not survived and not stale else EXIT_FINDING
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

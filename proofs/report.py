@@ -48,6 +48,7 @@ class Obligation:
 class MachineReport:
     machine: str
     obligations: list[Obligation] = field(default_factory=list)
+    digest: str = ""  # Machine.digest of what was proved
 
 
 @dataclass
@@ -71,7 +72,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
-            "machines": [{"machine": m.machine, "obligations": [o.to_json() for o in m.obligations]}
+            "machines": [{"machine": m.machine, "digest": m.digest,
+                          "obligations": [o.to_json() for o in m.obligations]}
                          for m in self.machines],
             "summary": {**self.counts(), "seconds": round(self.seconds, 3)},
         }

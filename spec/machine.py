@@ -138,6 +138,23 @@ class Invariant:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A place where the reference deliberately differs from the seed.
+
+    `name` is also the key of the replayable scenario (conformance/vectors.py);
+    `invariants` are the proof obligations that hold for the reference and fail
+    for the seed because of it.
+    """
+
+    name: str
+    title: str
+    seed: str
+    reference: str
+    why: str
+    invariants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Machine:
     name: str
     doc: str
@@ -150,6 +167,8 @@ class Machine:
     invariants: tuple[Invariant, ...]
     errors: tuple[str, ...]
     notes: tuple[tuple[str, str], ...] = field(default=())
+    phase: str = ""  # the per-id field drawn as the state diagram (e.g. status), if any
+    decisions: tuple[Decision, ...] = ()
 
     def field(self, name: str) -> StateField:
         for f in self.fields:
@@ -168,6 +187,13 @@ class Machine:
             if inv.name == name:
                 return inv
         raise KeyError(name)
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the whole machine (every guard, effect and invariant), to tell
+        whether recorded proof results are about the machine as it is now."""
+        import hashlib
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
     def guards(self) -> Iterator[tuple[Action, int, Guard]]:
         for a in self.actions:

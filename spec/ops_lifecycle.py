@@ -34,7 +34,7 @@ pointwise.
 from __future__ import annotations
 
 from spec.machine import (
-    PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
+    PROFILES, Action, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
 )
 from spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
@@ -410,6 +410,41 @@ def invariants(profile: str) -> tuple[Invariant, ...]:
     )
 
 
+DECISIONS = (
+    Decision(
+        "barrier_survives_eviction", "A wait_all barrier holds the outcomes of its finished members",
+        seed="`maybe_satisfy_wait` re-reads each member's current status. When a finished member is evicted "
+             "(FIFO retention) or collected before the last member finishes, it is no longer terminal, so the "
+             "barrier is never satisfied and `wait_all` waits forever.",
+        reference="When a member becomes terminal while the barrier waits (or is terminal when the wait "
+                  "begins), the barrier records it as finished (`barrier_done`); eviction and "
+                  "`collect_completed` cannot undo that, so the wait completes when the last member finishes. "
+                  "Retention stays strictly FIFO and bounded by `max_completed`.",
+        why="A waiter that can hang forever because of an unrelated completion is a liveness bug; pinning "
+            "members in retention instead would let retention grow past `max_completed` without bound.",
+        invariants=("barrier_satisfaction",)),
+    Decision(
+        "ids_never_reused", "An id is registered at most once",
+        seed="`register_operation` only refuses an id that is currently tracked: an id that was evicted, "
+             "collected or lost in recovery can be registered again.",
+        reference="`register_operation` refuses any id that was ever registered, with `AlreadyRegistered` "
+                  "(the set of used ids survives eviction, collection and recovery).",
+        why="Ids are unique tokens (the seed mints UUIDs). Reuse lets a late call meant for the old operation "
+            "act on the new one, and makes a finished operation look as if it restarted.",
+        invariants=("retired_ids_stay_retired",)),
+    Decision(
+        "provisioning_failed_only_while_provisioning", "provisioning_failed only fails an op still provisioning",
+        seed="`provisioning_failed` is the same transition as `fail_operation` (allowed from any live status) "
+             "and reports `fail_operation` in `InvalidTransition`.",
+        reference="`provisioning_failed` is legal only from Provisioning; on a running or retiring op it is "
+                  "`InvalidTransition` with action `provisioning_failed`. Failing a running op is "
+                  "`fail_operation`'s business.",
+        why="The call's name is a claim about the phase; accepting it later hides a caller bug and mislabels "
+            "the failure in the outcome history.",
+        invariants=("provisioning_failure_only_while_provisioning",)),
+)
+
+
 def build(profile: str = "reference") -> Machine:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -424,4 +459,6 @@ def build(profile: str = "reference") -> Machine:
         actions=actions(profile),
         invariants=invariants(profile),
         errors=ERRORS,
+        phase="status",
+        decisions=DECISIONS,
     )

@@ -1,0 +1,261 @@
+"""Spec mutation adequacy: is every small change to the spec caught by something?
+
+Mutants are generated systematically from the machine's data, never by hand:
+
+* drop each guard;
+* widen and narrow each from-set (a guard of the form `phase[id] ∈ {…}`) by one phase;
+* drop each effect;
+* change each counter update (`x + k`, `x − k` with a literal k) by one, both ways;
+* swap the errors of two guards of one action that raise different errors.
+
+Each mutant goes through the killers, cheapest first, and the first that kills it
+is recorded with what it found:
+
+1. `simulation` — random walks of the mutant with every invariant checked after
+   every step (a concrete trace from Init breaks the named invariants);
+2. `differential` — the mutant's answers against `impl/` over random and
+   exhaustive (depth 2) call sequences (the lock-step tie between spec and
+   implementation would fail);
+3. `proof` — the unbounded inductive obligations (Z3 `sat`: a counterexample
+   to induction for the named invariant and action).
+
+A mutant no killer catches is a survivor: it must be listed, with a one-line
+reason, in proofs/equivalent_mutants.txt, or it is a gap in the invariants.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
+from spec.terms import Apply, Lit, Param, Read, Term, one_of
+
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent_mutants.txt")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    operator: str
+    description: str
+    machine: Machine
+
+
+@dataclass
+class Verdict:
+    mutant: str
+    operator: str
+    description: str
+    killed_by: str = ""          # simulation | differential | proof | "" (survived)
+    evidence: list[str] = field(default_factory=list)  # invariants / obligations / the differing call
+    equivalent: str = ""         # the justification, when listed as equivalent
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mutant": self.mutant, "operator": self.operator, "description": self.description,
+                               "killed_by": self.killed_by or None, "evidence": self.evidence}
+        if self.equivalent:
+            out["equivalent"] = self.equivalent
+        return out
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _with_action(machine: Machine, action: Action) -> Machine:
+    return machine.with_action(action)
+
+
+def _phase_set(machine: Machine, g: Guard, key: Param) -> tuple[str, ...] | None:
+    """The phases a from-set guard allows, if `g` is exactly `phase[key] ∈ {…}`."""
+    if not machine.phase:
+        return None
+    atoms = g.holds.args if isinstance(g.holds, Apply) and g.holds.op == "or" else (g.holds,)
+    allowed = []
+    for atom in atoms:
+        if not (isinstance(atom, Apply) and atom.op == "eq" and atom.args[0] == Read(machine.phase, key)
+                and isinstance(atom.args[1], Lit)):
+            return None
+        allowed.append(str(atom.args[1].value))
+    return tuple(allowed)
+
+
+def _counter_variants(t: Term) -> Iterator[tuple[str, Term]]:
+    """Every way of changing one literal step of an add/sub in `t` by one."""
+    if isinstance(t, Apply):
+        if t.op in ("add", "sub"):
+            for n, arg in enumerate(t.args):
+                if n > 0 and isinstance(arg, Lit) and isinstance(arg.value, int) and not isinstance(arg.value, bool):
+                    for delta in (1, -1):
+                        new = Lit(arg.value + delta, arg.sort)
+                        yield (f"{t.op} {arg.value}→{arg.value + delta}",
+                               Apply(t.op, t.args[:n] + (new,) + t.args[n + 1:]))
+        for n, arg in enumerate(t.args):
+            for label, variant in _counter_variants(arg):
+                yield label, Apply(t.op, t.args[:n] + (variant,) + t.args[n + 1:])
+
+
+def _effect_value(e: Effect) -> Term:
+    return e.value
+
+
+def _replace_value(e: Effect, value: Term) -> Effect:
+    return replace(e, value=value)
+
+
+def generate(machine: Machine) -> list[Mutant]:
+    out: list[Mutant] = []
+    phase_sort = machine.field(machine.phase).sort if machine.phase else None
+    for a in machine.actions:
+        key = next((p for p in a.params if p.sort.name == "id"), None)
+        for n, g in enumerate(a.guards):
+            out.append(Mutant(f"{a.name}/drop-guard/{g.name}", "drop-guard", f"{a.name} without guard {g.name}",
+                              _with_action(machine, replace(a, guards=a.guards[:n] + a.guards[n + 1:]))))
+            allowed = _phase_set(machine, g, key) if key is not None else None
+            if allowed is not None and phase_sort is not None and key is not None:
+                for phase in phase_sort.members:
+                    changed = tuple(p for p in allowed if p != phase) if phase in allowed else allowed + (phase,)
+                    verb = "narrow" if phase in allowed else "widen"
+                    guard = replace(g, holds=one_of(Read(machine.phase, key), phase_sort, changed))
+                    out.append(Mutant(f"{a.name}/{verb}/{g.name}/{phase}", f"{verb}-from-set",
+                                      f"{a.name}: {g.name} {'without' if verb == 'narrow' else 'with'} {phase}",
+                                      _with_action(machine, replace(a, guards=a.guards[:n] + (guard,) + a.guards[n + 1:]))))
+        for n, e in enumerate(a.effects):
+            out.append(Mutant(f"{a.name}/drop-effect/{n + 1}", "drop-effect",
+                              f"{a.name} without effect {n + 1} ({e.field})",
+                              _with_action(machine, replace(a, effects=a.effects[:n] + a.effects[n + 1:]))))
+            for label, value in _counter_variants(_effect_value(e)):
+                effects = a.effects[:n] + (_replace_value(e, value),) + a.effects[n + 1:]
+                out.append(Mutant(f"{a.name}/counter/{n + 1}/{label.split()[1]}", "counter-by-one",
+                                  f"{a.name}: effect {n + 1} ({e.field}) {label}",
+                                  _with_action(machine, replace(a, effects=effects))))
+        for x in range(len(a.guards)):
+            for y in range(x + 1, len(a.guards)):
+                gx, gy = a.guards[x], a.guards[y]
+                if gx.error == gy.error:
+                    continue
+                guards = list(a.guards)
+                guards[x], guards[y] = replace(gx, error=gy.error), replace(gy, error=gx.error)
+                out.append(Mutant(f"{a.name}/swap-errors/{gx.name}/{gy.name}", "swap-errors",
+                                  f"{a.name}: {gx.name} raises {gy.error}, {gy.name} raises {gx.error}",
+                                  _with_action(machine, replace(a, guards=tuple(guards)))))
+    return out
+
+
+# --------------------------------------------------------------------------- killers
+
+
+def by_simulation(mutant: Machine, runs: int = 30, steps: int = 300) -> list[str]:
+    from conformance.simulate import simulate
+    result = simulate(mutant, runs, steps, seed=1)
+    return result.violation.invariants if result.violation else []
+
+
+def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[str]:
+    """The first call where the mutant's answer differs from impl/'s (empty if none found):
+    random sequences, then every sequence to depth 3 (pruned by the mutant's states)."""
+    from conformance.drive import drive_exhaustive, random_sequences, run
+    from conformance.oracle import Oracle, SpecInconsistent
+    from conformance.serve import InProcess
+    impl = InProcess()
+    oracle = Oracle(mutant.profile, machine=mutant)
+    rng = random.Random(5)
+    sequences = random_sequences(rng, ["a", "b", "c"], depth)
+    try:
+        for _ in range(runs):
+            config, calls = next(sequences)
+            outcome = run(impl, oracle, config, calls)
+            if outcome.mismatch is not None:
+                return [_first_difference(outcome.events, outcome.mismatch)]
+        found = (drive_exhaustive(impl, mutant.profile, 5, 1, machine=mutant).failure
+                 or drive_exhaustive(impl, mutant.profile, 3, 2, machine=mutant).failure)
+    except SpecInconsistent as err:
+        return [str(err)]
+    return [] if found is None else [_first_difference(found.outcome.events, found.outcome.mismatch or 0)]
+
+
+def _first_difference(events: list[Any], index: int) -> str:
+    e = events[index]
+    return f"{e.call}({', '.join(f'{k}={v}' for k, v in e.args.items())}) after {index} calls: impl answers {e.result}"
+
+
+def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:
+    from proofs.inductive import prove_unbounded
+    # only a counterexample kills: an `unknown` (timeout) is no evidence either way
+    return [o.id for o in prove_unbounded(mutant, timeout_ms) if o.result == "violated"]
+
+
+TIMES: dict[str, float] = {}
+
+
+KILLERS: tuple[tuple[str, Callable[[Machine], list[str]]], ...] = (
+    ("simulation", by_simulation), ("differential", by_differential), ("proof", by_proof),
+)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
+    """`mutant-id: one-line justification` per line; `#` starts a comment line."""
+    out: dict[str, str] = {}
+    if not path.exists():
+        return out
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        mutant, sep, why = line.partition(": ")
+        if not sep or not why.strip():
+            from conformance.calls import InputError
+            raise InputError(f"{path}:{number}: expected 'mutant-id: justification'")
+        out[mutant.strip()] = why.strip()
+    return out
+
+
+@dataclass
+class MutationReport:
+    machine: str
+    verdicts: list[Verdict]
+    seconds: float
+    unknown_equivalents: list[str]  # listed as equivalent but not generated (stale entries)
+
+    @property
+    def killed(self) -> int:
+        return sum(bool(v.killed_by) for v in self.verdicts)
+
+    @property
+    def equivalent(self) -> int:
+        return sum(not v.killed_by and bool(v.equivalent) for v in self.verdicts)
+
+    @property
+    def survived(self) -> list[Verdict]:
+        return [v for v in self.verdicts if not v.killed_by and not v.equivalent]
+
+
+def run_mutants(machine: Machine, equivalent: dict[str, str],
+                progress: Callable[[str], None] | None = None) -> MutationReport:
+    started = time.perf_counter()
+    verdicts = []
+    mutants = generate(machine)
+    for n, m in enumerate(mutants, 1):
+        verdict = Verdict(m.id, m.operator, m.description)
+        for name, killer in KILLERS:
+            t = time.perf_counter()
+            evidence = killer(m.machine)
+            TIMES[name] = TIMES.get(name, 0.0) + time.perf_counter() - t
+            if evidence:
+                verdict.killed_by, verdict.evidence = name, evidence
+                break
+        if not verdict.killed_by:
+            verdict.equivalent = equivalent.get(m.id, "")
+        verdicts.append(verdict)
+        if progress is not None and (n % 25 == 0 or n == len(mutants)):
+            progress(f"  {machine.name}: {n}/{len(mutants)} mutants, {sum(bool(v.killed_by) for v in verdicts)} "
+                     f"killed, {time.perf_counter() - started:.0f} s")
+    generated = {m.id for m in mutants}
+    stale = sorted(k for k in equivalent if k.split("/", 1)[0] in {a.name for a in machine.actions}
+                   and k not in generated)
+    return MutationReport(machine.name, verdicts, time.perf_counter() - started, stale)

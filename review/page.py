@@ -1,0 +1,230 @@
+"""The review page of one machine (docs/spec/<machine>.md), generated from the spec.
+
+Everything on the page is read off the machine's data (fields, guards, effects,
+invariants) and off the committed proof reports (docs/proofs/<profile>.json);
+nothing is written by hand, so the page cannot drift from what is proved.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from spec.machine import Action, AssignAll, AssignAt, Guard, Machine
+from spec.model import evaluate, initial_state
+from spec.render import effect_text, text
+from spec.terms import ID, Lit, Param, Read, substitute, walk
+
+
+def _cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(s: str) -> str:
+    return f"`{s}`" if "`" not in s else s
+
+
+def default_config(machine: Machine) -> dict[str, Any]:
+    return {f.name: f.default.value for f in machine.fields if f.rigid}
+
+
+def _phase_only(machine: Machine, g: Guard, key: Param) -> bool:
+    """The guard reads nothing but the phase of the action's own id."""
+    reads = [n for n in walk(g.holds) if isinstance(n, Read)]
+    params = [n for n in walk(g.holds) if isinstance(n, Param)]
+    return bool(reads) and all(r.field == machine.phase and r.key == key for r in reads) \
+        and all(p == key for p in params)
+
+
+def phases(machine: Machine) -> tuple[str, ...]:
+    return machine.field(machine.phase).sort.members if machine.phase else ()
+
+
+def from_to(machine: Machine, action: Action) -> tuple[list[str] | None, str | None]:
+    """The phases the action is legal from (by its phase-only guards) and the phase it writes."""
+    key = next((p for p in action.params if p.sort.name == "id"), None)
+    if not machine.phase or key is None:
+        return None, None
+    default = machine.field(machine.phase).default.value
+    legal = []
+    for phase in phases(machine):
+        state = initial_state(machine, default_config(machine))
+        if phase != default:
+            state.maps[machine.phase]["x"] = phase
+        params = {key.name: "x"}
+        if all(evaluate(machine, g.holds, state, params) is True
+               for g in action.guards if _phase_only(machine, g, key)):
+            legal.append(phase)
+    to = next((str(e.value.value) for e in action.effects
+               if isinstance(e, AssignAt) and e.field == machine.phase and e.key == key
+               and isinstance(e.value, Lit)), None)
+    return legal, to
+
+
+def pointwise_moves(machine: Machine) -> list[tuple[Action, str, str]]:
+    """(action, from, to) for every action that rewrites the phase of every op pointwise."""
+    moves = []
+    for a in machine.actions:
+        for e in a.effects:
+            if not (isinstance(e, AssignAll) and e.field == machine.phase):
+                continue
+            for phase in phases(machine):
+                state = initial_state(machine, default_config(machine))
+                if phase != machine.field(machine.phase).default.value:
+                    state.maps[machine.phase]["x"] = phase
+                after = evaluate(machine, substitute(e.value, e.var, Lit("x", ID)), state)
+                if after != phase:
+                    moves.append((a, phase, str(after)))
+    return moves
+
+
+def _schema(machine: Machine) -> list[str]:
+    lines = ["## State", "", "| field | sort | keyed by | default | meaning |", "|---|---|---|---|---|"]
+    for f in machine.fields:
+        sort = f.sort.name + (f" ({', '.join(f.sort.members)})" if f.sort.is_enum else "")
+        key = f.key.name if f.key is not None else "—"
+        meaning = f.doc + (" *(configuration: no action writes it)*" if f.rigid else "")
+        lines.append(f"| `{f.name}` | {_cell(sort)} | {key} | `{text(f.default)}` | {_cell(meaning)} |")
+    return lines + [""]
+
+
+def _transitions(machine: Machine) -> list[str]:
+    lines = ["## Transitions", "",
+             "Guards are checked in order; the first that fails refuses the call with its error and "
+             "changes nothing. Effects then run in order, each reading the state the previous one left.", "",
+             "| action | from | to | errors, in guard order |", "|---|---|---|---|"]
+    for a in machine.actions:
+        legal, to = from_to(machine, a)
+        src = ", ".join(legal) if legal is not None else "—"
+        errors = ", ".join(f"{g.error} ({g.name})" for g in a.guards) or "never refused"
+        lines.append(f"| [`{a.name}`](#{a.name}) | {src} | {to or '—'} | {_cell(errors)} |")
+    lines.append("")
+    for a in machine.actions:
+        params = ", ".join(f"{p.name}: {p.sort.name}" for p in a.params)
+        lines += [f"### {a.name}", "", f"`{a.name}({params})` — {a.doc}."
+                  + (f" Reported as `{a.label}` in errors." if a.label else ""), ""]
+        if a.guards:
+            lines.append("Guards:")
+            lines += [f"{n}. **{g.name}** — {_code(text(g.holds))}; otherwise **{g.error}**"
+                      + (f" with {', '.join(name for name, _ in g.fields)}" if g.fields else "")
+                      + f". *{g.reason}.*" for n, g in enumerate(a.guards, 1)]
+            lines.append("")
+        lines.append("Effects:")
+        lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.effects, 1)]
+        lines.append("")
+    return lines
+
+
+def _diagram(machine: Machine) -> list[str]:
+    if not machine.phase:
+        return []
+    default = machine.field(machine.phase).default.value
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    loops: list[str] = []
+    for a in machine.actions:
+        legal, to = from_to(machine, a)
+        if legal is None:
+            continue
+        if to is None:
+            loops.append(a.name)
+            continue
+        for phase in legal:
+            edges[(phase, to)].append(a.name)
+    for a, src, dst in pointwise_moves(machine):
+        edges[(src, dst)].append(a.name)
+    node = {p: "[*]" if p == default else p for p in phases(machine)}
+    lines = ["## State diagram", "", f"Each operation's `{machine.phase}`; `[*]` is `{default}` "
+             "(never registered, or evicted / collected / dropped on recovery).", "", "```mermaid",
+             "stateDiagram-v2"]
+    for (src, dst), names in edges.items():
+        lines.append(f"    {node[src]} --> {node[dst]}: {', '.join(names)}")
+    lines += ["```", ""]
+    if loops:
+        lines += [f"Without a change of `{machine.phase}`: " + ", ".join(f"`{n}`" for n in loops) + ". "
+                  "Actions over all operations (" + ", ".join(
+                      f"`{a.name}`" for a in machine.actions if from_to(machine, a)[0] is None)
+                  + ") are described in the transition list.", ""]
+    return lines
+
+
+def _invariants(machine: Machine) -> list[str]:
+    lines = ["## Invariants", "",
+             "Each is proved for any number of operations (see Proof results). `x⁻` is the value "
+             "before the step.", ""]
+    for inv in machine.invariants:
+        lines += [f"### {inv.name}", "", inv.sentence[0].upper() + inv.sentence[1:] + ".", ""]
+        if inv.state is not None:
+            lines += ["- in every state: " + _code(text(inv.state))]
+        if inv.step is not None:
+            lines += ["- across every step: " + _code(text(inv.step))]
+        r = inv.ranking
+        if r is not None:
+            lines += [f"- progress: while {_code(text(r.active))} holds in two consecutive states with "
+                      f"{_code(text(r.same_episode))}, the set {{{r.var.name} | {text(r.pending)}}} never gains a member"]
+        lines.append("")
+    return lines
+
+
+def _domain(d: Any) -> str:
+    if d == "unbounded":
+        return "any number of ids"
+    if isinstance(d, dict):
+        return f"{d.get('ids')} ids, depth {d.get('depth')}"
+    return str(d)
+
+
+def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["## Proof results", ""]
+    for profile, report in reports.items():
+        obligations = [o for m in report["machines"] if m["machine"] == machine.name for o in m["obligations"]]
+        if not obligations:
+            lines += [f"No `{profile}` results recorded for this machine.", ""]
+            continue
+        s = report["summary"]
+        lines += [f"### {profile} profile", "",
+                  f"`opsref prove --profile {profile}`: {s['proved']} proved, {s['violated']} violated, "
+                  f"{s['unknown']} unknown, {s['seconds']:.1f} s (recorded in `docs/proofs/{profile}.json`).", "",
+                  "| invariant | initiation | inductive (per action) | ranking | bmc | seconds | domain |",
+                  "|---|---|---|---|---|---|---|"]
+        by_inv: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for o in obligations:
+            if o["kind"] != "reachability":
+                by_inv[o["invariant"]].append(o)
+        for inv in machine.invariants:
+            obs = by_inv.get(inv.name, [])
+            cells = []
+            for kind in ("initiation", "inductive", "ranking", "bmc"):
+                of_kind = [o for o in obs if o["kind"] == kind]
+                proved = sum(o["result"] == "proved" for o in of_kind)
+                cells.append("—" if not of_kind else f"{proved}/{len(of_kind)}"
+                             + ("" if proved == len(of_kind) else " **✗**"))
+            seconds = sum(o["seconds"] for o in obs if o["kind"] != "bmc")
+            domains = sorted({_domain(o["domain"]) for o in obs})
+            lines.append(f"| {inv.name} | " + " | ".join(cells) + f" | {seconds:.2f} | {'; '.join(domains)} |")
+        lines.append("")
+        failed = [o for o in obligations if o["result"] != "proved"]
+        if failed:
+            lines.append("Not proved:")
+            lines += [f"- `{o['id']}`: {o['result']}" + (f" — {o['note']}" if o.get("note") else "") for o in failed]
+            lines.append("")
+        reach = [o for o in obligations if o["kind"] == "reachability"]
+        if reach:
+            proved = sum(o["result"] == "proved" for o in reach)
+            deepest = max((o["domain"].get("depth", 0) for o in reach
+                           if isinstance(o["domain"], dict) and o["id"].startswith(("enabled", "raises"))), default=0)
+            lines += [f"Reachability (non-vacuity): {proved}/{len(reach)} witnessed — every action enabled, every "
+                      f"guard failing and every error raised in some state reachable from Init (witness traces "
+                      f"of at most {deepest} steps, replayed on the spec model).", ""]
+    return lines
+
+
+def render(machine: Machine, reports: dict[str, dict[str, Any]]) -> str:
+    first_paragraph = machine.doc.strip().split("\n\n")[0].replace("\n", " ")
+    lines = [f"# {machine.name}", "",
+             "<!-- generated by `opsref docs` from spec/ and docs/proofs/; do not edit -->", "",
+             first_paragraph, "",
+             f"The `{machine.profile}` profile is shown; the places where the seed differs are listed in "
+             "[divergences.md](../divergences.md).", ""]
+    lines += _schema(machine) + _diagram(machine) + _transitions(machine) + _invariants(machine)
+    lines += _proofs(machine, reports)
+    return "\n".join(lines).rstrip() + "\n"
