@@ -32,10 +32,10 @@ CONFIGS = (Config(1, None), Config(1, 1))
 MAX_DEPTH = 5  # the longest shortest vector has 5 calls; coverage fails loudly if that changes
 IDS = ["a", "b"]
 
-#: DESIGN's three decisions, as call sequences; the results come from the chosen profile
-DECISIONS: dict[str, tuple[str, Config, list[Call]]] = {
+#: The scenario of each of the machine's decisions (spec.machine.Decision, same name), as
+#: call sequences; the results come from the chosen profile.
+DECISIONS: dict[str, tuple[Config, list[Call]]] = {
     "barrier_survives_eviction": (
-        "decision 1: a wait_all whose finished member is evicted still completes (the seed waits forever)",
         Config(1, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
@@ -47,7 +47,6 @@ DECISIONS: dict[str, tuple[str, Config, list[Call]]] = {
             ("wait_poll", {}),
         ]),
     "ids_never_reused": (
-        "decision 2: an id that was collected is refused when registered again (the seed reuses it)",
         Config(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("complete_operation", {"id": "a"}),
@@ -55,7 +54,6 @@ DECISIONS: dict[str, tuple[str, Config, list[Call]]] = {
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
         ]),
     "provisioning_failed_only_while_provisioning": (
-        "decision 3: provisioning_failed on a running op is an invalid transition (the seed fails it)",
         Config(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_failed", {"id": "a"}),
@@ -199,9 +197,11 @@ def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
     found = search(profile)
     cov = coverage(found, base)
     vectors = [found[k] for k in sorted(found)]
-    for name, (description, config, calls) in DECISIONS.items():
+    titles = {d.name: d.title for d in base.machine.decisions}
+    for name, (config, calls) in DECISIONS.items():
         last = calls[-1]
-        vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls), description))
+        vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls),
+                              f"decision: {titles[name]}"))
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):

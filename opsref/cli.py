@@ -179,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
                          help='print {"mutants", "killed", "equivalent", "survived", "matrix"} as JSON')
     mutants.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
                          help="only this machine (repeatable)")
+    mutants.add_argument("--jobs", type=_positive, default=min(os.cpu_count() or 1, 2),
+                         help="worker processes (default: cores, at most 2)")
     mutants.add_argument("--quiet", action="store_true", help="no progress on stderr")
     mutants.set_defaults(run=cmd_mutants)
 
@@ -331,7 +333,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
     equivalent = load_equivalent()
     progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    reports = [run_mutants(machine, equivalent, progress) for machine in build_all("reference", args.machine)]
+    reports = [run_mutants(machine, equivalent, progress, args.jobs)
+               for machine in build_all("reference", args.machine)]
     verdicts = [v for r in reports for v in r.verdicts]
     survived = [v for r in reports for v in r.survived]
     stale = [s for r in reports for s in r.unknown_equivalents]
@@ -354,7 +357,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
             print(f"SURVIVED {v.mutant}: {v.description} (add an invariant, or justify it in "
                   f"proofs/equivalent_mutants.txt)")
         for entry in stale:
-            print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more")
+            print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more, or it is killed")
     return EXIT_OK if not survived and not stale else EXIT_FINDING
 
 

@@ -188,9 +188,6 @@ def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:
     return [o.id for o in prove_unbounded(mutant, timeout_ms) if o.result == "violated"]
 
 
-TIMES: dict[str, float] = {}
-
-
 KILLERS: tuple[tuple[str, Callable[[Machine], list[str]]], ...] = (
     ("simulation", by_simulation), ("differential", by_differential), ("proof", by_proof),
 )
@@ -235,27 +232,46 @@ class MutationReport:
         return [v for v in self.verdicts if not v.killed_by and not v.equivalent]
 
 
-def run_mutants(machine: Machine, equivalent: dict[str, str],
-                progress: Callable[[str], None] | None = None) -> MutationReport:
+def judge(m: Mutant) -> Verdict:
+    """Run the killers on one mutant, cheapest first; the first that kills it decides."""
+    verdict = Verdict(m.id, m.operator, m.description)
+    for name, killer in KILLERS:
+        evidence = killer(m.machine)
+        if evidence:
+            verdict.killed_by, verdict.evidence = name, evidence
+            break
+    return verdict
+
+
+def run_mutants(machine: Machine, equivalent: dict[str, str], progress: Callable[[str], None] | None = None,
+                jobs: int = 1) -> MutationReport:
     started = time.perf_counter()
-    verdicts = []
     mutants = generate(machine)
-    for n, m in enumerate(mutants, 1):
-        verdict = Verdict(m.id, m.operator, m.description)
-        for name, killer in KILLERS:
-            t = time.perf_counter()
-            evidence = killer(m.machine)
-            TIMES[name] = TIMES.get(name, 0.0) + time.perf_counter() - t
-            if evidence:
-                verdict.killed_by, verdict.evidence = name, evidence
-                break
-        if not verdict.killed_by:
-            verdict.equivalent = equivalent.get(m.id, "")
-        verdicts.append(verdict)
+    verdicts: dict[str, Verdict] = {}
+
+    def done(v: Verdict) -> None:
+        if not v.killed_by:
+            v.equivalent = equivalent.get(v.mutant, "")
+        verdicts[v.mutant] = v
+        n = len(verdicts)
         if progress is not None and (n % 25 == 0 or n == len(mutants)):
-            progress(f"  {machine.name}: {n}/{len(mutants)} mutants, {sum(bool(v.killed_by) for v in verdicts)} "
-                     f"killed, {time.perf_counter() - started:.0f} s")
-    generated = {m.id for m in mutants}
+            progress(f"  {machine.name}: {n}/{len(mutants)} mutants, "
+                     f"{sum(bool(x.killed_by) for x in verdicts.values())} killed, "
+                     f"{time.perf_counter() - started:.0f} s")
+
+    if jobs <= 1:
+        for m in mutants:
+            done(judge(m))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            for v in pool.map(judge, mutants, chunksize=4):
+                done(v)
+    # an entry is stale when its mutant is no longer generated, or a killer now catches it
+    # (then the justification was wrong, or the spec changed under it)
+    survivors = {v.mutant for v in verdicts.values() if not v.killed_by}
     stale = sorted(k for k in equivalent if k.split("/", 1)[0] in {a.name for a in machine.actions}
-                   and k not in generated)
-    return MutationReport(machine.name, verdicts, time.perf_counter() - started, stale)
+                   and k not in survivors)
+    ordered = [verdicts[m.id] for m in mutants]
+    return MutationReport(machine.name, ordered, time.perf_counter() - started, stale)

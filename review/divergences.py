@@ -20,7 +20,7 @@ from spec.machine import Machine
 
 def seed_trace(name: str) -> tuple[Header, list[Event]]:
     """The decision's scenario with the seed's answers."""
-    _, config, calls = SCENARIOS[name]
+    config, calls = SCENARIOS[name]
     oracle = Oracle("seed", config)
     events = [Event(n + 2, call, args, oracle.call(call, args)) for n, (call, args) in enumerate(calls)]
     return Header("ops_lifecycle", config), events
