@@ -184,7 +184,7 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
         lines += [f"### {profile} profile", "",
                   f"`opsref prove --profile {profile}`: {s['proved']} proved, {s['violated']} violated, "
                   f"{s['unknown']} unknown, {s['seconds']:.1f} s (recorded in `docs/proofs/{profile}.json`).", "",
-                  "| invariant | initiation | inductive (per action) | ranking | bmc | seconds | domain |",
+                  "| invariant | initiation | inductive (per action) | ranking | bmc | seconds (unbounded proofs) | domain |",
                   "|---|---|---|---|---|---|---|"]
         by_inv: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for o in obligations:
@@ -215,6 +215,17 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
             lines += [f"Reachability (non-vacuity): {proved}/{len(reach)} witnessed — every action enabled, every "
                       f"guard failing and every error raised in some state reachable from Init (witness traces "
                       f"of at most {deepest} steps, replayed on the spec model).", ""]
+            depth = {o["id"]: (o["domain"].get("depth") if isinstance(o["domain"], dict) else None)
+                     if o["result"] == "proved" else None for o in reach}
+            lines += ["| action | enabled after | each guard seen failing after (steps from Init) |",
+                      "|---|---|---|"]
+            for a in machine.actions:
+                enabled = depth.get(f"enabled/{a.name}")
+                refusals = ", ".join(
+                    f"{g.name}: {'✗ never' if depth.get(f'raises/{a.name}/{g.name}') is None else depth[f'raises/{a.name}/{g.name}']}"
+                    for g in a.guards) or "—"
+                lines.append(f"| {a.name} | {'✗ never' if enabled is None else enabled} | {refusals} |")
+            lines.append("")
     return lines
 
 
