@@ -192,7 +192,7 @@ def test_check_tells_a_number_from_a_boolean() -> None:
 
 
 def test_the_seed_barrier_trace_passes_under_seed_and_diverges_at_wait_poll_under_reference(tmp_path: Path) -> None:
-    _, config, calls = DECISIONS["barrier_survives_eviction"]
+    config, calls = DECISIONS["barrier_survives_eviction"]
     seed = Oracle("seed", config)
     events = [Event(n + 2, name, args, seed.call(name, args)) for n, (name, args) in enumerate(calls)]
     write(tmp_path / "barrier.jsonl", Header("ops_lifecycle", config), events)
