@@ -21,32 +21,13 @@ import z3
 from proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
 from proofs.report import Obligation, describe_params, describe_state, id_names
 from spec import model as spec_model
-from spec.machine import Machine
+from spec.machine import CheckConfig, Machine
 from spec.terms import BOOL, ID, ID_SET, INT
 
 IDS = 3
 
 
-@dataclass(frozen=True)
-class Config:
-    max_completed: int
-    max_concurrent: int | None
-
-    @property
-    def label(self) -> str:
-        limit = "no limit" if self.max_concurrent is None else f"max_concurrent={self.max_concurrent}"
-        return f"max_completed={self.max_completed}, {limit}"
-
-    @property
-    def tag(self) -> str:
-        return f"mc{self.max_completed}" + ("" if self.max_concurrent is None else f"-limit{self.max_concurrent}")
-
-    def values(self) -> dict[str, spec_model.Value]:
-        return {"max_completed": self.max_completed, "has_limit": self.max_concurrent is not None,
-                "max_concurrent": self.max_concurrent or 0}
-
-
-CONFIGS = (Config(1, None), Config(1, 2), Config(2, None), Config(2, 2))
+Config = CheckConfig  # a configuration of the machine's rigid fields (spec.machine.CheckConfig)
 
 
 class Unrolling:
@@ -73,7 +54,8 @@ class Unrolling:
             # (see `_one_step_safe`), so the step stays inside the finite int tables.
             self.solver.add(0 <= self.level, self.level <= depth - 1)
             self.solver.add(*(c <= self.level for c in self.counters(0)))
-        self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values().items()]) for c in configs]))
+        self.configs = configs
+        self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values]) for c in configs]))
 
     def counters(self, t: int) -> list[z3.ExprRef]:
         """The non-rigid integer scalars of state t (sequence numbers, counts)."""
@@ -173,10 +155,10 @@ class Unrolling:
                           "params": describe_params(model, self.u, self.params[n][index], self.u.ids, names)})
         final = describe_state(self.m, self.u, model, self.states[t], self.u.ids, names)
         s0 = self.states[0]
-        mc = model.eval(scalar(s0["max_completed"]), model_completion=True).as_long()
-        limit = model.eval(scalar(s0["max_concurrent"]), model_completion=True).as_long()
-        has_limit = z3.is_true(model.eval(scalar(s0["has_limit"]), model_completion=True))
-        return steps, final, Config(mc, limit if has_limit else None)
+        for config in self.configs:  # Init is constrained to one of them
+            if all(z3.is_true(model.eval(scalar(s0[k]) == _val(v), model_completion=True)) for k, v in config.values):
+                return steps, final, config
+        raise AssertionError("the model's configuration is none of the unrolling's")
 
 
 def table_value(t: "z3.ExprRef | Table", k: int) -> z3.ExprRef:
@@ -196,7 +178,7 @@ def _val(v: spec_model.Value) -> z3.ExprRef:
 
 def replay(machine: Machine, config: Config, steps: list[dict[str, Any]]) -> tuple[bool, spec_model.State, spec_model.State | None, dict[str, Any] | None]:
     """Run a trace on the spec model. Returns (all accepted, final, pre-final, last params)."""
-    state = spec_model.initial_state(machine, config.values())
+    state = spec_model.initial_state(machine, config.as_dict())
     previous = None
     params: dict[str, Any] | None = None
     for stp in steps:
@@ -225,10 +207,10 @@ def model_violates(machine: Machine, config: Config, steps: list[dict[str, Any]]
 
 
 def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
-                  configs: tuple[Config, ...] = CONFIGS, progress: Callable[[str], None] | None = None) -> list[Obligation]:
+                  configs: tuple[Config, ...] | None = None, progress: Callable[[str], None] | None = None) -> list[Obligation]:
     """One `bmc` obligation per (invariant, configuration): no violation within `depth`."""
     out: list[Obligation] = []
-    for config in configs:
+    for config in configs or machine.configs():
         t0 = time.perf_counter()
         unrolling = Unrolling(machine, (config,), timeout_ms, depth)
         remaining = list(machine.invariants)
@@ -307,7 +289,7 @@ def reachability(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                  progress: Callable[[str], None] | None = None) -> list[Obligation]:
     """Every action is enabled, and every guard fails, in some reachable state."""
     t0 = time.perf_counter()
-    unrolling = Unrolling(machine, CONFIGS, timeout_ms, depth)
+    unrolling = Unrolling(machine, machine.configs(), timeout_ms, depth)
     targets: list[tuple[str, str, Any]] = []
     for action in machine.actions:
         targets.append((f"enabled/{action.name}", action.name, ("enabled", action, None)))

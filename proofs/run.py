@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Callable
 
-from proofs.bmc import CONFIGS, Config, bounded_check, reachability
+from proofs.bmc import Config, bounded_check, reachability
 from proofs.inductive import prove_unbounded
 from proofs.report import MachineReport, Obligation, Report
 from spec.machine import Machine
@@ -37,9 +37,9 @@ class Job:
         return f"bmc {self.config.tag}" if self.config else self.kind
 
 
-def plan() -> list[Job]:
+def plan(machine: Machine) -> list[Job]:
     """Every job, costliest first so two workers finish close together."""
-    return [Job("bmc", c) for c in CONFIGS] + [Job("unbounded"), Job("reachability")]
+    return [Job("bmc", c) for c in machine.configs()] + [Job("unbounded"), Job("reachability")]
 
 
 def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool) -> list[Obligation]:
@@ -58,7 +58,7 @@ def _stderr(message: str) -> None:
 
 def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS, jobs: int = 1,
                   progress: Progress | None = None, verbose: bool = False) -> MachineReport:
-    todo = plan()
+    todo = plan(machine)
     results: dict[Job, list[Obligation]] = {}
 
     def done(job: Job, obligations: list[Obligation], started: float) -> None:

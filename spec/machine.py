@@ -138,6 +138,21 @@ class Invariant:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """One configuration (values of the rigid fields) the bounded checks run under.
+
+    `tag` names the obligations (`<invariant>/bmc/<tag>`); `label` is how a
+    counterexample states its configuration."""
+
+    tag: str
+    label: str
+    values: tuple[tuple[str, bool | int | str], ...]
+
+    def as_dict(self) -> dict[str, bool | int | str]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
 class Decision:
     """A place where the reference deliberately differs from the seed.
 
@@ -169,6 +184,15 @@ class Machine:
     notes: tuple[tuple[str, str], ...] = field(default=())
     phase: str = ""  # the per-id field drawn as the state diagram (e.g. status), if any
     decisions: tuple[Decision, ...] = ()
+    check_configs: tuple[CheckConfig, ...] = ()  # for BMC and reachability; default: the rigid defaults
+
+    def configs(self) -> tuple[CheckConfig, ...]:
+        """The configurations the bounded checks use (the rigid fields' defaults if none are given)."""
+        if self.check_configs:
+            return self.check_configs
+        values = tuple((f.name, f.default.value) for f in self.fields if f.rigid)
+        label = ", ".join(f"{k}={v}" for k, v in values) or "no configuration"
+        return (CheckConfig("default", label, values),)
 
     def field(self, name: str) -> StateField:
         for f in self.fields:

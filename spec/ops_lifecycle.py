@@ -34,7 +34,7 @@ pointwise.
 from __future__ import annotations
 
 from spec.machine import (
-    PROFILES, Action, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
+    PROFILES, Action, CheckConfig, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
 )
 from spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
@@ -445,6 +445,19 @@ DECISIONS = (
 )
 
 
+def _config(max_completed: int, max_concurrent: int | None) -> CheckConfig:
+    limit = "no limit" if max_concurrent is None else f"max_concurrent={max_concurrent}"
+    return CheckConfig(f"mc{max_completed}" + ("" if max_concurrent is None else f"-limit{max_concurrent}"),
+                       f"max_completed={max_completed}, {limit}",
+                       (("max_completed", max_completed), ("has_limit", max_concurrent is not None),
+                        ("max_concurrent", max_concurrent or 0)))
+
+
+#: Bounded checks run with retention 1 and 2 (eviction happens within a few steps),
+#: with and without a concurrency limit of 2.
+CHECK_CONFIGS = (_config(1, None), _config(1, 2), _config(2, None), _config(2, 2))
+
+
 def build(profile: str = "reference") -> Machine:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -461,4 +474,5 @@ def build(profile: str = "reference") -> Machine:
         errors=ERRORS,
         phase="status",
         decisions=DECISIONS,
+        check_configs=CHECK_CONFIGS,
     )

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from proofs.bmc import Config, bounded_check
+from proofs.bmc import bounded_check
+from spec.ops_lifecycle import CHECK_CONFIGS
 from proofs.report import MachineReport, Report, render_table
 from spec.terms import TRUE
 from tests.spec_helpers import REFERENCE, with_guard
@@ -85,7 +86,7 @@ def test_seed_violates_only_what_the_decisions_predict(seed_run: subprocess.Comp
 
 def test_table_shows_counterexamples_in_domain_words() -> None:
     broken = with_guard(REFERENCE, "register_operation", "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
-    found = bounded_check(broken, depth=3, configs=(Config(1, 2),))
+    found = bounded_check(broken, depth=3, configs=(CHECK_CONFIGS[1],))
     text = render_table(Report("reference", [MachineReport("ops_lifecycle", found)], 1.0))
     assert "✗ active_count_consistency/bmc/mc1-limit2: violated" in text
     assert "shortest trace (3 steps) from Init, config max_completed=1, max_concurrent=2" in text

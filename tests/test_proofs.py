@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from proofs.bmc import CONFIGS, Config, bounded_check, reachability
+from proofs.bmc import bounded_check, reachability
+from spec.ops_lifecycle import CHECK_CONFIGS
 from proofs.inductive import prove_unbounded
 from spec import model
 from spec.model import Accepted, Rejected
@@ -47,7 +48,7 @@ def test_bmc_finds_the_shortest_trace_and_it_replays_on_the_model() -> None:
     """With register_operation's limit guard gone, max_concurrent=2 is exceeded by
     the third registration: three steps, no fewer."""
     broken = with_guard(REFERENCE, REG, "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
-    found = [o for o in bounded_check(broken, depth=4, configs=(Config(1, 2),))
+    found = [o for o in bounded_check(broken, depth=4, configs=(CHECK_CONFIGS[1],))
              if o.invariant == "active_count_consistency"]
     assert [o.result for o in found] == ["violated"]
     cex = found[0].counterexample
@@ -57,7 +58,7 @@ def test_bmc_finds_the_shortest_trace_and_it_replays_on_the_model() -> None:
 
 
 def test_bmc_proves_the_reference_spec_to_depth_ten() -> None:
-    results = bounded_check(REFERENCE, depth=10, configs=CONFIGS[:1])
+    results = bounded_check(REFERENCE, depth=10, configs=CHECK_CONFIGS[:1])
     assert {o.result for o in results} == {"proved"}
     assert {o.domain["depth"] for o in results} == {10}
 
