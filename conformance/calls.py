@@ -15,6 +15,10 @@ from spec.ops_lifecycle import KIND
 
 FORMAT = "opsref.trace/1"
 
+#: the machines whose calls this protocol covers (the others are specified and proved,
+#: but not yet reachable by foreign implementations)
+SERVED = ("ops_lifecycle",)
+
 
 class InputError(Exception):
     """Bad input from outside (a file, a response, a flag): reported in one line, never a traceback."""

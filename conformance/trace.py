@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from conformance.calls import CALLS, FORMAT, BadInput, InputError, Config, call_spec, validate_result
+from conformance.calls import CALLS, FORMAT, SERVED, BadInput, InputError, Config, call_spec, validate_result
 from spec.registry import MACHINES
 
 
@@ -77,6 +77,8 @@ def parse_header(text: str, path: str) -> Header:
         machine = data.get("machine")
         if not isinstance(machine, str) or machine not in MACHINES:
             raise BadInput("machine", f"unknown machine {machine!r} (known: {', '.join(MACHINES)})")
+        if machine not in SERVED:
+            raise BadInput("machine", f"the protocol does not cover {machine!r} yet (it covers: {', '.join(SERVED)})")
         if "config" not in data:
             raise BadInput("config", "missing")
         return Header(machine, Config.from_json(data["config"]))

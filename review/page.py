@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from spec.machine import Action, AssignAll, AssignAt, Guard, Machine
+from spec.machine import Action, AssignAt, Guard, Machine
 from spec.model import evaluate, initial_state
 from spec.render import effect_text, text
-from spec.terms import ID, Lit, Param, Read, substitute, walk
+from spec.terms import Lit, Param, Read, walk
 
 
 def _cell(s: str) -> str:
@@ -61,23 +61,6 @@ def from_to(machine: Machine, action: Action) -> tuple[list[str] | None, str | N
     return legal, to
 
 
-def pointwise_moves(machine: Machine) -> list[tuple[Action, str, str]]:
-    """(action, from, to) for every action that rewrites the phase of every op pointwise."""
-    moves = []
-    for a in machine.actions:
-        for e in a.effects:
-            if not (isinstance(e, AssignAll) and e.field == machine.phase):
-                continue
-            for phase in phases(machine):
-                state = initial_state(machine, default_config(machine))
-                if phase != machine.field(machine.phase).default.value:
-                    state.maps[machine.phase]["x"] = phase
-                after = evaluate(machine, substitute(e.value, e.var, Lit("x", ID)), state)
-                if after != phase:
-                    moves.append((a, phase, str(after)))
-    return moves
-
-
 def _schema(machine: Machine) -> list[str]:
     lines = ["## State", "", "| field | sort | keyed by | default | meaning |", "|---|---|---|---|---|"]
     for f in machine.fields:
@@ -115,36 +98,72 @@ def _transitions(machine: Machine) -> list[str]:
     return lines
 
 
+def _values(sort: Any) -> list[Any]:
+    if sort.name == "id":
+        return ["x"]
+    if sort.name == "id_set":
+        return [frozenset(), frozenset({"x"})]
+    if sort.name == "bool":
+        return [False, True]
+    if sort.name == "int":
+        return [0, 1, 2]
+    return list(sort.members)
+
+
+def reachable_moves(machine: Machine, depth: int = 7) -> dict[tuple[str, str], list[str]]:
+    """(phase before, phase after) -> actions, for the one operation of a one-id world,
+    over every state reachable from Init within `depth` steps and every parameter choice
+    from small domains: the diagram shows moves that happen, not what a guard allows."""
+    from itertools import product
+
+    from spec.compiled import compile_machine
+    compiled = compile_machine(machine)
+    choices = [(a, dict(zip([p.name for p in a.params], combo)))
+               for a in machine.actions for combo in product(*(_values(p.sort) for p in a.params))]
+    start = initial_state(machine, default_config(machine))
+    seen = {repr((start.globals, start.maps))}
+    frontier = [start]
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    default = machine.field(machine.phase).default.value
+    for _ in range(depth):
+        following = []
+        for state in frontier:
+            before = state.maps[machine.phase].get("x", default)
+            for action, params in choices:
+                after_state = state.copy()
+                if compiled.apply(after_state, action.name, params) is not None:
+                    continue
+                after = after_state.maps[machine.phase].get("x", default)
+                if after != before and action.name not in edges[(str(before), str(after))]:
+                    edges[(str(before), str(after))].append(action.name)
+                key = repr((after_state.globals, after_state.maps))
+                if key not in seen:
+                    seen.add(key)
+                    following.append(after_state)
+        frontier = following
+    return edges
+
+
 def _diagram(machine: Machine) -> list[str]:
     if not machine.phase:
         return []
     default = machine.field(machine.phase).default.value
-    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
-    loops: list[str] = []
-    for a in machine.actions:
-        legal, to = from_to(machine, a)
-        if legal is None:
-            continue
-        if to is None:
-            loops.append(a.name)
-            continue
-        for phase in legal:
-            edges[(phase, to)].append(a.name)
-    for a, src, dst in pointwise_moves(machine):
-        edges[(src, dst)].append(a.name)
+    edges = reachable_moves(machine)
+    moving = {name for names in edges.values() for name in names}
+    loops = [a.name for a in machine.actions if a.name not in moving]
+    order = {p: n for n, p in enumerate(phases(machine))}
     node = {p: "[*]" if p == default else p for p in phases(machine)}
     lines = ["## State diagram", "", f"Each operation's `{machine.phase}`; `[*]` is `{default}` "
              "(never registered, or evicted / collected / dropped on recovery).", "", "```mermaid",
              "stateDiagram-v2"]
-    for (src, dst), names in edges.items():
+    for (src, dst), names in sorted(edges.items(), key=lambda e: (order[e[0][0]], order[e[0][1]])):
         lines.append(f"    {node[src]} --> {node[dst]}: {', '.join(names)}")
-    lines += ["```", ""]
+    lines += ["```", "",
+              f"Edges are the moves of one operation's `{machine.phase}` seen in every state reachable from "
+              f"Init within 7 steps (one id, small parameter domains)."]
     if loops:
-        lines += [f"Without a change of `{machine.phase}`: " + ", ".join(f"`{n}`" for n in loops) + ". "
-                  "Actions over all operations (" + ", ".join(
-                      f"`{a.name}`" for a in machine.actions if from_to(machine, a)[0] is None)
-                  + ") are described in the transition list.", ""]
-    return lines
+        lines[-1] += f" Never moving it: " + ", ".join(f"`{n}`" for n in loops) + "."
+    return lines + [""]
 
 
 def _invariants(machine: Machine) -> list[str]:

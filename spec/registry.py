@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from spec import ops_lifecycle
+from spec import comms_drain, ops_lifecycle
 from spec.machine import PROFILES, Machine
 
 __all__ = ["MACHINES", "PROFILES", "build_all"]
 
 MACHINES: dict[str, Callable[[str], Machine]] = {
     "ops_lifecycle": ops_lifecycle.build,
+    "comms_drain": comms_drain.build,
 }
 
 

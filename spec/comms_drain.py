@@ -1,0 +1,240 @@
+"""The comms drain and peer-ingress ownership of each session (seed 004), as data.
+
+Per session: whether it is registered (or torn down), its runtime state (only
+`destroyed` matters here), the drain's phase and mode, and who owns its peer
+ingress — a tagged union `unattached | session_owned(runtime) | mob_owned(runtime,
+mob)`, stored as a kind plus two integer ids (0 for none). Commands are the seed's
+`SetPeerIngressContext`, `NotifyDrainExited`, `Abort`, `AbortAll` and `Wait`, plus
+the environment's registration, teardown and destruction of a session.
+
+Where seed 004 leaves a rule to its DSL (not part of the seed), the reference
+chooses, and says so in the guard or effect's reason:
+
+* a session attach may replace a session owner and a mob attach may replace any
+  owner; only a session attach over a mob-owned ingress is refused (a downgrade);
+* `SetPeerIngressContext` with a runtime spawns the drain when it is not running
+  (mode `persistent_host` with keep-alive, `attached_session` without); without a
+  runtime and without keep-alive it detaches and stops a running drain;
+* `NotifyDrainExited` on a registered session whose drain is not running changes
+  nothing (the report is observation-shaped, like the post-teardown one).
+"""
+
+from __future__ import annotations
+
+from spec.machine import PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.terms import (
+    BOOL, FALSE, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
+    ne, not_, one_of, or_, read, sym, TRUE,
+)
+
+SESSION = enum("session", "absent", "registered", "torn_down")
+RUNTIME = enum("runtime_state", "initializing", "idle", "attached", "running", "retired", "stopped", "destroyed")
+PHASE = enum("drain_phase", "inactive", "running", "stopped", "exited_respawnable")
+MODE = enum("drain_mode", "timed", "attached_session", "persistent_host")
+OWNER = enum("owner", "unattached", "session_owned", "mob_owned")
+REASON = enum("exit_reason", "idle_timeout", "dismissed", "failed", "aborted", "session_shutdown")
+
+ERRORS = ("AlreadyRegistered", "NotReady", "Destroyed", "ValidationFailed")
+
+i = Param("id", ID)
+j = Var("j")
+keep_alive = Param("keep_alive", BOOL)
+runtime_id = Param("comms_runtime", INT)   # 0: no comms runtime given
+mob_id = Param("mob", INT)                 # 0: no mob id given
+reason = Param("reason", REASON)
+
+#: the per-session drain fields a destroyed or torn-down session must never see change
+DRAIN_FIELDS = ("phase", "mode", "owner", "owner_runtime", "owner_mob")
+
+FIELDS = (
+    StateField("session", SESSION, sym(SESSION, "absent"), ID, doc="registered in the sessions map, or torn down"),
+    StateField("runtime", RUNTIME, sym(RUNTIME, "initializing"), ID, doc="the session's runtime state"),
+    StateField("phase", PHASE, sym(PHASE, "inactive"), ID, doc="the drain's phase"),
+    StateField("mode", MODE, sym(MODE, "timed"), ID, doc="how the drain was spawned"),
+    StateField("owner", OWNER, sym(OWNER, "unattached"), ID, doc="who owns the peer ingress (the union's tag)"),
+    StateField("owner_runtime", INT, lit(0), ID, doc="the owner's comms runtime id; 0 when unattached"),
+    StateField("owner_mob", INT, lit(0), ID, doc="the owning mob's id; 0 unless mob-owned"),
+    StateField("target", ID, Lit("", ID), doc="ghost: the session the last SetPeerIngressContext named"),
+    StateField("same_owner", BOOL, FALSE, doc="ghost: that call re-attached exactly the owner already in place"),
+)
+
+
+def field(name: str, key: Term = i) -> Term:
+    return read(name, key)
+
+
+def registered(x: Term) -> Term:
+    return eq(field("session", x), sym(SESSION, "registered"))
+
+
+def destroyed(x: Term) -> Term:
+    return eq(field("runtime", x), sym(RUNTIME, "destroyed"))
+
+
+def running(x: Term) -> Term:
+    return eq(field("phase", x), sym(PHASE, "running"))
+
+
+def session_registered() -> Guard:
+    return Guard("session_registered", registered(i), "NotReady",
+                 "every command but a drain-exit report needs a registered session (seed: NotReady{Destroyed})",
+                 (("state", Lit("destroyed", RUNTIME)),))
+
+
+def not_destroyed() -> Guard:
+    return Guard("session_not_destroyed", not_(destroyed(i)), "Destroyed",
+                 "no drain mutation on a destroyed session (DrainBindingInvariant)")
+
+
+def exit_phase(why: Term) -> Term:
+    """A running drain that exits: a persistent host that failed may be respawned, anything else stops."""
+    respawn = and_(eq(field("mode"), sym(MODE, "persistent_host")), eq(why, sym(REASON, "failed")))
+    return ite(respawn, sym(PHASE, "exited_respawnable"), sym(PHASE, "stopped"))
+
+
+def actions() -> tuple[Action, ...]:
+    attach = ne(runtime_id, lit(0))
+    as_mob = and_(attach, ne(mob_id, lit(0)))
+    detach = and_(not_(attach), not_(keep_alive))
+    new_owner = ite(attach, ite(as_mob, sym(OWNER, "mob_owned"), sym(OWNER, "session_owned")),
+                    ite(detach, sym(OWNER, "unattached"), field("owner")))
+    same = and_(attach, eq(field("owner"), new_owner), eq(field("owner_runtime"), runtime_id),
+                eq(field("owner_mob"), ite(as_mob, mob_id, lit(0))))
+    spawn = and_(attach, not_(running(i)))
+    ingress: tuple[Effect, ...] = (
+        Assign("target", i),
+        Assign("same_owner", same),
+        AssignAt("owner_runtime", i, ite(attach, runtime_id, ite(detach, lit(0), field("owner_runtime")))),
+        AssignAt("owner_mob", i, ite(as_mob, mob_id, ite(or_(attach, detach), lit(0), field("owner_mob")))),
+        AssignAt("owner", i, new_owner),
+        AssignAt("mode", i, ite(spawn, ite(keep_alive, sym(MODE, "persistent_host"), sym(MODE, "attached_session")),
+                                field("mode"))),
+        AssignAt("phase", i, ite(spawn, sym(PHASE, "running"),
+                                 ite(and_(detach, running(i)), sym(PHASE, "stopped"), field("phase")))),
+    )
+    stop_if_running = ite(and_(running(i), not_(destroyed(i))), sym(PHASE, "stopped"), field("phase"))
+    return (
+        Action("register_session", (i,), (
+            Guard("session_new", eq(field("session"), sym(SESSION, "absent")), "AlreadyRegistered",
+                  "a session id is registered once"),
+        ), (AssignAt("session", i, sym(SESSION, "registered")), AssignAt("runtime", i, sym(RUNTIME, "idle"))),
+            "the runtime registers a session (environment)"),
+        Action("destroy_runtime", (i,), (session_registered(),),
+               (AssignAt("runtime", i, sym(RUNTIME, "destroyed")),),
+               "the session's runtime reaches Destroyed (environment; terminal)"),
+        Action("unregister_session", (i,), (session_registered(),), (
+            AssignAt("session", i, sym(SESSION, "torn_down")),
+            AssignAt("runtime", i, sym(RUNTIME, "initializing")),
+            *(AssignAt(name, i, next(f.default for f in FIELDS if f.name == name)) for name in DRAIN_FIELDS),
+        ), "teardown: the unregister path aborts the drain task and removes the session's entry"),
+        Action("set_peer_ingress_context", (i, keep_alive, runtime_id, mob_id), (
+            session_registered(), not_destroyed(),
+            Guard("no_downgrade", not_(and_(attach, not_(as_mob), eq(field("owner"), sym(OWNER, "mob_owned")))),
+                  "ValidationFailed", "a session attach never downgrades a mob-owned ingress"),
+        ), ingress,
+            "attach the session or a mob as ingress owner (with a runtime), or detach (neither runtime nor "
+            "keep-alive); spawn the drain when attaching and it is not running, stop it on detach"),
+        Action("stop_drain", (i,), (session_registered(), not_destroyed(), Guard(
+            "drain_running", running(i), "ValidationFailed", "only a running drain can be stopped (StopDrain)")),
+            (AssignAt("phase", i, sym(PHASE, "stopped")),), "the DSL's StopDrain on one session"),
+        Action("notify_drain_exited", (i, reason), (Guard(
+            "not_destroyed_if_registered", or_(not_(registered(i)), not_(destroyed(i))), "Destroyed",
+            "a drain-exit report on a destroyed session is refused as Destroyed; after teardown it is a "
+            "benign no-op"),), (
+            AssignAt("phase", i, ite(and_(registered(i), running(i)), exit_phase(reason), field("phase"))),
+        ), "the drain task reports that it exited"),
+        Action("abort", (i,), (session_registered(),), (AssignAt("phase", i, stop_if_running),),
+               "stop the session's drain if it runs (a destroyed session's StopDrain is refused: nothing changes)"),
+        Action("abort_all", (), (), (
+            AssignAll("phase", j, ite(and_(registered(j), running(j), not_(destroyed(j))),
+                                      sym(PHASE, "stopped"), read("phase", j))),
+        ), "stop every running drain"),
+        Action("wait", (i,), (session_registered(),), (
+            AssignAt("phase", i, ite(and_(running(i), not_(destroyed(i))), exit_phase(sym(REASON, "failed")),
+                                     field("phase"))),
+        ), "await the drain task; a task that ended without reporting is taken as Failed (safety net)"),
+    )
+
+
+def unchanged(names: tuple[str, ...], x: Term) -> Term:
+    return and_(*(eq(read(n, x), at_pre(read(n, x))) for n in names))
+
+
+def invariants() -> tuple[Invariant, ...]:
+    owner = read("owner", j)
+    rt, mob = read("owner_runtime", j), read("owner_mob", j)
+    return (
+        Invariant(
+            "ingress_owner_well_formed",
+            "the ingress owner is a well-formed tagged union: unattached carries no ids, session_owned "
+            "exactly a comms runtime id, mob_owned a comms runtime id and a mob id",
+            state=forall(j, and_(
+                implies(eq(owner, sym(OWNER, "unattached")), and_(eq(rt, lit(0)), eq(mob, lit(0)))),
+                implies(eq(owner, sym(OWNER, "session_owned")), and_(ne(rt, lit(0)), eq(mob, lit(0)))),
+                implies(eq(owner, sym(OWNER, "mob_owned")), and_(ne(rt, lit(0)), ne(mob, lit(0)))))),
+        ),
+        Invariant(
+            "no_session_downgrade",
+            "a mob-owned ingress never becomes session-owned in one step",
+            step=forall(j, implies(eq(at_pre(owner), sym(OWNER, "mob_owned")),
+                                   ne(owner, sym(OWNER, "session_owned")))),
+        ),
+        Invariant(
+            "same_owner_reattach_is_a_no_op",
+            "re-attaching exactly the owner already in place leaves the ownership exactly as it was, and "
+            "with the drain running changes nothing of that session at all",
+            step=implies(and_(ActionIs("set_peer_ingress_context"), read("same_owner")),
+                         forall(j, implies(eq(j, read("target")), and_(
+                             unchanged(("owner", "owner_runtime", "owner_mob"), j),
+                             implies(eq(at_pre(read("phase", j)), sym(PHASE, "running")),
+                                     unchanged(DRAIN_FIELDS, j)))))),
+        ),
+        Invariant(
+            "destroyed_sessions_are_frozen",
+            "nothing mutates a destroyed session's drain or ownership, and Destroyed is terminal while "
+            "the session is registered",
+            step=forall(j, implies(and_(eq(at_pre(read("runtime", j)), sym(RUNTIME, "destroyed")),
+                                        eq(read("session", j), sym(SESSION, "registered"))),
+                                   and_(unchanged(DRAIN_FIELDS, j),
+                                        eq(read("runtime", j), sym(RUNTIME, "destroyed"))))),
+        ),
+        Invariant(
+            "torn_down_sessions_are_frozen",
+            "after teardown nothing changes a session again (a late drain-exit report is a no-op)",
+            step=forall(j, implies(eq(at_pre(read("session", j)), sym(SESSION, "torn_down")),
+                                   and_(eq(read("session", j), sym(SESSION, "torn_down")),
+                                        unchanged(("runtime", *DRAIN_FIELDS), j)))),
+        ),
+        Invariant(
+            "unregistered_sessions_hold_no_drain",
+            "a session that is not registered has no runtime state, no drain and no ingress owner",
+            state=forall(j, implies(ne(read("session", j), sym(SESSION, "registered")), and_(
+                eq(read("runtime", j), sym(RUNTIME, "initializing")),
+                eq(read("phase", j), sym(PHASE, "inactive")), eq(owner, sym(OWNER, "unattached")),
+                eq(read("mode", j), sym(MODE, "timed"))))),
+        ),
+        Invariant(
+            "respawnable_only_for_persistent_hosts",
+            "only a persistent-host drain can be left respawnable",
+            state=forall(j, implies(eq(read("phase", j), sym(PHASE, "exited_respawnable")),
+                                    eq(read("mode", j), sym(MODE, "persistent_host")))),
+        ),
+    )
+
+
+def build(profile: str = "reference") -> Machine:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return Machine(
+        name="comms_drain",
+        doc=__doc__ or "",
+        profile=profile,
+        sorts=(SESSION, RUNTIME, PHASE, MODE, OWNER, REASON),
+        fields=FIELDS,
+        init=(),
+        assumptions=(),
+        actions=actions(),
+        invariants=invariants(),
+        errors=ERRORS,
+        phase="phase",
+    )

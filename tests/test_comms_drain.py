@@ -1,0 +1,105 @@
+"""The comms-drain machine (seed 004) on the spec model: the seed's rules, call by call."""
+
+from __future__ import annotations
+
+from spec import model
+from spec.comms_drain import build
+from spec.model import Accepted, Rejected, State, Value
+
+DRAIN = build("reference")
+
+
+def fresh() -> State:
+    return model.initial_state(DRAIN, {})
+
+
+def run(state: State, *calls: tuple[str, dict[str, Value]]) -> State:
+    for action, params in calls:
+        result = model.step(DRAIN, state, action, params)
+        assert isinstance(result, Accepted), f"{action}({params}) was refused: {result}"
+        state = result.state
+    return state
+
+
+def refused(state: State, action: str, params: dict[str, Value]) -> Rejected:
+    result = model.step(DRAIN, state, action, params)
+    assert isinstance(result, Rejected), f"{action}({params}) was accepted"
+    return result
+
+
+def attach(id: str, runtime: int, mob: int = 0, keep_alive: bool = True) -> tuple[str, dict[str, Value]]:
+    return "set_peer_ingress_context", {"id": id, "keep_alive": keep_alive, "comms_runtime": runtime, "mob": mob}
+
+
+def get(state: State, field: str, id: str = "s") -> Value:
+    return state.get(DRAIN, field, id)
+
+
+def test_an_unknown_session_is_not_ready() -> None:
+    assert refused(fresh(), *attach("s", 1)).error == "NotReady"
+
+
+def test_nothing_mutates_a_destroyed_session() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1), ("destroy_runtime", {"id": "s"}))
+    assert refused(state, *attach("s", 2)).error == "Destroyed"
+    assert refused(state, "notify_drain_exited", {"id": "s", "reason": "failed"}).error == "Destroyed"
+    after = run(state, ("abort", {"id": "s"}), ("abort_all", {}), ("wait", {"id": "s"}))
+    assert after.maps == state.maps and get(after, "phase") == "running"
+
+
+def test_a_session_attach_never_downgrades_a_mob_owned_ingress() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, mob=7))
+    assert (get(state, "owner"), get(state, "owner_runtime"), get(state, "owner_mob")) == ("mob_owned", 1, 7)
+    refusal = refused(state, *attach("s", 1))
+    assert refusal.error == "ValidationFailed" and refusal.guard.name == "no_downgrade"
+
+
+def test_re_attaching_the_same_owner_is_an_exact_no_op() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 3))
+    again = run(state, attach("s", 3))
+    assert again.maps == state.maps
+
+
+def test_detaching_clears_the_owner_and_stops_the_drain() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 3, keep_alive=False),
+                ("set_peer_ingress_context", {"id": "s", "keep_alive": False, "comms_runtime": 0, "mob": 0}))
+    assert (get(state, "owner"), get(state, "owner_runtime"), get(state, "phase")) == ("unattached", 0, "stopped")
+
+
+def test_a_failed_persistent_host_becomes_respawnable_anything_else_stops() -> None:
+    base = run(fresh(), ("register_session", {"id": "s"}))
+    host = run(base, attach("s", 1, keep_alive=True), ("notify_drain_exited", {"id": "s", "reason": "failed"}))
+    assert get(host, "phase") == "exited_respawnable"
+    dismissed = run(base, attach("s", 1, keep_alive=True), ("notify_drain_exited", {"id": "s", "reason": "dismissed"}))
+    assert get(dismissed, "phase") == "stopped"
+    attached = run(base, attach("s", 1, keep_alive=False), ("notify_drain_exited", {"id": "s", "reason": "failed"}))
+    assert get(attached, "phase") == "stopped"
+
+
+def test_a_drain_exit_report_after_teardown_is_a_benign_no_op() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1), ("unregister_session", {"id": "s"}))
+    after = run(state, ("notify_drain_exited", {"id": "s", "reason": "failed"}))
+    assert after.maps == state.maps and get(after, "phase") == "inactive"
+
+
+def test_abort_all_stops_every_running_drain() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), ("register_session", {"id": "t"}),
+                attach("s", 1), attach("t", 2), ("abort_all", {}))
+    assert (get(state, "phase", "s"), get(state, "phase", "t")) == ("stopped", "stopped")
+
+
+def test_wait_takes_a_silent_exit_as_failed() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, keep_alive=True), ("wait", {"id": "s"}))
+    assert get(state, "phase") == "exited_respawnable"
+
+
+def test_every_invariant_holds_on_these_walks() -> None:
+    state = fresh()
+    calls: list[tuple[str, dict[str, Value]]] = [
+        ("register_session", {"id": "s"}), attach("s", 1, mob=2), attach("s", 1, mob=2), ("wait", {"id": "s"}),
+        attach("s", 4, mob=5), ("destroy_runtime", {"id": "s"}), ("unregister_session", {"id": "s"})]
+    for action, params in calls:
+        result = model.step(DRAIN, state, action, params)
+        assert isinstance(result, Accepted)
+        assert model.violated_invariants(DRAIN, result.state, state, action, params) == []
+        state = result.state
