@@ -14,6 +14,7 @@ import pytest
 
 from proofs.bmc import bounded_check
 from spec.ops_lifecycle import CHECK_CONFIGS
+from spec.registry import MACHINES, build_all
 from proofs.report import MachineReport, Report, render_table
 from spec.terms import TRUE
 from tests.spec_helpers import REFERENCE, with_guard
@@ -44,7 +45,7 @@ def test_reference_is_all_proved_with_exit_zero(reference_run: subprocess.Comple
     assert reference_run.returncode == 0, reference_run.stderr
     report = json.loads(reference_run.stdout)
     assert report["profile"] == "reference"
-    assert [m["machine"] for m in report["machines"]] == ["ops_lifecycle"]
+    assert [m["machine"] for m in report["machines"]] == list(MACHINES)
     summary = report["summary"]
     assert summary["violated"] == 0 and summary["unknown"] == 0 and summary["proved"] == len(obligations(reference_run))
     assert "ops_lifecycle: bmc mc1 done" in reference_run.stderr  # progress on stderr, stdout is pure JSON
@@ -59,7 +60,9 @@ def test_json_obligations_follow_the_schema(reference_run: subprocess.CompletedP
         assert o["domain"] == "unbounded" or (set(o["domain"]) == {"ids", "depth"} and o["domain"]["ids"] == 3)
     bmc = [o for o in found if o["kind"] == "bmc"]
     assert {o["domain"]["depth"] for o in bmc} == {10}
-    assert len(bmc) == 4 * len(REFERENCE.invariants)  # max_completed 1, 2 × with and without a limit
+    # one per (invariant, configuration): ops_lifecycle has four (max_completed 1, 2 × with and
+    # without a limit), a machine without configurations one
+    assert len(bmc) == sum(len(m.configs()) * len(m.invariants) for m in build_all("reference"))
 
 
 def test_seed_barrier_counterexample_is_a_short_eviction_trace(seed_run: subprocess.CompletedProcess[str]) -> None:
