@@ -262,7 +262,18 @@ def _quant(t: Quant, env: Env) -> Expr:
     return z3.ForAll([x], body) if t.kind == "forall" else z3.Exists([x], body)
 
 
+def _about_another_action(t: Term, env: Env) -> bool:
+    """`action = X` (alone or as the first conjunct) for an action other than the one
+    being encoded: the formula is about X's step and may read X's parameters, which
+    this step does not have, so it is not translated at all."""
+    if isinstance(t, Apply) and t.op == "and" and t.args:
+        t = t.args[0]
+    return isinstance(t, ActionIs) and env.action != t.action
+
+
 def _apply(t: Apply, env: Env) -> Expr:
+    if t.op == "implies" and _about_another_action(t.args[0], env):
+        return z3.BoolVal(True)
     a = [to_z3(x, env) for x in t.args]
     op = t.op
     if op == "not":

@@ -21,10 +21,10 @@ chooses, and says so in the guard or effect's reason:
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import PROFILES, Action, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
 from spec.terms import (
-    BOOL, FALSE, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
-    ne, not_, one_of, or_, read, sym, TRUE,
+    BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
+    ne, not_, or_, read, sym, TRUE,
 )
 
 SESSION = enum("session", "absent", "registered", "torn_down")
@@ -54,8 +54,6 @@ FIELDS = (
     StateField("owner", OWNER, sym(OWNER, "unattached"), ID, doc="who owns the peer ingress (the union's tag)"),
     StateField("owner_runtime", INT, lit(0), ID, doc="the owner's comms runtime id; 0 when unattached"),
     StateField("owner_mob", INT, lit(0), ID, doc="the owning mob's id; 0 unless mob-owned"),
-    StateField("target", ID, Lit("", ID), doc="ghost: the session the last SetPeerIngressContext named"),
-    StateField("same_owner", BOOL, FALSE, doc="ghost: that call re-attached exactly the owner already in place"),
 )
 
 
@@ -98,12 +96,8 @@ def actions() -> tuple[Action, ...]:
     detach = and_(not_(attach), not_(keep_alive))
     new_owner = ite(attach, ite(as_mob, sym(OWNER, "mob_owned"), sym(OWNER, "session_owned")),
                     ite(detach, sym(OWNER, "unattached"), field("owner")))
-    same = and_(attach, eq(field("owner"), new_owner), eq(field("owner_runtime"), runtime_id),
-                eq(field("owner_mob"), ite(as_mob, mob_id, lit(0))))
     spawn = and_(attach, not_(running(i)))
     ingress: tuple[Effect, ...] = (
-        Assign("target", i),
-        Assign("same_owner", same),
         AssignAt("owner_runtime", i, ite(attach, runtime_id, ite(detach, lit(0), field("owner_runtime")))),
         AssignAt("owner_mob", i, ite(as_mob, mob_id, ite(or_(attach, detach), lit(0), field("owner_mob")))),
         AssignAt("owner", i, new_owner),
@@ -156,6 +150,24 @@ def actions() -> tuple[Action, ...]:
     )
 
 
+def requested_is_current() -> Term:
+    """The SetPeerIngressContext call names exactly the owner the session already has."""
+    as_mob = ne(mob_id, lit(0))
+    kind = ite(as_mob, sym(OWNER, "mob_owned"), sym(OWNER, "session_owned"))
+    return and_(ne(runtime_id, lit(0)), eq(at_pre(read("owner", i)), kind),
+                eq(at_pre(read("owner_runtime", i)), runtime_id),
+                eq(at_pre(read("owner_mob", i)), ite(as_mob, mob_id, lit(0))))
+
+
+def was_running(x: Term) -> Term:
+    return eq(at_pre(read("phase", x)), sym(PHASE, "running"))
+
+
+def exit_phase_pre(failed: Term) -> Term:
+    respawn = and_(eq(at_pre(read("mode", i)), sym(MODE, "persistent_host")), failed)
+    return ite(respawn, sym(PHASE, "exited_respawnable"), sym(PHASE, "stopped"))
+
+
 def unchanged(names: tuple[str, ...], x: Term) -> Term:
     return and_(*(eq(read(n, x), at_pre(read(n, x))) for n in names))
 
@@ -183,11 +195,55 @@ def invariants() -> tuple[Invariant, ...]:
             "same_owner_reattach_is_a_no_op",
             "re-attaching exactly the owner already in place leaves the ownership exactly as it was, and "
             "with the drain running changes nothing of that session at all",
-            step=implies(and_(ActionIs("set_peer_ingress_context"), read("same_owner")),
-                         forall(j, implies(eq(j, read("target")), and_(
-                             unchanged(("owner", "owner_runtime", "owner_mob"), j),
-                             implies(eq(at_pre(read("phase", j)), sym(PHASE, "running")),
-                                     unchanged(DRAIN_FIELDS, j)))))),
+            step=implies(and_(ActionIs("set_peer_ingress_context"), requested_is_current()), and_(
+                unchanged(("owner", "owner_runtime", "owner_mob"), i),
+                implies(eq(at_pre(read("phase", i)), sym(PHASE, "running")), unchanged(DRAIN_FIELDS, i)))),
+        ),
+        Invariant(
+            "attach_runs_the_drain_detach_stops_it",
+            "after an attach the session's drain runs (a drain it spawns is a persistent host exactly with "
+            "keep-alive); after a detach its ingress is unattached and its drain is not running",
+            step=and_(
+                implies(and_(ActionIs("set_peer_ingress_context"), ne(runtime_id, lit(0))),
+                        eq(read("phase", i), sym(PHASE, "running"))),
+                implies(and_(ActionIs("set_peer_ingress_context"), ne(runtime_id, lit(0)), not_(was_running(i))),
+                        eq(read("mode", i), ite(keep_alive, sym(MODE, "persistent_host"),
+                                                sym(MODE, "attached_session")))),
+                implies(and_(ActionIs("set_peer_ingress_context"), eq(runtime_id, lit(0)), not_(keep_alive)),
+                        and_(eq(read("owner", i), sym(OWNER, "unattached")),
+                             ne(read("phase", i), sym(PHASE, "running"))))),
+        ),
+        Invariant(
+            "stop_commands_stop_running_drains",
+            "StopDrain, Abort and AbortAll leave every running drain they reach (of a live, not destroyed "
+            "session) stopped, and touch no drain that was not running",
+            step=and_(
+                implies(ActionIs("stop_drain"), eq(read("phase", i), sym(PHASE, "stopped"))),
+                implies(ActionIs("abort"), eq(read("phase", i), ite(
+                    and_(was_running(i), not_(at_pre(destroyed(i)))), sym(PHASE, "stopped"),
+                    at_pre(read("phase", i))))),
+                implies(ActionIs("abort_all"), forall(j, eq(read("phase", j), ite(
+                    and_(at_pre(registered(j)), was_running(j), not_(at_pre(destroyed(j)))),
+                    sym(PHASE, "stopped"), at_pre(read("phase", j))))))),
+        ),
+        Invariant(
+            "drain_exit_outcome",
+            "a running drain that exits (reported, or found silent by Wait) is left respawnable exactly when "
+            "it is a persistent host that failed, and stopped otherwise",
+            step=and_(
+                implies(and_(ActionIs("notify_drain_exited"), at_pre(registered(i)), was_running(i)),
+                        eq(read("phase", i), exit_phase_pre(eq(reason, sym(REASON, "failed"))))),
+                implies(and_(ActionIs("wait"), was_running(i), not_(at_pre(destroyed(i)))),
+                        eq(read("phase", i), exit_phase_pre(TRUE)))),
+        ),
+        Invariant(
+            "environment_changes_take_effect",
+            "a registered session is registered and idle; a destroyed runtime is destroyed; a torn-down "
+            "session is torn down",
+            step=and_(
+                implies(ActionIs("register_session"), and_(registered(i), eq(read("runtime", i), sym(RUNTIME, "idle")))),
+                implies(ActionIs("destroy_runtime"), destroyed(i)),
+                implies(ActionIs("unregister_session"), eq(read("session", i), sym(SESSION, "torn_down")))),
         ),
         Invariant(
             "destroyed_sessions_are_frozen",

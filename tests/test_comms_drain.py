@@ -103,3 +103,16 @@ def test_every_invariant_holds_on_these_walks() -> None:
         assert isinstance(result, Accepted)
         assert model.violated_invariants(DRAIN, result.state, state, action, params) == []
         state = result.state
+
+
+def test_the_proofs_catch_a_stop_drain_that_stops_nothing() -> None:
+    """Non-vacuity of a rule stated over an action's parameters: the same rule is
+    skipped (not translated) for every other action, and still bites for its own."""
+    from dataclasses import replace
+
+    from proofs.inductive import prove_unbounded
+
+    stop = DRAIN.action("stop_drain")
+    broken = DRAIN.with_action(replace(stop, effects=()))
+    failed = {o.id for o in prove_unbounded(broken, 20000) if o.result == "violated"}
+    assert failed == {"stop_commands_stop_running_drains/stop_drain"}
