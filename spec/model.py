@@ -12,7 +12,7 @@ from typing import Mapping, Union
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from spec.terms import (
-    BINARY, ID, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
+    BINARY, ID, OPERATORS, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
 )
 
 Value = Union[bool, int, str, frozenset[str]]
@@ -105,7 +105,7 @@ def _universe(env: Env) -> list[str]:
     for p, v in env.params.items():
         if isinstance(v, str):
             ids.add(v)
-    return sorted(ids) + [FRESH_ID]
+    return sorted(ids, key=str) + [FRESH_ID]
 
 
 def _eval(t: Term, env: Env) -> Value:
@@ -126,7 +126,8 @@ def _eval(t: Term, env: Env) -> Value:
         return state.get(env.machine, t.field, key)
     if isinstance(t, Contains):
         coll = _eval(t.collection, env)
-        assert isinstance(coll, frozenset)
+        if not isinstance(coll, frozenset):
+            raise SpecError(f"membership in a non-set {coll!r}")
         return _eval(t.element, env) in coll
     if isinstance(t, ActionIs):
         return env.action == t.action
@@ -153,7 +154,8 @@ def _eval(t: Term, env: Env) -> Value:
         return sum(results)
     if isinstance(t, Range):
         lo, hi = _eval(t.lo, env), _eval(t.hi, env)
-        assert isinstance(lo, int) and isinstance(hi, int)
+        if not (isinstance(lo, int) and isinstance(hi, int)):
+            raise SpecError(f"range bounds must be integers, got {lo!r} and {hi!r}")
         saved_value = env.bound.get(t.var.name)
         ok = True
         for index in range(lo + 1, hi + 1):
@@ -173,6 +175,11 @@ def _eval(t: Term, env: Env) -> Value:
 
 def _apply(t: Apply, env: Env) -> Value:
     op = t.op
+    arity = OPERATORS.get(op)
+    if arity is None:
+        raise SpecError(f"unknown operator {op}")
+    if arity >= 0 and len(t.args) != arity:
+        raise SpecError(f"{op} takes {arity} argument(s), got {len(t.args)}")
     if op == "and":
         return all(_eval(a, env) is True for a in t.args)
     if op == "or":
