@@ -1,0 +1,336 @@
+"""The runtime control plane of one runtime and its input ledger (seed 003), as data.
+
+The runtime's state is one scalar (`absent` until it is registered: the seed's
+NotFound); the ledger maps every input id to its lifecycle state (`none` until
+accepted). Runtimes share nothing in the control plane, so one runtime is the
+whole machine; proofs hold for any number of inputs.
+
+Seed 003 gives the traits, errors and report shapes but none of the rules; the
+reference chooses them (recorded in docs/divergences.md):
+
+* accept only in idle / attached / running; an input id is accepted once;
+* input progress (queue, stage, apply, pending consumption, consume, supersede,
+  coalesce) also while retired: a retired runtime drains what it holds;
+* retire abandons the inputs never queued and leaves the rest to drain; stop
+  needs a drained, retired runtime;
+* reset abandons every non-terminal input; destroy does too and is terminal;
+* recycle (reset the driver, keep the ledger) sends staged and applied inputs
+  back to the queue and transfers every non-terminal input;
+* recover sends staged and applied inputs back to the queue, abandons those
+  pending consumption, and turns a running runtime idle.
+
+Four counters hold how many inputs are accepted, admitted (queued, staged or
+applied), in flight (staged or applied) and pending consumption; state
+invariants tie each to the ledger by `card`, so a report read off a counter is a
+count of the inputs it moved.
+"""
+
+from __future__ import annotations
+
+from spec.machine import PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.terms import (
+    ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, one_of,
+    read, sym,
+)
+
+RUNTIME = enum("runtime_state", "absent", "initializing", "idle", "attached", "running", "retired", "stopped",
+               "destroyed")
+INPUT = enum("input_state", "none", "accepted", "queued", "staged", "applied", "applied_pending_consumption",
+             "consumed", "superseded", "coalesced", "abandoned")
+REPORT = enum("report", "none", "retire", "reset", "recycle", "recover", "destroy")
+
+ERRORS = ("NotFound", "InvalidState", "NotReady", "Destroyed", "ValidationFailed")
+
+TERMINAL = ("consumed", "superseded", "coalesced", "abandoned")
+LIVE_INPUT = ("accepted", "queued", "staged", "applied", "applied_pending_consumption")
+SERVING = ("idle", "attached", "running")          # may accept input
+DRAINING = (*SERVING, "retired")                    # inputs may progress
+CLOSED = ("retired", "stopped", "destroyed")        # never serve again
+
+#: the counted sets of inputs: counter field -> the input states it counts
+COUNTED = {
+    "accepted_count": ("accepted",),
+    "admitted_count": ("queued", "staged", "applied"),
+    "in_flight_count": ("staged", "applied"),
+    "pending_consumption_count": ("applied_pending_consumption",),
+}
+
+x = Param("input", ID)
+j = Var("j")
+
+FIELDS = (
+    StateField("runtime", RUNTIME, sym(RUNTIME, "absent"), doc="the runtime's state; absent until registered"),
+    StateField("input", INPUT, sym(INPUT, "none"), ID, doc="each input's lifecycle state; none until accepted"),
+    *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}") for name, states in COUNTED.items()),
+    StateField("report", REPORT, sym(REPORT, "none"), doc="the last report returned"),
+    StateField("report_abandoned", INT, lit(0), doc="the last report's inputs_abandoned"),
+    StateField("report_pending_drain", INT, lit(0), doc="the last RetireReport's inputs_pending_drain"),
+    StateField("report_transferred", INT, lit(0), doc="the last RecycleReport's inputs_transferred"),
+    StateField("report_recovered", INT, lit(0), doc="the last RecoveryReport's inputs_recovered"),
+    StateField("report_requeued", INT, lit(0), doc="the last RecoveryReport's inputs_requeued"),
+)
+
+
+def runtime() -> Term:
+    return read("runtime")
+
+
+def runtime_not(member: str) -> Term:
+    """The runtime is in any state but `member`."""
+    return one_of(runtime(), RUNTIME, tuple(m for m in RUNTIME.members if m != member))
+
+
+def state_of(key: Term) -> Term:
+    return read("input", key)
+
+
+def counted(name: str, key: Term) -> Term:
+    return one_of(state_of(key), INPUT, COUNTED[name])
+
+
+def live_inputs() -> Term:
+    """Non-terminal inputs, as the sum of the disjoint counters."""
+    return add(read("accepted_count"), read("admitted_count"), read("pending_consumption_count"))
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def registered() -> Guard:
+    return Guard("runtime_registered", runtime_not("absent"), "NotFound",
+                 "a runtime id never registered is NotFound, distinct from a destroyed one")
+
+
+def in_states(name: str, allowed: tuple[str, ...], error: str = "InvalidState", why: str = "") -> Guard:
+    return Guard(name, one_of(runtime(), RUNTIME, allowed), error,
+                 why or f"legal only while the runtime is {', '.join(allowed)}", (("state", runtime()),))
+
+
+def not_destroyed() -> Guard:
+    return Guard("runtime_not_destroyed", runtime_not("destroyed"), "Destroyed", "a destroyed runtime takes no input")
+
+
+def input_from(allowed: tuple[str, ...]) -> Guard:
+    return Guard("input_from_state", one_of(state_of(x), INPUT, allowed), "ValidationFailed",
+                 f"legal only for an input that is {', '.join(allowed)}")
+
+
+# --------------------------------------------------------------------------- effects
+
+
+def recount(name: str, before: Term, after: Term) -> Assign:
+    """Keep counter `name` equal to its set when input `x` moves from `before` to `after`."""
+    states = COUNTED[name]
+    was = one_of(before, INPUT, states)
+    now = one_of(after, INPUT, states)
+    return Assign(name, add(read(name), ite(now, lit(1), lit(0)), ite(was, lit(-1), lit(0))))
+
+
+def move_input(to: str) -> tuple[Effect, ...]:
+    target = sym(INPUT, to)
+    return (*(recount(name, state_of(x), target) for name in COUNTED), AssignAt("input", x, target))
+
+
+def pointwise(mapping: dict[str, str]) -> AssignAll:
+    """Every input in a state of `mapping` moves to its image; the others stay."""
+    value: Term = state_of(j)
+    for source, target in mapping.items():
+        value = ite(eq(state_of(j), sym(INPUT, source)), sym(INPUT, target), value)
+    return AssignAll("input", j, value)
+
+
+def report(kind: str, **counts: Term) -> tuple[Effect, ...]:
+    return (Assign("report", sym(REPORT, kind)), *(Assign(f"report_{k}", v) for k, v in counts.items()))
+
+
+def zero(*names: str) -> tuple[Effect, ...]:
+    return tuple(Assign(n, lit(0)) for n in names)
+
+
+def set_runtime(state: str) -> Assign:
+    return Assign("runtime", sym(RUNTIME, state))
+
+
+INPUT_MOVES = {
+    "queue_input": (("accepted",), "queued"),
+    "stage_input": (("queued",), "staged"),
+    "apply_input": (("staged",), "applied"),
+    "mark_pending_consumption": (("applied",), "applied_pending_consumption"),
+    "consume_input": (("applied", "applied_pending_consumption"), "consumed"),
+    "supersede_input": (("accepted", "queued"), "superseded"),
+    "coalesce_input": (("accepted", "queued"), "coalesced"),
+}
+
+RUNTIME_MOVES = {
+    "runtime_ready": (("initializing",), "idle", "the driver finished initializing"),
+    "attach": (("idle",), "attached", "an executor attaches"),
+    "detach": (("attached",), "idle", "the executor detaches"),
+    "begin_run": (("idle", "attached"), "running", "a run starts"),
+    "end_run": (("running",), "idle", "the run ends"),
+}
+
+ABANDON_ALL = {s: "abandoned" for s in LIVE_INPUT}
+REQUEUE = {"staged": "queued", "applied": "queued"}
+
+
+def actions() -> tuple[Action, ...]:
+    out: list[Action] = [
+        Action("register_runtime", (), (
+            Guard("runtime_new", eq(runtime(), sym(RUNTIME, "absent")), "InvalidState",
+                  "a runtime id is registered once", (("state", runtime()),)),
+        ), (set_runtime("initializing"),), "admit the runtime; its driver starts initializing"),
+    ]
+    for name, (allowed, to, doc) in RUNTIME_MOVES.items():
+        out.append(Action(name, (), (registered(), in_states("from_state", allowed)), (set_runtime(to),), doc))
+    out.append(Action("accept_input", (x,), (
+        registered(), not_destroyed(),
+        in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or running "
+                  "(never after retire, stop or destroy)"),
+        Guard("input_new", eq(state_of(x), sym(INPUT, "none")), "ValidationFailed",
+              "an input id enters the ledger once"),
+    ), (AssignAt("input", x, sym(INPUT, "accepted")), Assign("accepted_count", add(read("accepted_count"), lit(1)))),
+        "the driver accepts an input into the ledger"))
+    for name, (allowed, to) in INPUT_MOVES.items():
+        out.append(Action(name, (x,), (
+            registered(), not_destroyed(),
+            in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
+            Guard("input_known", one_of(state_of(x), INPUT, (*LIVE_INPUT, *TERMINAL)), "ValidationFailed",
+                  "the input must be in the ledger"),
+            input_from(allowed),
+        ), move_input(to), f"the input moves to {to}"))
+    pending = read("admitted_count")
+    out += [
+        Action("retire", (), (registered(), in_states("from_state", SERVING)), (
+            *report("retire", abandoned=read("accepted_count"),
+                    pending_drain=add(pending, read("pending_consumption_count"))),
+            pointwise({"accepted": "abandoned"}), *zero("accepted_count"), set_runtime("retired"),
+        ), "no new input; inputs never queued are abandoned, the rest drain"),
+        Action("stop", (), (registered(), in_states("from_state", ("retired",)), Guard(
+            "drained", eq(live_inputs(), lit(0)), "InvalidState", "a retired runtime stops once drained",
+            (("state", runtime()),))), (set_runtime("stopped"),), "a drained, retired runtime stops"),
+        Action("reset", (), (registered(), in_states("from_state", SERVING)), (
+            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
+            set_runtime("idle"),
+        ), "abandon every pending input; the runtime is idle again"),
+        Action("recycle", (), (registered(), in_states("from_state", SERVING)), (
+            *report("recycle", transferred=live_inputs()), pointwise(REQUEUE), *zero("in_flight_count"),
+            set_runtime("idle"),
+        ), "a new driver instance takes over every pending input; staged and applied ones are queued again"),
+        Action("recover", (), (registered(), Guard(
+            "recoverable", runtime_not("destroyed"),
+            "InvalidState", "a destroyed runtime cannot be recovered", (("state", runtime()),))), (
+            *report("recover", recovered=live_inputs(), requeued=read("in_flight_count"),
+                    abandoned=read("pending_consumption_count")),
+            pointwise({**REQUEUE, "applied_pending_consumption": "abandoned"}),
+            *zero("in_flight_count", "pending_consumption_count"),
+            Assign("runtime", ite(eq(runtime(), sym(RUNTIME, "running")), sym(RUNTIME, "idle"), runtime())),
+        ), "after a crash: staged and applied inputs are queued again, those pending consumption abandoned"),
+        Action("destroy", (), (registered(), Guard(
+            "not_yet_destroyed", runtime_not("destroyed"),
+            "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
+            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
+            set_runtime("destroyed"),
+        ), "terminal: every pending input is abandoned"),
+    ]
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def was(key: Term, states: tuple[str, ...]) -> Term:
+    return at_pre(one_of(state_of(key), INPUT, states))
+
+
+def moves_exactly(mapping: dict[str, str]) -> Term:
+    """Every input in a source state moves to its image and no other input changes."""
+    def image(k: Term) -> Term:
+        value: Term = at_pre(state_of(k))
+        for source, target in mapping.items():
+            value = ite(at_pre(eq(state_of(k), sym(INPUT, source))), sym(INPUT, target), value)
+        return value
+    return forall(j, eq(state_of(j), image(j)))
+
+
+def reports(action: str, moved: dict[str, str], **counts: tuple[str, ...]) -> Term:
+    claims = [eq(read(f"report_{k}"), at_pre(add(*(read(c) for c in names)))) for k, names in counts.items()]
+    return implies(ActionIs(action), and_(eq(read("report"), sym(REPORT, action)), moves_exactly(moved), *claims))
+
+
+def invariants() -> tuple[Invariant, ...]:
+    live = ("accepted_count", "admitted_count", "pending_consumption_count")
+    return (
+        *(Invariant(
+            f"{name}_consistency",
+            f"{name} is the number of inputs in {' or '.join(states)}",
+            state=eq(read(name), card(j, counted(name, j))),
+        ) for name, states in COUNTED.items()),
+        Invariant(
+            "destroyed_is_terminal",
+            "a destroyed runtime stays destroyed",
+            step=implies(at_pre(eq(runtime(), sym(RUNTIME, "destroyed"))), eq(runtime(), sym(RUNTIME, "destroyed"))),
+        ),
+        Invariant(
+            "closed_runtimes_never_serve_again",
+            "once retired, stopped or destroyed a runtime never serves again, and no input enters its ledger",
+            step=and_(
+                implies(at_pre(one_of(runtime(), RUNTIME, CLOSED)), one_of(runtime(), RUNTIME, CLOSED)),
+                forall(j, implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))),
+                                       eq(state_of(j), sym(INPUT, "accepted"))),
+                                  at_pre(one_of(runtime(), RUNTIME, SERVING))))),
+        ),
+        Invariant(
+            "terminal_inputs_never_change",
+            "an input in a terminal state never changes again",
+            step=forall(j, implies(was(j, TERMINAL), eq(state_of(j), at_pre(state_of(j))))),
+        ),
+        Invariant(
+            "reports_count_the_inputs_they_move",
+            "each report's counts are the numbers of inputs it moved (the counters the consistency invariants "
+            "tie to the ledger), and it moves exactly those",
+            step=and_(
+                reports("retire", {"accepted": "abandoned"}, abandoned=("accepted_count",),
+                        pending_drain=("admitted_count", "pending_consumption_count")),
+                reports("reset", ABANDON_ALL, abandoned=live),
+                reports("destroy", ABANDON_ALL, abandoned=live),
+                reports("recycle", REQUEUE, transferred=live),
+                reports("recover", {**REQUEUE, "applied_pending_consumption": "abandoned"},
+                        recovered=live, requeued=("in_flight_count",),
+                        abandoned=("pending_consumption_count",))),
+        ),
+        Invariant(
+            "no_live_input_outside_a_working_runtime",
+            "before it is ready, and once stopped or destroyed, a runtime holds no non-terminal input",
+            state=implies(one_of(runtime(), RUNTIME, ("absent", "initializing", "stopped", "destroyed")),
+                          forall(j, not_live(j))),
+        ),
+        Invariant(
+            "no_input_before_registration",
+            "a runtime that is absent or initializing has an empty ledger",
+            state=implies(one_of(runtime(), RUNTIME, ("absent", "initializing")),
+                          forall(j, eq(state_of(j), sym(INPUT, "none")))),
+        ),
+    )
+
+
+def not_live(k: Term) -> Term:
+    return one_of(state_of(k), INPUT, ("none", *TERMINAL))
+
+
+def build(profile: str = "reference") -> Machine:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return Machine(
+        name="runtime_control",
+        doc=__doc__ or "",
+        profile=profile,
+        sorts=(RUNTIME, INPUT, REPORT),
+        fields=FIELDS,
+        init=(),
+        assumptions=(),
+        actions=actions(),
+        invariants=invariants(),
+        errors=ERRORS,
+        phase="input",
+    )
+
