@@ -263,11 +263,13 @@ def _quant(t: Quant, env: Env) -> Expr:
 
 
 def _about_another_action(t: Term, env: Env) -> bool:
-    """`action = X` (alone or as the first conjunct) for an action other than the one
-    being encoded: the formula is about X's step and may read X's parameters, which
-    this step does not have, so it is not translated at all."""
+    """`action = X` (alone, as the first conjunct, or a disjunction of such) for actions
+    other than the one being encoded: the formula is about their steps and may read
+    their parameters, which this step does not have, so it is not translated at all."""
     if isinstance(t, Apply) and t.op == "and" and t.args:
         t = t.args[0]
+    if isinstance(t, Apply) and t.op == "or" and t.args:
+        return all(_about_another_action(d, env) for d in t.args)
     return isinstance(t, ActionIs) and env.action != t.action
 
 

@@ -199,6 +199,18 @@ def status_action(name: str, allowed: tuple[str, ...], effects: tuple[Effect, ..
     return Action(name, (i,), (operation_tracked(), from_status(name, allowed)), effects, doc)
 
 
+#: The statuses each per-operation call accepts (reference profile); the mob
+#: adapter's spec reads the registry's answers from here too.
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    "provisioning_succeeded": ("provisioning",),
+    "abort_provisioning": ("provisioning",),
+    "request_retire": ("running",),
+    "mark_retired": ("running", "retiring"),
+    "complete_operation": ("running", "retiring"),
+    "report_progress": ("running", "retiring"),
+    "peer_ready": ("running", "retiring"),
+}
+
 # --------------------------------------------------------------------------- actions
 
 
@@ -246,19 +258,19 @@ def actions(profile: str) -> tuple[Action, ...]:
             AssignAt("used", i, TRUE),
             Assign("active_count", add(g("active_count"), lit(1))),
         ), "admit a new operation in Provisioning; it counts as active"),
-        status_action("provisioning_succeeded", ("provisioning",),
+        status_action("provisioning_succeeded", ALLOWED_FROM["provisioning_succeeded"],
                       (AssignAt("status", i, sym(STATUS, "running")),), "the operation started running"),
         provisioning_failed,
         terminal_action("fail_operation", LIVE, "failed", profile, "the operation failed"),
-        terminal_action("abort_provisioning", ("provisioning",), "aborted", profile,
+        terminal_action("abort_provisioning", ALLOWED_FROM["abort_provisioning"], "aborted", profile,
                         "provisioning was abandoned before the operation ran"),
         terminal_action("cancel_operation", LIVE, "cancelled", profile, "the operation was cancelled"),
-        status_action("request_retire", ("running",),
+        status_action("request_retire", ALLOWED_FROM["request_retire"],
                       (AssignAt("status", i, sym(STATUS, "retiring")),), "ask a running operation to wind down"),
-        terminal_action("mark_retired", ("running", "retiring"), "retired", profile, "the operation retired"),
-        terminal_action("complete_operation", ("running", "retiring"), "completed", profile,
+        terminal_action("mark_retired", ALLOWED_FROM["mark_retired"], "retired", profile, "the operation retired"),
+        terminal_action("complete_operation", ALLOWED_FROM["complete_operation"], "completed", profile,
                         "the operation finished with a result"),
-        status_action("report_progress", ("running", "retiring"),
+        status_action("report_progress", ALLOWED_FROM["report_progress"],
                       (AssignAt("progress", i, add(read("progress", i), lit(1))),), "count one progress report"),
         Action("peer_ready", (i,), (
             operation_tracked(),
@@ -266,7 +278,7 @@ def actions(profile: str) -> tuple[Action, ...]:
                   "only a mob member child has a peer channel to hand off", (("id", i),)),
             Guard("not_already_peer_ready", not_(read("peer_ready", i)), "AlreadyPeerReady",
                   "the peer handoff happens once", (("id", i),)),
-            from_status("peer_ready", ("running", "retiring")),
+            from_status("peer_ready", ALLOWED_FROM["peer_ready"]),
         ), (AssignAt("peer_ready", i, TRUE),), "the child's peer channel is ready"),
         Action("register_watcher", (i,), (operation_tracked(),), (
             AssignAt("watchers", i, ite(terminal(i), read("watchers", i), add(read("watchers", i), lit(1)))),

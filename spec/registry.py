@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from spec import comms_drain, ops_lifecycle, runtime_control
+from spec import comms_drain, mob_adapter, ops_lifecycle, runtime_control
 from spec.machine import PROFILES, Machine
 
 __all__ = ["MACHINES", "PROFILES", "build_all"]
@@ -12,6 +12,7 @@ __all__ = ["MACHINES", "PROFILES", "build_all"]
 MACHINES: dict[str, Callable[[str], Machine]] = {
     "ops_lifecycle": ops_lifecycle.build,
     "comms_drain": comms_drain.build,
+    "mob_adapter": mob_adapter.build,
     "runtime_control": runtime_control.build,
 }
 

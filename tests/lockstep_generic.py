@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from spec import model
 from spec.machine import Machine
-from spec.model import Accepted, State, Value, violated_invariants
+from spec.compiled import compile_machine
+from spec.model import Accepted, State, Value
 from spec.terms import BOOL, ID, INT, Param
 
 Outcome = tuple[str, dict[str, Value]]  # ("ok", {}) or (error kind, fields)
@@ -42,9 +43,13 @@ class Binding(Protocol):
         ...
 
 
-def param_strategy(param: Param, ids: tuple[str, ...], ints: tuple[int, ...]) -> st.SearchStrategy[Value]:
+Pools = Mapping[str, tuple[str, ...]]
+
+
+def param_strategy(param: Param, ids: tuple[str, ...], ints: tuple[int, ...],
+                   pools: Pools | None = None) -> st.SearchStrategy[Value]:
     if param.sort == ID:
-        return st.sampled_from(ids)
+        return st.sampled_from((pools or {}).get(param.name, ids))
     if param.sort == BOOL:
         return st.booleans()
     if param.sort == INT:
@@ -54,14 +59,15 @@ def param_strategy(param: Param, ids: tuple[str, ...], ints: tuple[int, ...]) ->
     raise ValueError(f"no strategy for parameter {param.name} of sort {param.sort}")
 
 
-def calls(machine: Machine, ids: tuple[str, ...], ints: tuple[int, ...],
-          skip: frozenset[str] = frozenset()) -> st.SearchStrategy[tuple[str, dict[str, Value]]]:
-    """Every action of `machine` with parameters drawn by sort."""
+def calls(machine: Machine, ids: tuple[str, ...], ints: tuple[int, ...], skip: frozenset[str] = frozenset(),
+          pools: Pools | None = None) -> st.SearchStrategy[tuple[str, dict[str, Value]]]:
+    """Every action of `machine` with parameters drawn by sort (an id parameter from
+    `pools[name]` when given: sessions and operations share the id sort)."""
     options = []
     for action in machine.actions:
         if action.name in skip:
             continue
-        fields = {p.name: param_strategy(p, ids, ints) for p in action.params}
+        fields = {p.name: param_strategy(p, ids, ints, pools) for p in action.params}
         options.append(st.tuples(st.just(action.name), st.fixed_dictionaries(fields)))
     return st.one_of(*options)
 
@@ -74,12 +80,14 @@ def fields_of(machine: Machine, state: State, key: str | None, names: tuple[str,
 def lockstep_for(machine: Machine, make: Callable[[], Binding], spec_view: Callable[[State, str], View],
                  spec_globals: Callable[[State], View] = lambda state: {}, ids: tuple[str, ...] = ("a", "b", "c"),
                  ints: tuple[int, ...] = (0, 1, 2), skip: frozenset[str] = frozenset(),
-                 setup: tuple[tuple[str, dict[str, Value]], ...] = (),
+                 setup: tuple[tuple[str, dict[str, Value]], ...] = (), pools: Pools | None = None,
                  ) -> type[RuleBasedStateMachine]:
     """A state machine test. `spec_view(state, key)` is what the implementation's
     `view(key)` must equal (the implementation may show more; only these keys are
     compared); `spec_globals` likewise for `globals()`. `setup` calls run first on
     both sides (e.g. registering most ids, so random calls reach deep states)."""
+
+    spec = compile_machine(machine)  # the interpreter's equal (tests/test_compiled.py), and fast
 
     class Lockstep(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -92,21 +100,21 @@ def lockstep_for(machine: Machine, make: Callable[[], Binding], spec_view: Calla
             for action, params in setup:
                 self.call(action, params)
 
-        @rule(call=calls(machine, ids, ints, skip))
+        @rule(call=calls(machine, ids, ints, skip, pools))
         def step(self, call: tuple[str, dict[str, Value]]) -> None:
             self.call(*call)
 
         def call(self, action: str, params: dict[str, Value]) -> None:
-            result = model.step(machine, self.state, action, params)
-            spec: Outcome = ("ok", {}) if isinstance(result, Accepted) else (snake(result.error), dict(result.fields))
+            result = spec.step(self.state, action, params)
+            want: Outcome = ("ok", {}) if isinstance(result, Accepted) else (snake(result.error), dict(result.fields))
             got = self.impl.call(action, params)
             what = f"{action}({params})"
-            assert spec[0] == got[0], f"{what}: spec says {spec}, implementation says {got}"
-            for name, value in spec[1].items():
+            assert want[0] == got[0], f"{what}: spec says {want}, implementation says {got}"
+            for name, value in want[1].items():
                 assert got[1].get(name) == value, \
                     f"{what}: field {name}: spec {value!r}, implementation {got[1].get(name)!r}"
             if isinstance(result, Accepted):
-                bad = violated_invariants(machine, result.state, self.state, action, params)
+                bad = spec.violated(result.state, self.state, action, params)
                 assert not bad, f"{what} broke {[inv.name for inv in bad]}"
                 self.state = result.state
 

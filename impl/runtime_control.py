@@ -1,0 +1,513 @@
+"""The runtime control plane (seed 003 `RuntimeControlPlane` / `RuntimeDriver`), reference semantics.
+
+Executable, synchronous and in memory: one plane manages many runtimes, each
+with its own input ledger. Written as production code would be, independent of
+`spec/`. Every check of a call runs before its first write, so a call that
+raises changes nothing.
+
+The seed leaves the state machines open; the project's choices are:
+  * runtimes: initializing -> idle <-> attached, idle/attached -> running -> idle;
+    retire -> retired -> (drained) stop -> stopped; destroy from anywhere -> destroyed
+    (terminal); reset and recycle return a live runtime to idle;
+  * inputs: accepted -> queued -> staged -> applied [-> applied_pending_consumption]
+    -> consumed; accepted/queued -> superseded | coalesced; any non-terminal input
+    -> abandoned by retire (accepted only), reset, recover (pending consumption
+    only) and destroy. A terminal input never changes again.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------- states
+
+
+class RuntimeState(enum.Enum):
+    """Lifecycle of one runtime; the seed displays it in snake_case ("initializing")."""
+
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    ATTACHED = "attached"
+    RUNNING = "running"
+    RETIRED = "retired"
+    STOPPED = "stopped"
+    DESTROYED = "destroyed"
+
+    def as_str(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InputLifecycleState(enum.Enum):
+    """Phase of one input in a runtime's ledger (seed `InputLifecycleState`)."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    STAGED = "staged"
+    APPLIED = "applied"
+    APPLIED_PENDING_CONSUMPTION = "applied_pending_consumption"
+    CONSUMED = "consumed"
+    SUPERSEDED = "superseded"
+    COALESCED = "coalesced"
+    ABANDONED = "abandoned"
+
+    def is_terminal(self) -> bool:
+        """Terminal inputs are settled for good; no call may move them again."""
+        return self in _TERMINAL_INPUTS
+
+    def as_str(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return self.value
+
+
+R = RuntimeState
+I = InputLifecycleState  # noqa: E741 - short alias for the transition table
+
+_TERMINAL_INPUTS = frozenset({I.CONSUMED, I.SUPERSEDED, I.COALESCED, I.ABANDONED})
+LIVE = frozenset({R.IDLE, R.ATTACHED, R.RUNNING})
+DRAINING = LIVE | {R.RETIRED}
+
+# ---------------------------------------------------------------- errors
+
+
+class RuntimeControlError(Exception):
+    """Base of every control-plane error; `kind` is the seed's variant name in snake_case."""
+
+    kind = "internal"
+
+
+class NotFoundError(RuntimeControlError):
+    """The runtime id was never registered (distinct from destroyed: seed `NotFound`)."""
+
+    kind = "not_found"
+
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(f"Runtime not found: {runtime_id}")
+        self.runtime_id = runtime_id
+
+
+class InvalidStateError(RuntimeControlError):
+    """A control-plane action is not allowed from the runtime's current state."""
+
+    kind = "invalid_state"
+
+    def __init__(self, state: RuntimeState) -> None:
+        super().__init__(f"Invalid state for operation: {state.as_str()}")
+        self.state = state
+
+
+class NotReadyError(RuntimeControlError):
+    """The runtime exists but cannot take input work in its current state."""
+
+    kind = "not_ready"
+
+    def __init__(self, state: RuntimeState) -> None:
+        super().__init__(f"Runtime not ready: {state.as_str()}")
+        self.state = state
+
+
+class DestroyedError(RuntimeControlError):
+    """Input work addressed to a destroyed runtime (seed: distinct from `NotReady(destroyed)`)."""
+
+    kind = "destroyed"
+
+    def __init__(self) -> None:
+        super().__init__("Runtime destroyed")
+
+
+class ValidationFailedError(RuntimeControlError):
+    """The input itself is wrong for this call: duplicate, unknown, or in the wrong phase."""
+
+    kind = "validation_failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Input validation failed: {reason}")
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- reports
+
+def _count(data: Mapping[str, object], key: str, default: int | None = None) -> int:
+    """A usize field of a serialized report; missing only where the seed has `serde(default)`."""
+    if key not in data:
+        if default is None:
+            raise ValueError(f"missing field: {key}")
+        return default
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RetireReport:
+    """What retire did: abandoned never-queued inputs, left the rest to drain."""
+
+    inputs_abandoned: int
+    inputs_pending_drain: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"inputs_abandoned": self.inputs_abandoned, "inputs_pending_drain": self.inputs_pending_drain}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> RetireReport:
+        # seed: `inputs_pending_drain` is `#[serde(default)]`
+        return cls(_count(data, "inputs_abandoned"), _count(data, "inputs_pending_drain", 0))
+
+
+@dataclass(frozen=True)
+class ResetReport:
+    """What reset abandoned."""
+
+    inputs_abandoned: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"inputs_abandoned": self.inputs_abandoned}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ResetReport:
+        return cls(_count(data, "inputs_abandoned"))
+
+
+@dataclass(frozen=True)
+class RecycleReport:
+    """How many live inputs recycle carried over (re-queued) into the fresh driver."""
+
+    inputs_transferred: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"inputs_transferred": self.inputs_transferred}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> RecycleReport:
+        return cls(_count(data, "inputs_transferred"))
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What crash recovery found (non-terminal inputs) and how it moved them."""
+
+    inputs_recovered: int
+    inputs_abandoned: int
+    inputs_requeued: int
+    details: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "inputs_recovered": self.inputs_recovered,
+            "inputs_abandoned": self.inputs_abandoned,
+            "inputs_requeued": self.inputs_requeued,
+        }
+        if self.details:  # seed: `skip_serializing_if = "Vec::is_empty"`
+            data["details"] = list(self.details)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> RecoveryReport:
+        raw = data.get("details", [])  # seed: `#[serde(default)]`
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(d, str) for d in raw):
+            raise ValueError(f"details must be a list of strings, got {raw!r}")
+        return cls(_count(data, "inputs_recovered"), _count(data, "inputs_abandoned"),
+                   _count(data, "inputs_requeued"), tuple(str(d) for d in raw))
+
+
+@dataclass(frozen=True)
+class DestroyReport:
+    """What destroy abandoned on its way to the terminal state."""
+
+    inputs_abandoned: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"inputs_abandoned": self.inputs_abandoned}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> DestroyReport:
+        return cls(_count(data, "inputs_abandoned"))
+
+
+# ---------------------------------------------------------------- the plane
+
+# per-input action -> (allowed from-phases, to-phase)
+INPUT_TRANSITIONS: dict[str, tuple[frozenset[InputLifecycleState], InputLifecycleState]] = {
+    "queue_input": (frozenset({I.ACCEPTED}), I.QUEUED),
+    "stage_input": (frozenset({I.QUEUED}), I.STAGED),
+    "apply_input": (frozenset({I.STAGED}), I.APPLIED),
+    "mark_pending_consumption": (frozenset({I.APPLIED}), I.APPLIED_PENDING_CONSUMPTION),
+    "consume_input": (frozenset({I.APPLIED, I.APPLIED_PENDING_CONSUMPTION}), I.CONSUMED),
+    "supersede_input": (frozenset({I.ACCEPTED, I.QUEUED}), I.SUPERSEDED),
+    "coalesce_input": (frozenset({I.ACCEPTED, I.QUEUED}), I.COALESCED),
+}
+
+# runtime action -> (allowed from-states, to-state)
+RUNTIME_TRANSITIONS: dict[str, tuple[frozenset[RuntimeState], RuntimeState]] = {
+    "runtime_ready": (frozenset({R.INITIALIZING}), R.IDLE),
+    "attach": (frozenset({R.IDLE}), R.ATTACHED),
+    "detach": (frozenset({R.ATTACHED}), R.IDLE),
+    "begin_run": (frozenset({R.IDLE, R.ATTACHED}), R.RUNNING),
+    "end_run": (frozenset({R.RUNNING}), R.IDLE),
+}
+
+
+@dataclass
+class _Runtime:
+    """One runtime: its state and its ledger (insertion order is acceptance order)."""
+
+    state: RuntimeState
+    ledger: dict[str, InputLifecycleState]
+
+    def active(self) -> list[str]:
+        return [iid for iid, phase in self.ledger.items() if not phase.is_terminal()]
+
+    def with_phase(self, phases: Iterable[InputLifecycleState]) -> list[str]:
+        wanted = frozenset(phases)
+        return [iid for iid, phase in self.ledger.items() if phase in wanted]
+
+
+class RuntimeControlPlane:
+    """Many runtimes by id. One lock guards everything; all guards run before any write.
+
+    inv: all(rt.state is not RuntimeState.INITIALIZING or not rt.ledger for rt in self._runtimes.values())
+    inv: all(not rt.active() for rt in self._runtimes.values() if rt.state in (RuntimeState.STOPPED, RuntimeState.DESTROYED))
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._runtimes: dict[str, _Runtime] = {}
+
+    # ------------------------------------------------------------ guards
+
+    def _get(self, rid: str) -> _Runtime:
+        # Verify the runtime was ever registered (absence is not destruction)
+        rt = self._runtimes.get(rid)
+        if rt is None:
+            raise NotFoundError(rid)
+        return rt
+
+    @staticmethod
+    def _require_state(rt: _Runtime, allowed: frozenset[RuntimeState]) -> None:
+        # Verify the control-plane action is allowed from the current state
+        if rt.state not in allowed:
+            raise InvalidStateError(rt.state)
+
+    @staticmethod
+    def _require_input_ready(rt: _Runtime, allowed: frozenset[RuntimeState]) -> None:
+        # Verify the runtime is not destroyed: destruction is reported as such, not as not-ready
+        if rt.state is R.DESTROYED:
+            raise DestroyedError()
+        # Verify the runtime is in a state that takes this input work
+        if rt.state not in allowed:
+            raise NotReadyError(rt.state)
+
+    # ------------------------------------------------------------ runtime lifecycle
+
+    def register_runtime(self, rid: str) -> None:
+        """Admit a new runtime in initializing; ids are never reused, even after destroy."""
+        with self._lock:
+            existing = self._runtimes.get(rid)
+            # Verify the id is not already registered (in any state)
+            if existing is not None:
+                raise InvalidStateError(existing.state)
+            self._runtimes[rid] = _Runtime(R.INITIALIZING, {})
+
+    def _move(self, rid: str, action: str) -> None:
+        allowed, target = RUNTIME_TRANSITIONS[action]
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, allowed)
+            rt.state = target
+
+    def runtime_ready(self, rid: str) -> None:
+        """Initialization finished: the runtime may now take input."""
+        self._move(rid, "runtime_ready")
+
+    def attach(self, rid: str) -> None:
+        """A surface attached to an idle runtime."""
+        self._move(rid, "attach")
+
+    def detach(self, rid: str) -> None:
+        """The attached surface went away."""
+        self._move(rid, "detach")
+
+    def begin_run(self, rid: str) -> None:
+        """A run started on an idle or attached runtime."""
+        self._move(rid, "begin_run")
+
+    def end_run(self, rid: str) -> None:
+        """The run finished; the runtime is idle again."""
+        self._move(rid, "end_run")
+
+    # ------------------------------------------------------------ inputs
+
+    def accept_input(self, rid: str, iid: str) -> None:
+        """Admit an input to the runtime's ledger (seed `accept_input` / `ingest`)."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_input_ready(rt, LIVE)
+            # Verify the input id is new to this ledger (terminal entries count too)
+            if iid in rt.ledger:
+                raise ValidationFailedError(f"input {iid} already in ledger as {rt.ledger[iid].as_str()}")
+            rt.ledger[iid] = I.ACCEPTED
+
+    def _advance(self, rid: str, iid: str, action: str) -> None:
+        allowed, target = INPUT_TRANSITIONS[action]
+        with self._lock:
+            rt = self._get(rid)
+            # a retired runtime still drains the inputs it holds
+            self._require_input_ready(rt, DRAINING)
+            # Verify the input is in this runtime's ledger
+            phase = rt.ledger.get(iid)
+            if phase is None:
+                raise ValidationFailedError(f"input {iid} not in ledger")
+            # Verify the input is in a phase this action moves from (terminal phases never are)
+            if phase not in allowed:
+                froms = ", ".join(sorted(p.as_str() for p in allowed))
+                raise ValidationFailedError(f"{action}: input {iid} is {phase.as_str()}, needs one of {froms}")
+            rt.ledger[iid] = target
+
+    def queue_input(self, rid: str, iid: str) -> None:
+        """accepted -> queued: policy admitted the input to the queue."""
+        self._advance(rid, iid, "queue_input")
+
+    def stage_input(self, rid: str, iid: str) -> None:
+        """queued -> staged: picked for the next run boundary."""
+        self._advance(rid, iid, "stage_input")
+
+    def apply_input(self, rid: str, iid: str) -> None:
+        """staged -> applied: the run took it in."""
+        self._advance(rid, iid, "apply_input")
+
+    def mark_pending_consumption(self, rid: str, iid: str) -> None:
+        """applied -> applied_pending_consumption: applied, awaiting the consumer's acknowledgement."""
+        self._advance(rid, iid, "mark_pending_consumption")
+
+    def consume_input(self, rid: str, iid: str) -> None:
+        """applied or applied_pending_consumption -> consumed (terminal)."""
+        self._advance(rid, iid, "consume_input")
+
+    def supersede_input(self, rid: str, iid: str) -> None:
+        """accepted or queued -> superseded (terminal): a newer input replaces it before staging."""
+        self._advance(rid, iid, "supersede_input")
+
+    def coalesce_input(self, rid: str, iid: str) -> None:
+        """accepted or queued -> coalesced (terminal): merged into another input before staging."""
+        self._advance(rid, iid, "coalesce_input")
+
+    # ------------------------------------------------------------ control plane
+
+    def retire(self, rid: str) -> RetireReport:
+        """No new input; abandon what was never queued, keep the rest to drain (seed `retire`)."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, LIVE)
+            abandoned = rt.with_phase([I.ACCEPTED])
+            for iid in abandoned:
+                rt.ledger[iid] = I.ABANDONED
+            rt.state = R.RETIRED
+            return RetireReport(inputs_abandoned=len(abandoned), inputs_pending_drain=len(rt.active()))
+
+    def stop(self, rid: str) -> None:
+        """A retired runtime whose inputs have all drained stops."""
+        with self._lock:
+            rt = self._get(rid)
+            # Verify the runtime is retired and fully drained
+            if rt.state is not R.RETIRED or rt.active():
+                raise InvalidStateError(rt.state)
+            rt.state = R.STOPPED
+
+    def reset(self, rid: str) -> ResetReport:
+        """Abandon all pending input and return to idle (seed `reset`)."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, LIVE)
+            abandoned = rt.active()
+            for iid in abandoned:
+                rt.ledger[iid] = I.ABANDONED
+            rt.state = R.IDLE
+            return ResetReport(inputs_abandoned=len(abandoned))
+
+    def recycle(self, rid: str) -> RecycleReport:
+        """Fresh driver, same inputs: every live input is carried over; the old driver's
+        in-flight work (staged or applied, not yet pending consumption) is queued again."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, LIVE)
+            transferred = rt.active()
+            for iid in rt.with_phase([I.STAGED, I.APPLIED]):
+                rt.ledger[iid] = I.QUEUED
+            rt.state = R.IDLE
+            return RecycleReport(inputs_transferred=len(transferred))
+
+    def recover(self, rid: str) -> RecoveryReport:
+        """After a crash: the run died, half-applied work is redone, unacknowledged work is dropped."""
+        with self._lock:
+            rt = self._get(rid)
+            # Verify the runtime is not destroyed: nothing survives destruction
+            if rt.state is R.DESTROYED:
+                raise InvalidStateError(rt.state)
+            recovered = len(rt.active())
+            requeued = rt.with_phase([I.STAGED, I.APPLIED])
+            abandoned = rt.with_phase([I.APPLIED_PENDING_CONSUMPTION])
+            for iid in requeued:
+                rt.ledger[iid] = I.QUEUED
+            for iid in abandoned:
+                rt.ledger[iid] = I.ABANDONED
+            if rt.state is R.RUNNING:
+                rt.state = R.IDLE
+            details = []
+            if requeued:
+                details.append(f"requeued {len(requeued)} staged or applied inputs")
+            if abandoned:
+                details.append(f"abandoned {len(abandoned)} inputs pending consumption")
+            return RecoveryReport(recovered, len(abandoned), len(requeued), tuple(details))
+
+    def destroy(self, rid: str) -> DestroyReport:
+        """Terminal: abandon everything live; no recovery is possible (seed `destroy`)."""
+        with self._lock:
+            rt = self._get(rid)
+            # Verify the runtime is not already destroyed
+            if rt.state is R.DESTROYED:
+                raise InvalidStateError(rt.state)
+            abandoned = rt.active()
+            for iid in abandoned:
+                rt.ledger[iid] = I.ABANDONED
+            rt.state = R.DESTROYED
+            return DestroyReport(inputs_abandoned=len(abandoned))
+
+    # ------------------------------------------------------------ reads
+
+    def runtime_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._runtimes)
+
+    def runtime_state(self, rid: str) -> RuntimeState:
+        with self._lock:
+            return self._get(rid).state
+
+    def input_state(self, rid: str, iid: str) -> InputLifecycleState | None:
+        """The input's phase, or None if this runtime never accepted it."""
+        with self._lock:
+            return self._get(rid).ledger.get(iid)
+
+    def active_input_ids(self, rid: str) -> list[str]:
+        """Non-terminal inputs, in acceptance order (seed `active_input_ids`)."""
+        with self._lock:
+            return self._get(rid).active()
+
+    def inputs(self, rid: str) -> dict[str, InputLifecycleState]:
+        """A copy of the whole ledger, in acceptance order."""
+        with self._lock:
+            return dict(self._get(rid).ledger)
+
+
+__all__ = [
+    "DestroyReport", "DestroyedError", "INPUT_TRANSITIONS", "InputLifecycleState", "InvalidStateError",
+    "NotFoundError", "NotReadyError", "RUNTIME_TRANSITIONS", "RecoveryReport", "RecycleReport", "ResetReport",
+    "RetireReport", "RuntimeControlError", "RuntimeControlPlane", "RuntimeState", "ValidationFailedError",
+]

@@ -1,0 +1,246 @@
+"""The mob member adapter on top of the ops registry (seed 002), as data.
+
+The state is the composition the adapter sees: every MobMemberChild operation's
+registry state (status, peer-ready, progress; the registry's own rules are read
+from `spec.ops_lifecycle.ALLOWED_FROM`, not restated) with the child session it
+belongs to and the registry that holds it, plus each child session's binding
+(`bound`, and `binding`: the registry index its calls go to; 0 is the adapter's
+fallback registry). Every mutation goes through the adapter, except the
+environment's registry calls `request_retire` and `complete_operation`, which
+never create an operation.
+
+The adapter resolves "the live operation of a session" in the session's current
+registry. Its answers, as seed 002 writes them:
+
+* provision / progress / peer-ready reuse that operation or register a new one
+  (id `op`, fresh), and canonicalize Provisioning to Running before updating it;
+* registry refusals the seed swallows are no-ops (already Running, already
+  peer-ready, already Retiring or Retired, unknown or terminal on abort); every
+  other registry error becomes `MobError::Internal` (here `Internal`);
+* retire with no live operation changes nothing — not even the binding;
+* abort, whatever the registry said short of an error, clears the binding.
+
+The seed resolves operations per registry, so "at most one live operation per
+child session" holds per registry: a binding cleared by an abort of an unknown
+id (or a re-bind) hides a live operation in the old registry from the adapter.
+"""
+
+from __future__ import annotations
+
+from spec.machine import PROFILES, Action, AssignAll, AssignAt, Assign, Effect, Guard, Invariant, Machine, StateField
+from spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
+from spec.terms import (
+    BOOL, FALSE, ID, INT, TRUE, ActionIs, Param, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
+    lit, ne, not_, one_of, or_, read, sym,
+)
+
+s = Param("session", ID)
+o = Param("op", ID)
+r = Param("registry", INT)
+k = Var("k")
+k2 = Var("k2")
+
+ERRORS = ("Internal", "NotFound", "InvalidTransition")
+
+FIELDS = (
+    StateField("status", STATUS, sym(STATUS, "absent"), ID, doc="the operation's registry status; absent if untracked"),
+    StateField("child", ID, NO_OP, ID, doc="the child session the operation belongs to"),
+    StateField("reg", INT, lit(0), ID, doc="the registry holding the operation (0: the adapter's fallback)"),
+    StateField("peer_ready", BOOL, FALSE, ID, doc="the member's peer channel was reported ready"),
+    StateField("progress", INT, lit(0), ID, doc="progress reports recorded"),
+    StateField("bound", BOOL, FALSE, ID, doc="the child session has a registry binding"),
+    StateField("binding", INT, lit(0), ID, doc="the registry a session's calls go to (0: fallback)"),
+    StateField("found_live", BOOL, FALSE, doc="whether the last retire found a live operation (read by its effects)"),
+)
+
+
+def status(x: Term) -> Term:
+    return read("status", x)
+
+
+def live(x: Term) -> Term:
+    return one_of(status(x), STATUS, LIVE)
+
+
+def member_op(x: Term, session: Term) -> Term:
+    """`x` is a live operation of `session` in the registry the session's calls go to."""
+    return and_(live(x), eq(read("child", x), session), eq(read("reg", x), read("binding", session)))
+
+
+def has_live(session: Term) -> Term:
+    return exists(k, member_op(k, session))
+
+
+def accepts(call: str, x: Term) -> Term:
+    return one_of(status(x), STATUS, ALLOWED_FROM[call])
+
+
+# --------------------------------------------------------------------------- shared steps
+
+
+def fresh_op_if_needed() -> Guard:
+    return Guard("new_op_id_unused", or_(has_live(s), eq(status(o), sym(STATUS, "absent"))), "Internal",
+                 "registering a new operation under a tracked id is AlreadyRegistered, reported as Internal")
+
+
+def resolve_or_register() -> tuple[Effect, ...]:
+    """Reuse the session's live operation, else register `op` for it; then canonicalize
+    Provisioning to Running (seed: ensure_operation + ensure_running_before_live_update).
+    `status` is written last: the other writes read whether a live operation exists."""
+    new = not_(has_live(s))
+    return (
+        AssignAt("child", o, ite(new, s, read("child", o))),
+        AssignAt("reg", o, ite(new, read("binding", s), read("reg", o))),
+        AssignAt("status", o, ite(new, sym(STATUS, "provisioning"), status(o))),
+        AssignAll("status", k, ite(and_(member_op(k, s), accepts("provisioning_succeeded", k)),
+                                   sym(STATUS, "running"), status(k))),
+    )
+
+
+def on_live(name: str, value: Term) -> AssignAll:
+    """Write `name` of the session's live operation (there is exactly one after resolving)."""
+    return AssignAll(name, k, ite(member_op(k, s), value, read(name, k)))
+
+
+def clear_binding() -> tuple[Effect, ...]:
+    return (AssignAt("bound", s, FALSE), AssignAt("binding", s, lit(0)))
+
+
+def registry_call(name: str, to: str, doc: str) -> Action:
+    """A registry call made outside the adapter; the registry's own guards, in its order."""
+    return Action(name, (o,), (
+        Guard("operation_tracked", ne(status(o), sym(STATUS, "absent")), "NotFound", "the registry knows the operation"),
+        Guard("from_status_valid", accepts(name, o), "InvalidTransition",
+              f"the registry allows {name} only from {', '.join(ALLOWED_FROM[name])}"),
+    ), (AssignAt("status", o, sym(STATUS, to)),), doc)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def actions() -> tuple[Action, ...]:
+    in_registry = and_(ne(status(o), sym(STATUS, "absent")), eq(read("reg", o), read("binding", s)))
+    return (
+        Action("bind_session_registry", (s, r), (), (AssignAt("bound", s, TRUE), AssignAt("binding", s, r)),
+               "route the child session's operations to registry `registry` (0: the fallback)"),
+        Action("mark_member_provisioned", (s, o), (
+            fresh_op_if_needed(),
+            Guard("live_op_can_run", not_(exists(k, and_(member_op(k, s), not_(or_(
+                accepts("provisioning_succeeded", k), eq(status(k), sym(STATUS, "running"))))))),
+                "Internal", "provisioning_succeeded on a live operation past Running is an InvalidTransition the "
+                "adapter reports as Internal (only 'already Running' is swallowed)"),
+        ), resolve_or_register(), "the member is provisioned: its live operation runs (registered if none)"),
+        Action("report_member_progress", (s, o), (fresh_op_if_needed(),), (
+            *resolve_or_register(),
+            on_live("progress", add(read("progress", k), lit(1))),
+        ), "record progress on the member's live operation (registered if none)"),
+        Action("mark_member_peer_ready", (s, o), (fresh_op_if_needed(),), (
+            *resolve_or_register(),
+            on_live("peer_ready", TRUE),
+        ), "the member's peer is ready (already ready: swallowed as AlreadyPeerReady)"),
+        Action("mark_member_retired", (s,), (), (
+            Assign("found_live", has_live(s)),
+            on_live("status", sym(STATUS, "retired")),
+            AssignAt("bound", s, and_(read("bound", s), not_(read("found_live")))),
+            AssignAt("binding", s, ite(read("found_live"), lit(0), read("binding", s))),
+        ), "request_retire then mark_retired on the live operation, then clear the binding; with no live "
+           "operation nothing happens"),
+        Action("abort_member_provision", (s, o), (
+            Guard("abort_not_refused", not_(and_(in_registry, live(o), not_(accepts("abort_provisioning", o)))),
+                  "Internal", "abort_provisioning of a live operation past Provisioning is an InvalidTransition "
+                  "reported as Internal (unknown ids and terminal operations are swallowed)"),
+        ), (
+            AssignAt("status", o, ite(and_(in_registry, accepts("abort_provisioning", o)),
+                                      sym(STATUS, "aborted"), status(o))),
+            *clear_binding(),
+        ), "abort a provisioning operation in the session's registry, then clear the binding"),
+        registry_call("request_retire", "retiring", "another part of the runtime asks the member to wind down "
+                      "(environment: the registry call, not the adapter)"),
+        registry_call("complete_operation", "completed",
+                      "the member's work finished (environment: the registry call, not the adapter)"),
+    )
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def invariants() -> tuple[Invariant, ...]:
+    live_updates = or_(ActionIs("mark_member_provisioned"), ActionIs("report_member_progress"),
+                       ActionIs("mark_member_peer_ready"))
+    return (
+        Invariant(
+            "one_live_operation_per_child_session",
+            "within one registry, a child session has at most one live operation",
+            state=forall(k, forall(k2, implies(
+                and_(live(k), live(k2), eq(read("child", k), read("child", k2)), eq(read("reg", k), read("reg", k2))),
+                eq(k, k2)))),
+        ),
+        Invariant(
+            "no_operation_left_provisioning",
+            "the adapter leaves no operation in Provisioning: every live operation it touched runs",
+            state=forall(k, ne(status(k), sym(STATUS, "provisioning"))),
+        ),
+        Invariant(
+            "untracked_operations_carry_nothing",
+            "an id the registries do not track has no session, registry, progress or peer state",
+            state=forall(k, implies(eq(status(k), sym(STATUS, "absent")), and_(
+                eq(read("child", k), NO_OP), eq(read("reg", k), lit(0)), eq(read("progress", k), lit(0)),
+                not_(read("peer_ready", k))))),
+        ),
+        Invariant(
+            "live_updates_leave_one_live_operation",
+            "after provision, progress or peer-ready the session has a live operation in its registry, running "
+            "after a provision",
+            step=and_(
+                implies(live_updates, has_live(s)),
+                implies(ActionIs("mark_member_provisioned"),
+                        exists(k, and_(member_op(k, s), eq(status(k), sym(STATUS, "running")))))),
+        ),
+        Invariant(
+            "retire_and_abort_fabricate_nothing",
+            "retire and abort never create an operation",
+            step=implies(or_(ActionIs("mark_member_retired"), ActionIs("abort_member_provision")),
+                         forall(k, implies(at_pre(eq(status(k), sym(STATUS, "absent"))),
+                                           eq(status(k), sym(STATUS, "absent"))))),
+        ),
+        Invariant(
+            "abort_and_retire_clear_the_binding",
+            "abort clears the session's binding; retire of a session with a live operation retires it and "
+            "clears the binding; retire of a session without one changes nothing",
+            step=and_(
+                implies(ActionIs("abort_member_provision"),
+                        and_(not_(read("bound", s)), eq(read("binding", s), lit(0)))),
+                implies(and_(ActionIs("mark_member_retired"), at_pre(has_live(s))), and_(
+                    not_(read("bound", s)), eq(read("binding", s), lit(0)),
+                    forall(k, implies(at_pre(member_op(k, s)), eq(status(k), sym(STATUS, "retired")))))),
+                implies(and_(ActionIs("mark_member_retired"), not_(at_pre(has_live(s)))), and_(
+                    eq(read("bound", s), at_pre(read("bound", s))), eq(read("binding", s), at_pre(read("binding", s))),
+                    forall(k, eq(status(k), at_pre(status(k))))))),
+        ),
+        Invariant(
+            "operations_keep_their_session_and_registry",
+            "a tracked operation never changes child session or registry, and a terminal one never changes status",
+            step=forall(k, and_(
+                implies(at_pre(ne(status(k), sym(STATUS, "absent"))),
+                        and_(eq(read("child", k), at_pre(read("child", k))), eq(read("reg", k), at_pre(read("reg", k))))),
+                implies(at_pre(one_of(status(k), STATUS, TERMINAL)), eq(status(k), at_pre(status(k)))))),
+        ),
+    )
+
+
+def build(profile: str = "reference") -> Machine:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return Machine(
+        name="mob_adapter",
+        doc=__doc__ or "",
+        profile=profile,
+        sorts=(STATUS,),
+        fields=FIELDS,
+        init=(),
+        assumptions=(),
+        actions=actions(),
+        invariants=invariants(),
+        errors=ERRORS,
+        phase="status",
+    )
