@@ -15,10 +15,6 @@ from spec.ops_lifecycle import KIND
 
 FORMAT = "opsref.trace/1"
 
-#: the machines whose calls this protocol covers (the others are specified and proved,
-#: but not yet reachable by foreign implementations)
-SERVED = ("ops_lifecycle",)
-
 
 class InputError(Exception):
     """Bad input from outside (a file, a response, a flag): reported in one line, never a traceback."""
@@ -36,7 +32,8 @@ class BadInput(InputError):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    kind: str  # "id" | "ids" | "kind" | "count"
+    kind: str  # "id" | "ids" | "kind" | "count" | "bool" | "enum" (one of `members`)
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,10 @@ class CallSpec:
         for arg in self.args:
             if arg.name not in args:
                 raise BadInput(f"{where}.{arg.name}", f"missing (required by {self.name})")
-            _CHECK[arg.kind](args[arg.name], f"{where}.{arg.name}")
+            if arg.kind == "enum":
+                _check_member(args[arg.name], f"{where}.{arg.name}", arg.members)
+            else:
+                _CHECK[arg.kind](args[arg.name], f"{where}.{arg.name}")
         return args
 
     @cached_property
@@ -97,7 +97,17 @@ def _check_count(value: Any, where: str) -> None:
         raise BadInput(where, f"expected an integer >= 0, got {_describe(value)}")
 
 
-_CHECK = {"id": _check_id, "ids": _check_ids, "kind": _check_kind, "count": _check_count}
+def _check_bool(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise BadInput(where, f"expected true or false, got {_describe(value)}")
+
+
+def _check_member(value: Any, where: str, members: tuple[str, ...]) -> None:
+    if value not in members:
+        raise BadInput(where, f"expected one of {', '.join(members)}, got {_describe(value)}")
+
+
+_CHECK = {"id": _check_id, "ids": _check_ids, "kind": _check_kind, "count": _check_count, "bool": _check_bool}
 
 ID_ARG = (Arg("id", "id"),)
 
@@ -177,7 +187,12 @@ _ARG_SCHEMA: dict[str, dict[str, Any]] = {
     "ids": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "kind": {"enum": list(KIND.members)},
     "count": {"type": "integer", "minimum": 0},
+    "bool": {"type": "boolean"},
 }
+
+
+def arg_schema(arg: Arg) -> dict[str, Any]:
+    return {"enum": list(arg.members)} if arg.kind == "enum" else _ARG_SCHEMA[arg.kind]
 
 
 def schema() -> dict[str, Any]:

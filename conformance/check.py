@@ -7,7 +7,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from conformance.oracle import Oracle, agrees, same_json
+from conformance.oracle import agrees, same_json
+from conformance.protocol import protocol
 from conformance.trace import Event, Header
 
 
@@ -28,7 +29,7 @@ class CheckResult:
 
 
 def check(header: Header, events: Iterable[Event], profile: str, context: int = 5) -> CheckResult:
-    oracle = Oracle(profile, header.config)
+    oracle = protocol(header.machine).oracle(profile, header.config)
     recent: deque[Event] = deque(maxlen=context)
     count = 0
     for event in events:

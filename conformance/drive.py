@@ -26,13 +26,16 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from conformance.calls import CALLS, TRANSITIONS, Config
-from conformance.oracle import Oracle, agrees
+from conformance.oracle import agrees
 from conformance.process import Implementation
 from conformance.trace import Event
 from spec.machine import Machine
+
+if TYPE_CHECKING:
+    from conformance.protocol import MachineProtocol
 
 Call = tuple[str, dict[str, Any]]
 
@@ -80,7 +83,7 @@ class Endpoint(Protocol):
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def run(impl: Endpoint, oracle: Oracle, config: Config, calls: list[Call]) -> Outcome:
+def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call]) -> Outcome:
     """Reset both sides, then make every call on both; stop at the first mismatch."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
@@ -99,7 +102,7 @@ def run(impl: Endpoint, oracle: Oracle, config: Config, calls: list[Call]) -> Ou
 
 @dataclass
 class Failure:
-    config: Config
+    config: Any
     calls: list[Call]
     outcome: Outcome
     found_after: int  # sequences tried before the first failure
@@ -113,8 +116,8 @@ class DriveResult:
     failure: Failure | None
 
 
-def shrink(impl: Implementation, oracle: Oracle, config: Config, calls: list[Call],
-           ids: list[str]) -> tuple[list[Call], Outcome]:
+def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
+           ids: list[str], id_args: frozenset[str] = frozenset({"id", "ids"})) -> tuple[list[Call], Outcome]:
     """A shorter sequence that still fails: cut after the mismatch, delete chunks, rename ids."""
     def attempt(candidate: list[Call]) -> Outcome | None:
         outcome = run(impl, oracle, config, candidate)
@@ -137,16 +140,14 @@ def shrink(impl: Implementation, oracle: Oracle, config: Config, calls: list[Cal
     # rename: map the ids in order of first use onto the pool's first names
     seen: dict[str, str] = {}
     for _, args in calls:
-        for value in ([args["id"]] if "id" in args else []) + list(args.get("ids", [])):
-            seen.setdefault(value, ids[len(seen)] if len(seen) < len(ids) else value)
+        for name, value in args.items():
+            if name in id_args:
+                for one in (value if isinstance(value, list) else [value]):
+                    seen.setdefault(one, ids[len(seen)] if len(seen) < len(ids) else one)
 
     def rename(args: dict[str, Any]) -> dict[str, Any]:
-        out = dict(args)
-        if "id" in out:
-            out["id"] = seen[out["id"]]
-        if "ids" in out:
-            out["ids"] = [seen[i] for i in out["ids"]]
-        return out
+        return {name: ([seen[i] for i in value] if isinstance(value, list) else seen[value])
+                if name in id_args else value for name, value in args.items()}
 
     renamed = [(name, rename(args)) for name, args in calls]
     found = attempt(renamed)
@@ -155,45 +156,54 @@ def shrink(impl: Implementation, oracle: Oracle, config: Config, calls: list[Cal
     return calls, best
 
 
-def exhaustive_sequences(calls: list[Call], depth: int) -> Iterator[tuple[Config, list[Call]]]:
+def exhaustive_sequences(calls: list[Call], depth: int, configs: tuple[Any, ...] = CONFIGS,
+                         ) -> Iterator[tuple[Any, list[Call]]]:
     """Every sequence of 1..depth calls, shortest first, for the first two configs (no pruning)."""
     for length in range(1, depth + 1):
-        for config in CONFIGS[:2]:
+        for config in configs[:2]:
             for combo in itertools.product(calls, repeat=length):
                 yield config, list(combo)
 
 
-def random_sequences(rng: random.Random, ids: list[str], depth: int) -> Iterator[tuple[Config, list[Call]]]:
+def _protocol(name: str) -> "MachineProtocol":
+    from conformance.protocol import protocol
+    return protocol(name)
+
+
+def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: str = "ops_lifecycle",
+                     ) -> Iterator[tuple[Any, list[Call]]]:
     """Endless random sequences. Registrations are weighted up so that ops exist to act on,
     and now and then the oldest id of the pool is swapped for a fresh one: ids are never
     reused, so a fixed pool would be used up early in a sequence."""
+    proto = _protocol(machine)
     while True:
-        config = rng.choice(CONFIGS)
+        config = rng.choice(proto.configs)
         window, minted = list(ids), 0
-        calls = alphabet(window)
+        calls = proto.make_alphabet(window)
         sequence: list[Call] = []
         for _ in range(depth):
             if rng.random() < 0.08:
                 minted += 1
                 window = window[1:] + [f"{ids[0]}{minted}"]
-                calls = alphabet(window)
-            registers = calls[:2 * len(window)]  # alphabet() lists the registrations first
-            sequence.append(rng.choice(registers) if rng.random() < 0.2 else rng.choice(calls))
+                calls = proto.make_alphabet(window)
+            registers = calls[:proto.registrations * len(window)]  # the alphabet lists registrations first
+            sequence.append(rng.choice(registers) if registers and rng.random() < 0.2 else rng.choice(calls))
         yield config, sequence
 
 
 def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_count: int, seed: int,
-                 progress: Callable[[str], None] | None = None) -> DriveResult:
-    oracle = Oracle(profile)
+                 progress: Callable[[str], None] | None = None, machine: str = "ops_lifecycle") -> DriveResult:
+    proto = _protocol(machine)
+    oracle = proto.oracle(profile)
     ids = id_names(id_count)
     rng = random.Random(seed)
     started = last = time.perf_counter()
-    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth)):
+    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth, machine)):
         if n >= runs:
             break
         outcome = run(impl, oracle, config, calls)
         if outcome.mismatch is not None:
-            small, shrunk = shrink(impl, oracle, config, calls, ids)
+            small, shrunk = shrink(impl, oracle, config, calls, ids, proto.id_args())
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
                                Failure(config, small, shrunk, n + 1))
         now = time.perf_counter()
@@ -203,21 +213,26 @@ def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_c
     return DriveResult(runs, impl.requests, time.perf_counter() - started, None)
 
 
-def state_key(oracle: Oracle) -> Any:
+def state_key(oracle: Any) -> Any:
+    """The spec state with the oracle's bookkeeping (what pruning compares)."""
     s = oracle.state
     return (tuple(sorted(s.globals.items())),
             tuple((name, tuple(sorted(m.items(), key=repr))) for name, m in sorted(s.maps.items())),
-            tuple(oracle.live_order), oracle.wait, tuple(oracle.feed))
+            oracle.bookkeeping())
 
 
 def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
-                     progress: Callable[[str], None] | None = None, machine: Machine | None = None) -> DriveResult:
-    oracle = Oracle(profile, machine=machine)
-    calls = alphabet(id_names(id_count))
+                     progress: Callable[[str], None] | None = None, machine: Machine | None = None,
+                     name: str = "ops_lifecycle") -> DriveResult:
+    proto = _protocol(machine.name if machine is not None else name)
+    oracle = proto.oracle(profile, None, machine)
+    ids = id_names(id_count)
+    calls = proto.make_alphabet(ids)
+    probes = proto.make_probes(ids)
     started = last = time.perf_counter()
     sequences = 0
     seen: set[Any] = set()
-    frontier: deque[tuple[Config, list[Call]]] = deque((config, []) for config in CONFIGS[:2])
+    frontier: deque[tuple[Any, list[Call]]] = deque((config, []) for config in proto.configs[:2])
     while frontier:  # breadth first over every config at once: the first failure is a shortest one
         config, prefix = frontier.popleft()
         for call in calls:
@@ -225,11 +240,11 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
             sequences += 1
             # after a call that may change state, look at everything observable: a difference
             # the spec state does not show (and pruning would hide) surfaces here
-            outcome = run(impl, oracle, config, sequence + ([] if call[0] in READS else PROBES))
+            outcome = run(impl, oracle, config, sequence + ([] if call[0] in proto.reads else probes))
             if outcome.mismatch is not None:
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
                                    Failure(config, sequence, outcome, sequences))
-            if len(sequence) < depth and call[0] not in READS:
+            if len(sequence) < depth and call[0] not in proto.reads:
                 key = (config, state_key(oracle))
                 if key not in seen:
                     seen.add(key)

@@ -123,6 +123,10 @@ class Oracle:
         other._steps, other._note, other._reads = [], "", ()
         return other
 
+    def bookkeeping(self) -> Any:
+        """What the oracle keeps beside the spec state (part of a state's identity when pruning)."""
+        return (tuple(self.live_order), self.wait, tuple(self.feed))
+
     @property
     def decision(self) -> Decision:
         """What decided the answer to the last call."""

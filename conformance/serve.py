@@ -1,7 +1,9 @@
 """`opsref serve`: the protocol spoken by `impl/`, so the driver can check it.
 
 This adapter only translates: a request becomes one call of the registry API and
-the answer is what the registry returned or raised. It reads nothing from spec/.
+the answer is what the registry returned or raised. It reads nothing from spec/
+but the protocol's vocabulary (for the other machines, conformance/bindings.py
+does the same over their implementations).
 `terminate_owner` returns nothing in the seed's trait, so the ops it terminated
 are read off the completion feed it published, in order.
 """
@@ -129,12 +131,49 @@ class Server:
         raise KeyError(name)
 
 
+class ActionServer:
+    """A machine of the action protocol (conformance/actions.py) served by its binding."""
+
+    def __init__(self, machine: str) -> None:
+        from conformance.bindings import BINDINGS
+        from conformance.protocol import protocol
+        self.protocol = protocol(machine)
+        self.make = BINDINGS[machine]
+        self.binding = self.make()
+
+    def answer(self, line: str) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as err:
+            return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
+        if not isinstance(request, dict):
+            return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+        try:
+            if request.get("call") == "reset":
+                self.protocol.parse_config(request.get("args", {}), "args")
+                self.binding = self.make()
+                return {"ok": None}
+            spec = self.protocol.call_spec(request.get("call"))
+            args = spec.validate(request.get("args", {}))
+        except BadInput as err:
+            return {"error": {"kind": "unsupported", "message": str(err)}}
+        if spec.name == "observe":
+            return {"ok": self.binding.observe(args["id"])}
+        if spec.name == "observe_globals":
+            return {"ok": self.binding.observe_globals()}
+        return self.binding.act(spec.name, args)
+
+
+def server_for(machine: str) -> "Server | ActionServer":
+    return Server() if machine == "ops_lifecycle" else ActionServer(machine)
+
+
 class InProcess:
     """The server as an endpoint the driver can call directly (no process, no pipes):
     used where many short runs against impl/ are needed, e.g. spec mutation runs."""
 
-    def __init__(self) -> None:
-        self.server = Server()
+    def __init__(self, machine: str = "ops_lifecycle") -> None:
+        self.server = server_for(machine)
         self.requests = 0
 
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -142,8 +181,8 @@ class InProcess:
         return self.server.answer(json.dumps({"call": call, "args": args}))
 
 
-def serve(stdin: TextIO, stdout: TextIO) -> None:
-    server = Server()
+def serve(stdin: TextIO, stdout: TextIO, machine: str = "ops_lifecycle") -> None:
+    server = server_for(machine)
     for line in stdin:
         stdout.write(json.dumps(server.answer(line)) + "\n")
         stdout.flush()

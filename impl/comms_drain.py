@@ -272,6 +272,11 @@ class CommsDrainController:
         with self._lock:
             return self._sessions.get(sid)
 
+    def ever_registered(self, sid: str) -> bool:
+        """Whether `sid` was ever registered (it stays taken after teardown)."""
+        with self._lock:
+            return sid in self._ever_registered
+
     def sessions(self) -> dict[str, SessionDrainSnapshot]:
         with self._lock:
             return dict(self._sessions)

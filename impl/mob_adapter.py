@@ -99,6 +99,10 @@ class MobOpsAdapter:
         with self._lock:
             return frozenset(self._session_bindings)
 
+    def session_registry(self, session_id: str) -> OpsLifecycleRegistry:
+        """The registry `session_id`'s operations go to (bound, else the fallback)."""
+        return self._registry_for_session(session_id)[0]
+
     def _registry_for_session(self, session_id: str) -> tuple[OpsLifecycleRegistry, str]:
         """seed 002 `registry_for_session`: the bound registry and its owner, else the
         fallback registry, with the child session as its own owner."""

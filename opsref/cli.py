@@ -110,13 +110,18 @@ def parser() -> argparse.ArgumentParser:
             "every response with the spec. Random mode draws --runs sequences of --depth calls and "
             "shrinks a failing one; exhaustive mode tries every sequence up to --depth over --ids ids, "
             "breadth first, so its counterexample is a shortest one. A counterexample is printed and "
-            "written to --out, a trace that `opsref check` replays."),
+            "written to --out, a trace that `opsref check` replays. --machine picks the machine (and "
+            "with it the protocol's calls): the registry's own protocol for ops_lifecycle, the action "
+            "protocol derived from the spec for the others."),
         epilog=("Example: opsref drive --mode exhaustive --depth 3 -- node examples/js-registry/server.js\n"
                 "Exit status: 0 conforms, 1 a mismatch or a crashing / hanging / garbage-printing "
                 "implementation, 2 bad usage or a command that cannot start."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     drive.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    drive.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
+                       help=f"the machine the implementation implements (default ops_lifecycle; known: "
+                            f"{', '.join(MACHINES)})")
     drive.add_argument("--mode", choices=("random", "exhaustive"), default="random", help="default random")
     drive.add_argument("--depth", type=_positive, default=None,
                        help="calls per sequence (random, default 30) or the maximum length (exhaustive, default 3)")
@@ -133,9 +138,13 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve", help="speak the conformance protocol on stdin/stdout, answered by impl/",
-        description=("Answer protocol requests (conformance/PROTOCOL.md) with the executable registry of "
-                     "impl/, so that `opsref drive -- opsref serve` checks it like any other implementation."),
+        description=("Answer protocol requests (conformance/PROTOCOL.md) with impl/ (the registry, or with "
+                     "--machine the comms drain, mob adapter or runtime control plane), so that "
+                     "`opsref drive -- opsref serve` checks it like any other implementation."),
+        epilog="Example: opsref drive --machine comms_drain -- opsref serve --machine comms_drain",
     )
+    serve.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
+                       help="the machine to serve (default ops_lifecycle)")
     serve.set_defaults(run=cmd_serve)
 
     vectors = sub.add_parser(
@@ -150,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     vectors.add_argument("--out", required=True, metavar="DIR",
                          help="output folder (created; an earlier corpus there is replaced)")
     vectors.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    vectors.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
+                         help="the machine (default ops_lifecycle); for the others a vector per action accepted "
+                              "and per guard refusing it")
     vectors.set_defaults(run=cmd_vectors)
 
     docs = sub.add_parser(
@@ -255,14 +267,15 @@ def cmd_drive(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    progress(f"opsref drive: {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
+    progress(f"opsref drive: {args.machine}, {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
              f"{' '.join(command)}")
     try:
         with Implementation(command, args.timeout) as impl:
             if args.mode == "random":
-                result = drive.drive_random(impl, args.profile, args.runs, depth, id_count, args.seed, progress)
+                result = drive.drive_random(impl, args.profile, args.runs, depth, id_count, args.seed, progress,
+                                            args.machine)
             else:
-                result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress)
+                result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress, name=args.machine)
     except ImplementationFailed as failed:
         print(f"opsref drive: {failed}", file=sys.stderr)
         return EXIT_FINDING
@@ -273,7 +286,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
         return EXIT_OK
     f = result.failure
     out = Path(args.out)
-    header = Header("ops_lifecycle", f.config)
+    header = Header(args.machine, f.config)
     try:
         write(out, header, f.outcome.events)
         saved = f"written to {out} (replay: opsref check {out} --profile {args.profile})"
@@ -288,15 +301,23 @@ def cmd_drive(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from conformance.serve import serve
 
-    serve(sys.stdin, sys.stdout)
+    serve(sys.stdin, sys.stdout, args.machine)
     return EXIT_OK
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conformance.vectors import generate, render_matrix
+    from conformance.vectors import generate, generate_actions, render_matrix
 
+    if args.machine != "ops_lifecycle":
+        count, missing = generate_actions(args.machine, args.profile, Path(args.out))
+        if missing:
+            print(f"opsref vectors: {len(missing)} uncovered: {'; '.join(missing)}")
+            return EXIT_FINDING
+        print(f"opsref vectors: {count} vectors for {args.machine} written to {args.out} ({args.profile} profile): "
+              "every action accepted and refused by each of its guards")
+        return EXIT_OK
     vectors, cov = generate(args.profile, Path(args.out))
     print(render_matrix(cov))
     if not cov.ok:

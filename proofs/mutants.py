@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
-from spec.terms import Apply, Lit, Param, Read, Term, one_of
+from spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent_mutants.txt")
 
@@ -69,18 +69,29 @@ def _with_action(machine: Machine, action: Action) -> Machine:
     return machine.with_action(action)
 
 
-def _phase_set(machine: Machine, g: Guard, key: Param) -> tuple[str, ...] | None:
-    """The phases a from-set guard allows, if `g` is exactly `phase[key] ∈ {…}`."""
-    if not machine.phase:
-        return None
+def _phase_set(g: Guard, phase: Read) -> tuple[str, ...] | None:
+    """The phases a from-set guard allows, if `g` is exactly `phase ∈ {…}`."""
     atoms = g.holds.args if isinstance(g.holds, Apply) and g.holds.op == "or" else (g.holds,)
     allowed = []
     for atom in atoms:
-        if not (isinstance(atom, Apply) and atom.op == "eq" and atom.args[0] == Read(machine.phase, key)
+        if not (isinstance(atom, Apply) and atom.op == "eq" and atom.args[0] == phase
                 and isinstance(atom.args[1], Lit)):
             return None
         allowed.append(str(atom.args[1].value))
     return tuple(allowed)
+
+
+def _phase_reads(machine: Machine, a: Action) -> list[tuple[Read, Sort]]:
+    """The phase fields an action's guards may test: machine-wide ones, and per-id ones at its id."""
+    key = next((p for p in a.params if p.sort.name == "id"), None)
+    out = []
+    for name in machine.phases:
+        f = machine.field(name)
+        if f.key is None:
+            out.append((Read(name, None), f.sort))
+        elif key is not None:
+            out.append((Read(name, key), f.sort))
+    return out
 
 
 def _counter_variants(t: Term) -> Iterator[tuple[str, Term]]:
@@ -108,18 +119,18 @@ def _replace_value(e: Effect, value: Term) -> Effect:
 
 def generate(machine: Machine) -> list[Mutant]:
     out: list[Mutant] = []
-    phase_sort = machine.field(machine.phase).sort if machine.phase else None
     for a in machine.actions:
-        key = next((p for p in a.params if p.sort.name == "id"), None)
         for n, g in enumerate(a.guards):
             out.append(Mutant(f"{a.name}/drop-guard/{g.name}", "drop-guard", f"{a.name} without guard {g.name}",
                               _with_action(machine, replace(a, guards=a.guards[:n] + a.guards[n + 1:]))))
-            allowed = _phase_set(machine, g, key) if key is not None else None
-            if allowed is not None and phase_sort is not None and key is not None:
+            for phase_read, phase_sort in _phase_reads(machine, a):
+                allowed = _phase_set(g, phase_read)
+                if allowed is None:
+                    continue
                 for phase in phase_sort.members:
                     changed = tuple(p for p in allowed if p != phase) if phase in allowed else allowed + (phase,)
                     verb = "narrow" if phase in allowed else "widen"
-                    guard = replace(g, holds=one_of(Read(machine.phase, key), phase_sort, changed))
+                    guard = replace(g, holds=one_of(phase_read, phase_sort, changed))
                     out.append(Mutant(f"{a.name}/{verb}/{g.name}/{phase}", f"{verb}-from-set",
                                       f"{a.name}: {g.name} {'without' if verb == 'narrow' else 'with'} {phase}",
                                       _with_action(machine, replace(a, guards=a.guards[:n] + (guard,) + a.guards[n + 1:]))))
@@ -157,16 +168,14 @@ def by_simulation(mutant: Machine, runs: int = 30, steps: int = 300) -> list[str
 def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[str]:
     """The first call where the mutant's answer differs from impl/'s (empty if none found):
     random sequences, then every sequence to depth 3 (pruned by the mutant's states)."""
-    from conformance.calls import SERVED
-    if mutant.name not in SERVED:
-        return []  # no protocol (and no impl/ counterpart) for this machine yet
     from conformance.drive import drive_exhaustive, random_sequences, run
-    from conformance.oracle import Oracle, SpecInconsistent
+    from conformance.oracle import SpecInconsistent
+    from conformance.protocol import protocol
     from conformance.serve import InProcess
-    impl = InProcess()
-    oracle = Oracle(mutant.profile, machine=mutant)
+    impl = InProcess(mutant.name)
+    oracle = protocol(mutant.name).oracle(mutant.profile, None, mutant)
     rng = random.Random(5)
-    sequences = random_sequences(rng, ["a", "b", "c"], depth)
+    sequences = random_sequences(rng, ["a", "b", "c"], depth, mutant.name)
     try:
         for _ in range(runs):
             config, calls = next(sequences)

@@ -73,4 +73,29 @@ def render(machines: list[Machine], reports: dict[str, dict[str, Any]]) -> tuple
                       f"`{json.dumps(events[-1].result)}`; the reference diverges at line {div.event.line} "
                       f"(`{div.event.call}`), expecting `{json.dumps(div.expected)}`.", "", "```jsonl",
                       traces[path].rstrip(), "```", ""]
+    lines += _choices(machines, reports)
     return "\n".join(lines).rstrip() + "\n", traces
+
+
+def _proved(reports: dict[str, dict[str, Any]], machine: str, invariant: str) -> str:
+    proved, total, failed = _results(reports["reference"], machine, invariant) if "reference" in reports \
+        else (0, 0, [])
+    return f"`{invariant}` ({proved}/{total} proved)" if total else f"`{invariant}`"
+
+
+def _choices(machines: list[Machine], reports: dict[str, dict[str, Any]]) -> list[str]:
+    """The rules the seed leaves open, per machine, with the proofs that rest on them."""
+    chosen = [m for m in machines if m.choices]
+    if not chosen:
+        return []
+    lines = ["", "# Choices where the seed is open", "",
+             "Seeds 002–004 show interfaces and some rules, not every rule. Where a rule had to be fixed, the "
+             "reference's choice is below; there is no seed behaviour to differ from, so no seed profile.", ""]
+    for machine in chosen:
+        lines += [f"## `{machine.name}`", ""]
+        for c in machine.choices:
+            lines.append(f"- **{c.title}** (`{c.name}`): {c.rule}. *Why:* {c.why}."
+                         + (" *Proofs:* " + ", ".join(_proved(reports, machine.name, i) for i in c.invariants) + "."
+                            if c.invariants else ""))
+        lines.append("")
+    return lines

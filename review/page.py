@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from spec.machine import Action, AssignAt, Guard, Machine
+from spec.machine import Action, Assign, AssignAt, Guard, Machine
 from spec.model import evaluate, initial_state
 from spec.render import effect_text, text
 from spec.terms import Lit, Param, Read, walk
@@ -28,37 +28,57 @@ def default_config(machine: Machine) -> dict[str, Any]:
     return {f.name: f.default.value for f in machine.fields if f.rigid}
 
 
-def _phase_only(machine: Machine, g: Guard, key: Param) -> bool:
-    """The guard reads nothing but the phase of the action's own id."""
+def _phase_read(machine: Machine, phase: str, action: Action) -> Read | None:
+    """How `action` sees `phase`: the machine-wide field, or the per-id field at its own id."""
+    f = machine.field(phase)
+    if f.key is None:
+        return Read(phase, None)
+    key = next((p for p in action.params if p.sort.name == "id"), None)
+    return Read(phase, key) if key is not None else None
+
+
+def _phase_only(g: Guard, at: Read) -> bool:
+    """The guard reads nothing but the phase as the action sees it (and the id it is read at)."""
     reads = [n for n in walk(g.holds) if isinstance(n, Read)]
     params = [n for n in walk(g.holds) if isinstance(n, Param)]
-    return bool(reads) and all(r.field == machine.phase and r.key == key for r in reads) \
-        and all(p == key for p in params)
+    return bool(reads) and all(r == at for r in reads) and all(p == at.key for p in params)
 
 
-def phases(machine: Machine) -> tuple[str, ...]:
-    return machine.field(machine.phase).sort.members if machine.phase else ()
+def _set_phase(machine: Machine, state: Any, phase: str, value: Any) -> None:
+    f = machine.field(phase)
+    if f.key is None:
+        state.globals[phase] = value
+    elif value != f.default.value:
+        state.maps[phase]["x"] = value
 
 
-def from_to(machine: Machine, action: Action) -> tuple[list[str] | None, str | None]:
-    """The phases the action is legal from (by its phase-only guards) and the phase it writes."""
-    key = next((p for p in action.params if p.sort.name == "id"), None)
-    if not machine.phase or key is None:
-        return None, None
-    default = machine.field(machine.phase).default.value
-    legal = []
-    for phase in phases(machine):
-        state = initial_state(machine, default_config(machine))
-        if phase != default:
-            state.maps[machine.phase]["x"] = phase
-        params = {key.name: "x"}
-        if all(evaluate(machine, g.holds, state, params) is True
-               for g in action.guards if _phase_only(machine, g, key)):
-            legal.append(phase)
-    to = next((str(e.value.value) for e in action.effects
-               if isinstance(e, AssignAt) and e.field == machine.phase and e.key == key
-               and isinstance(e.value, Lit)), None)
-    return legal, to
+def _get_phase(machine: Machine, state: Any, phase: str) -> Any:
+    f = machine.field(phase)
+    return state.globals[phase] if f.key is None else state.maps[phase].get("x", f.default.value)
+
+
+def from_to(machine: Machine, action: Action) -> tuple[str, list[str], str | None] | None:
+    """The first phase field the action tests or writes, the phases it is legal from (by
+    its phase-only guards) and the phase it writes; None if it touches no phase."""
+    for phase in machine.phases:
+        at = _phase_read(machine, phase, action)
+        if at is None:
+            continue
+        tests = [g for g in action.guards if _phase_only(g, at)]
+        writes = [e for e in action.effects if isinstance(e, (Assign, AssignAt)) and e.field == phase
+                  and (isinstance(e, Assign) or e.key == at.key)]
+        if not tests and not writes:
+            continue
+        legal = []
+        params = {at.key.name: "x"} if isinstance(at.key, Param) else {}
+        for value in machine.field(phase).sort.members:
+            state = initial_state(machine, default_config(machine))
+            _set_phase(machine, state, phase, value)
+            if all(evaluate(machine, g.holds, state, params) is True for g in tests):
+                legal.append(value)
+        to = next((str(e.value.value) for e in writes if isinstance(e.value, Lit)), None)
+        return phase, legal, to
+    return None
 
 
 def _schema(machine: Machine) -> list[str]:
@@ -77,10 +97,14 @@ def _transitions(machine: Machine) -> list[str]:
              "changes nothing. Effects then run in order, each reading the state the previous one left.", "",
              "| action | from | to | errors, in guard order |", "|---|---|---|---|"]
     for a in machine.actions:
-        legal, to = from_to(machine, a)
-        src = ", ".join(legal) if legal is not None else "—"
+        moves = from_to(machine, a)
+        src, to = "—", "—"
+        if moves is not None:
+            phase, legal, target = moves
+            src = f"{phase}: {', '.join(legal)}" if len(machine.phases) > 1 else ", ".join(legal)
+            to = target or "—"
         errors = ", ".join(f"{g.error} ({g.name})" for g in a.guards) or "never refused"
-        lines.append(f"| [`{a.name}`](#{a.name}) | {src} | {to or '—'} | {_cell(errors)} |")
+        lines.append(f"| [`{a.name}`](#{a.name}) | {src} | {to} | {_cell(errors)} |")
     lines.append("")
     for a in machine.actions:
         params = ", ".join(f"{p.name}: {p.sort.name}" for p in a.params)
@@ -110,10 +134,16 @@ def _values(sort: Any) -> list[Any]:
     return list(sort.members)
 
 
-def reachable_moves(machine: Machine, depth: int = 7) -> dict[tuple[str, str], list[str]]:
-    """(phase before, phase after) -> actions, for the one operation of a one-id world,
-    over every state reachable from Init within `depth` steps and every parameter choice
-    from small domains: the diagram shows moves that happen, not what a guard allows."""
+#: breadth-first exploration of the one-id world stops at this depth or this many states
+EXPLORE_DEPTH = 10
+EXPLORE_STATES = 20000
+
+
+def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str], list[str]], int]:
+    """(phase before, phase after) -> actions, for `phase` of a one-id world, over every
+    state reachable from Init (up to EXPLORE_DEPTH steps or EXPLORE_STATES states) and every
+    parameter choice from small domains: the diagram shows moves that happen, not what a
+    guard allows. Also the depth explored."""
     from itertools import product
 
     from spec.compiled import compile_machine
@@ -124,16 +154,17 @@ def reachable_moves(machine: Machine, depth: int = 7) -> dict[tuple[str, str], l
     seen = {repr((start.globals, start.maps))}
     frontier = [start]
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)
-    default = machine.field(machine.phase).default.value
-    for _ in range(depth):
+    depth = 0
+    while frontier and depth < EXPLORE_DEPTH and len(seen) < EXPLORE_STATES:
+        depth += 1
         following = []
         for state in frontier:
-            before = state.maps[machine.phase].get("x", default)
+            before = _get_phase(machine, state, phase)
             for action, params in choices:
                 after_state = state.copy()
                 if compiled.apply(after_state, action.name, params) is not None:
                     continue
-                after = after_state.maps[machine.phase].get("x", default)
+                after = _get_phase(machine, after_state, phase)
                 if after != before and action.name not in edges[(str(before), str(after))]:
                     edges[(str(before), str(after))].append(action.name)
                 key = repr((after_state.globals, after_state.maps))
@@ -141,29 +172,31 @@ def reachable_moves(machine: Machine, depth: int = 7) -> dict[tuple[str, str], l
                     seen.add(key)
                     following.append(after_state)
         frontier = following
-    return edges
+    return edges, depth
 
 
 def _diagram(machine: Machine) -> list[str]:
-    if not machine.phase:
-        return []
-    default = machine.field(machine.phase).default.value
-    edges = reachable_moves(machine)
-    moving = {name for names in edges.values() for name in names}
-    loops = [a.name for a in machine.actions if a.name not in moving]
-    order = {p: n for n, p in enumerate(phases(machine))}
-    node = {p: "[*]" if p == default else p for p in phases(machine)}
-    lines = ["## State diagram", "", f"Each operation's `{machine.phase}`; `[*]` is `{default}` "
-             "(never registered, or evicted / collected / dropped on recovery).", "", "```mermaid",
-             "stateDiagram-v2"]
-    for (src, dst), names in sorted(edges.items(), key=lambda e: (order[e[0][0]], order[e[0][1]])):
-        lines.append(f"    {node[src]} --> {node[dst]}: {', '.join(names)}")
-    lines += ["```", "",
-              f"Edges are the moves of one operation's `{machine.phase}` seen in every state reachable from "
-              f"Init within 7 steps (one id, small parameter domains)."]
-    if loops:
-        lines[-1] += f" Never moving it: " + ", ".join(f"`{n}`" for n in loops) + "."
-    return lines + [""]
+    lines: list[str] = []
+    for phase in machine.phases:
+        f = machine.field(phase)
+        default = f.default.value
+        edges, depth = reachable_moves(machine, phase)
+        moving = {name for names in edges.values() for name in names}
+        loops = [a.name for a in machine.actions if a.name not in moving]
+        order = {p: n for n, p in enumerate(f.sort.members)}
+        node = {p: "[*]" if p == default else p for p in f.sort.members}
+        whose = "Each id's" if f.key is not None else "The machine's"
+        lines += [f"## State diagram: `{phase}`", "", f"{whose} `{phase}` ({f.doc}); `[*]` is `{default}`.", "",
+                  "```mermaid", "stateDiagram-v2"]
+        for (src, dst), names in sorted(edges.items(), key=lambda e: (order[e[0][0]], order[e[0][1]])):
+            lines.append(f"    {node[src]} --> {node[dst]}: {', '.join(names)}")
+        lines += ["```", "",
+                  f"Edges are the moves of `{phase}` seen in every state reachable from Init within {depth} steps "
+                  f"(one id, small parameter domains)."]
+        if loops:
+            lines[-1] += " Never moving it: " + ", ".join(f"`{n}`" for n in loops) + "."
+        lines.append("")
+    return lines
 
 
 def _invariants(machine: Machine) -> list[str]:

@@ -21,7 +21,7 @@ chooses, and says so in the guard or effect's reason:
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import PROFILES, Action, AssignAll, Choice, AssignAt, Effect, Guard, Invariant, Machine, StateField
 from spec.terms import (
     BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
     ne, not_, or_, read, sym, TRUE,
@@ -278,6 +278,34 @@ def invariants() -> tuple[Invariant, ...]:
     )
 
 
+CHOICES = (
+    Choice("attach_and_downgrade", "Which attach may replace which owner",
+           "a session attach may replace a session owner; a mob attach may replace any owner; only a session "
+           "attach over a mob-owned ingress is refused (ValidationFailed)",
+           "seed 004 forbids the downgrade and the change of owner otherwise lives in its DSL (not shown)",
+           ("no_session_downgrade", "same_owner_reattach_is_a_no_op")),
+    Choice("context_spawns_and_stops", "SetPeerIngressContext spawns and stops the drain",
+           "with a comms runtime the drain is spawned unless it runs (persistent_host with keep-alive, "
+           "attached_session without; a running drain keeps its mode); without a runtime and without keep-alive "
+           "the ingress detaches and a running drain stops; keep-alive alone changes nothing",
+           "the seed's update_peer_ingress_context body is not part of the seed",
+           ("attach_runs_the_drain_detach_stops_it",)),
+    Choice("exit_report_when_not_running", "A drain-exit report for a drain that is not running",
+           "is accepted and changes nothing (like the report after teardown); on a destroyed session it is "
+           "refused as Destroyed",
+           "the report is an observation of a task that already ended", ("drain_exit_outcome",)),
+    Choice("destroy_leaves_the_drain", "Destroying the runtime leaves the drain as it was",
+           "destroy_runtime (the environment) changes only the runtime state; from then on nothing changes the "
+           "session's drain or ownership until teardown",
+           "the seed only says no drain mutation happens on a destroyed session",
+           ("destroyed_sessions_are_frozen",)),
+    Choice("session_ids_once", "A session id is registered once",
+           "register_session of an id ever registered (also after teardown) is AlreadyRegistered",
+           "a late drain-exit report after teardown must stay a no-op, which a re-registered id would break",
+           ("torn_down_sessions_are_frozen",)),
+)
+
+
 def build(profile: str = "reference") -> Machine:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -292,5 +320,6 @@ def build(profile: str = "reference") -> Machine:
         actions=actions(),
         invariants=invariants(),
         errors=ERRORS,
-        phase="phase",
+        phases=("phase",),
+        choices=CHOICES,
     )

@@ -26,7 +26,9 @@ class StateField:
     indexed by an integer (e.g. completed order by completion sequence).
     `default` is the value of every key that was never written (and of a global
     at Init unless `init` says otherwise); `rigid` fields are configuration that
-    no action may write.
+    no action may write; `ghost` fields are proof bookkeeping (counters tied to
+    the state by an invariant, scratch values read by later effects) that an
+    implementation does not show, so the conformance protocol never asks for them.
     """
 
     name: str
@@ -35,6 +37,7 @@ class StateField:
     key: Sort | None = None
     rigid: bool = False
     doc: str = ""
+    ghost: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,20 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A rule the seed leaves open (or only implies) that the reference had to fix.
+
+    Unlike a `Decision` there is no seed behaviour to differ from, so there is no
+    seed profile for it; `invariants` are the proofs that depend on the choice."""
+
+    name: str
+    title: str
+    rule: str
+    why: str
+    invariants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Machine:
     name: str
     doc: str
@@ -182,8 +199,10 @@ class Machine:
     invariants: tuple[Invariant, ...]
     errors: tuple[str, ...]
     notes: tuple[tuple[str, str], ...] = field(default=())
-    phase: str = ""  # the per-id field drawn as the state diagram (e.g. status), if any
+    #: the enum fields drawn as state diagrams (per-id, e.g. status, or machine-wide, e.g. a runtime state)
+    phases: tuple[str, ...] = ()
     decisions: tuple[Decision, ...] = ()
+    choices: tuple[Choice, ...] = ()
     check_configs: tuple[CheckConfig, ...] = ()  # for BMC and reachability; default: the rigid defaults
 
     def configs(self) -> tuple[CheckConfig, ...]:

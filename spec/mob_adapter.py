@@ -27,7 +27,7 @@ id (or a re-bind) hides a live operation in the old registry from the adapter.
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, AssignAll, AssignAt, Assign, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import PROFILES, Action, AssignAll, AssignAt, Assign, Choice, Effect, Guard, Invariant, Machine, StateField
 from spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
 from spec.terms import (
     BOOL, FALSE, ID, INT, TRUE, ActionIs, Param, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
@@ -50,7 +50,8 @@ FIELDS = (
     StateField("progress", INT, lit(0), ID, doc="progress reports recorded"),
     StateField("bound", BOOL, FALSE, ID, doc="the child session has a registry binding"),
     StateField("binding", INT, lit(0), ID, doc="the registry a session's calls go to (0: fallback)"),
-    StateField("found_live", BOOL, FALSE, doc="whether the last retire found a live operation (read by its effects)"),
+    StateField("found_live", BOOL, FALSE, doc="whether the last retire found a live operation (read by its effects)",
+               ghost=True),
 )
 
 
@@ -228,6 +229,29 @@ def invariants() -> tuple[Invariant, ...]:
     )
 
 
+CHOICES = (
+    Choice("one_live_op_per_registry", "At most one live operation per child session — per registry",
+           "the claim is proved per registry; across registries the seed allows two: an abort of an id the "
+           "session's registry does not know still clears the binding, and the next provision registers a new "
+           "operation in the fallback while the old one lives on in the bound registry (a re-bind does the same)",
+           "the reference follows the seed here; the seed's adapter resolves operations only in the session's "
+           "current registry", ("one_live_operation_per_child_session",)),
+    Choice("adapter_only_mutations", "Every mutation goes through the adapter",
+           "the only other registry calls modelled are request_retire and complete_operation, which never "
+           "create an operation; retention (eviction of old terminal operations) is not modelled",
+           "the issue's claim is about adapter-only mutation; a direct register_operation would break it",
+           ("one_live_operation_per_child_session", "no_operation_left_provisioning")),
+    Choice("fresh_operation_ids", "Operation ids are globally fresh",
+           "a new operation takes the action's `op`, which must be untracked in every registry (the seed's "
+           "OperationId::new() is a uuid); a tracked one is refused as Internal, like AlreadyRegistered",
+           "ids live in one id space in the spec", ("operations_keep_their_session_and_registry",)),
+    Choice("retire_without_operation", "Retire of a session with no live operation",
+           "changes nothing at all, not even the binding (the seed returns before clearing it)",
+           "seed 002 mark_member_retired", ("abort_and_retire_clear_the_binding",
+                                           "retire_and_abort_fabricate_nothing")),
+)
+
+
 def build(profile: str = "reference") -> Machine:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -242,5 +266,6 @@ def build(profile: str = "reference") -> Machine:
         actions=actions(),
         invariants=invariants(),
         errors=ERRORS,
-        phase="status",
+        phases=("status",),
+        choices=CHOICES,
     )

@@ -484,7 +484,7 @@ def build(profile: str = "reference") -> Machine:
         actions=actions(profile),
         invariants=invariants(profile),
         errors=ERRORS,
-        phase="status",
+        phases=("status",),
         decisions=DECISIONS,
         check_configs=CHECK_CONFIGS,
     )

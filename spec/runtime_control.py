@@ -27,7 +27,7 @@ count of the inputs it moved.
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import PROFILES, Action, Assign, Choice, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
 from spec.terms import (
     ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, one_of,
     read, sym,
@@ -61,7 +61,8 @@ j = Var("j")
 FIELDS = (
     StateField("runtime", RUNTIME, sym(RUNTIME, "absent"), doc="the runtime's state; absent until registered"),
     StateField("input", INPUT, sym(INPUT, "none"), ID, doc="each input's lifecycle state; none until accepted"),
-    *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}") for name, states in COUNTED.items()),
+    *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}", ghost=True)
+      for name, states in COUNTED.items()),
     StateField("report", REPORT, sym(REPORT, "none"), doc="the last report returned"),
     StateField("report_abandoned", INT, lit(0), doc="the last report's inputs_abandoned"),
     StateField("report_pending_drain", INT, lit(0), doc="the last RetireReport's inputs_pending_drain"),
@@ -208,10 +209,11 @@ def actions() -> tuple[Action, ...]:
         Action("stop", (), (registered(), in_states("from_state", ("retired",)), Guard(
             "drained", eq(live_inputs(), lit(0)), "InvalidState", "a retired runtime stops once drained",
             (("state", runtime()),))), (set_runtime("stopped"),), "a drained, retired runtime stops"),
-        Action("reset", (), (registered(), in_states("from_state", SERVING)), (
+        Action("reset_runtime", (), (registered(), in_states("from_state", SERVING)), (
             *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
             set_runtime("idle"),
-        ), "abandon every pending input; the runtime is idle again"),
+        ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
+           "the conformance protocol's own call)"),
         Action("recycle", (), (registered(), in_states("from_state", SERVING)), (
             *report("recycle", transferred=live_inputs()), pointwise(REQUEUE), *zero("in_flight_count"),
             set_runtime("idle"),
@@ -254,7 +256,8 @@ def moves_exactly(mapping: dict[str, str]) -> Term:
 
 def reports(action: str, moved: dict[str, str], **counts: tuple[str, ...]) -> Term:
     claims = [eq(read(f"report_{k}"), at_pre(add(*(read(c) for c in names)))) for k, names in counts.items()]
-    return implies(ActionIs(action), and_(eq(read("report"), sym(REPORT, action)), moves_exactly(moved), *claims))
+    kind = sym(REPORT, action.removesuffix("_runtime"))
+    return implies(ActionIs(action), and_(eq(read("report"), kind), moves_exactly(moved), *claims))
 
 
 def invariants() -> tuple[Invariant, ...]:
@@ -291,7 +294,7 @@ def invariants() -> tuple[Invariant, ...]:
             step=and_(
                 reports("retire", {"accepted": "abandoned"}, abandoned=("accepted_count",),
                         pending_drain=("admitted_count", "pending_consumption_count")),
-                reports("reset", ABANDON_ALL, abandoned=live),
+                reports("reset_runtime", ABANDON_ALL, abandoned=live),
                 reports("destroy", ABANDON_ALL, abandoned=live),
                 reports("recycle", REQUEUE, transferred=live),
                 reports("recover", {**REQUEUE, "applied_pending_consumption": "abandoned"},
@@ -313,6 +316,48 @@ def invariants() -> tuple[Invariant, ...]:
     )
 
 
+CHOICES = (
+    Choice("one_runtime_per_machine", "One runtime is the whole machine",
+           "the machine is one runtime and its ledger; the control plane is independent copies of it keyed by "
+           "runtime id",
+           "seed 003's control plane shares nothing between runtimes, so every rule is about one runtime; a "
+           "proof for one holds for each"),
+    Choice("one_error_family", "Driver and control-plane errors in one family",
+           "input calls answer with the driver's errors (NotFound, Destroyed, NotReady{state}, ValidationFailed), "
+           "runtime calls with the control plane's (NotFound, InvalidState{state}); StoreError, "
+           "RecoveryCorruption and Internal are not modelled",
+           "the seed has two error enums for two layers the reference folds into one machine"),
+    Choice("accept_while_serving", "Input is accepted only while idle, attached or running",
+           "accept_input needs idle, attached or running (NotReady{state} otherwise, Destroyed when destroyed); an "
+           "input id already in the ledger is refused as ValidationFailed",
+           "retire promises 'no new input'; the seed's AcceptOutcome (not shown) may deduplicate instead of "
+           "refusing a known id", ("closed_runtimes_never_serve_again",)),
+    Choice("retire_drains", "Retire abandons what was never queued and drains the rest",
+           "retire (from idle, attached, running) abandons accepted inputs and reports the queued, staged, "
+           "applied and pending-consumption ones as pending drain; they keep progressing while retired; stop "
+           "needs a retired runtime with no non-terminal input",
+           "the seed's 'no new input, drain existing' with RetireReport's two counts",
+           ("reports_count_the_inputs_they_move", "no_live_input_outside_a_working_runtime")),
+    Choice("reset_reopens_nothing", "Reset and recycle only from a serving runtime",
+           "reset abandons every non-terminal input and recycle requeues staged and applied ones, both from "
+           "idle, attached or running, leaving the runtime idle; a retired, stopped or destroyed runtime is "
+           "InvalidState",
+           "resetting a retired runtime to idle would let it accept input again",
+           ("closed_runtimes_never_serve_again",)),
+    Choice("recycle_transfers_all", "Recycle transfers every pending input",
+           "RecycleReport.inputs_transferred counts every non-terminal input the new driver takes over; only "
+           "staged and applied inputs change state (back to queued); accepted and pending-consumption inputs "
+           "keep theirs",
+           "the seed: 'reset driver and recover state'; work applied and awaiting consumption is not redone",
+           ("reports_count_the_inputs_they_move",)),
+    Choice("recover_after_crash", "Recover requeues in-flight work and abandons unconsumed work",
+           "recover (any state but destroyed) requeues staged and applied inputs, abandons those pending "
+           "consumption, and turns a running runtime idle; inputs_recovered counts every non-terminal input",
+           "the crashed run cannot be resumed; RecoveryReport's three counts",
+           ("reports_count_the_inputs_they_move",)),
+)
+
+
 def not_live(k: Term) -> Term:
     return one_of(state_of(k), INPUT, ("none", *TERMINAL))
 
@@ -331,6 +376,7 @@ def build(profile: str = "reference") -> Machine:
         actions=actions(),
         invariants=invariants(),
         errors=ERRORS,
-        phase="input",
+        phases=("runtime", "input"),
+        choices=CHOICES,
     )
 

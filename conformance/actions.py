@@ -1,0 +1,174 @@
+"""The protocol of every machine but the registry: its calls are the spec's actions.
+
+For `comms_drain`, `mob_adapter` and `runtime_control` the spec's actions are
+already the seed's API (one action, one call), so the protocol is derived from
+the machine itself: each action is a call whose arguments are the action's
+parameters (an id is a string, an enum its member name, a bool a bool, an int
+an integer >= 0), answered `{"ok": null}` or `{"error": {"kind", ...}}` with the
+fields the refusing guard names. Two reads show the state in the spec's terms:
+`observe {"id"}` (every per-id field but ghosts) and `observe_globals {}`
+(every machine-wide field but ghosts and configuration). No configuration: the
+header's `config` is `{}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from conformance.calls import Arg, BadInput, CallSpec, _describe
+from conformance.oracle import Decision, Result, snake
+from spec.compiled import compile_machine
+from spec.machine import Guard, Machine
+from spec.model import State, Value, initial_state
+from spec.registry import MACHINES
+from spec.terms import BOOL, ID, INT, Param
+
+Call = tuple[str, dict[str, Any]]
+
+READS = frozenset({"observe", "observe_globals"})
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """These machines take no configuration."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "config") -> "NoConfig":
+        if not isinstance(data, dict):
+            raise BadInput(where, f"expected an object, got {_describe(data)}")
+        for name in data:
+            raise BadInput(f"{where}.{name}", "unknown setting (this machine takes none)")
+        return cls()
+
+    def spec_config(self) -> dict[str, bool | int]:
+        return {}
+
+
+def _arg(p: Param) -> Arg:
+    if p.sort == ID:
+        return Arg(p.name, "id")
+    if p.sort == BOOL:
+        return Arg(p.name, "bool")
+    if p.sort == INT:
+        return Arg(p.name, "count")
+    if p.sort.members:
+        return Arg(p.name, "enum", p.sort.members)
+    raise ValueError(f"parameter {p.name}: sort {p.sort} has no protocol form")
+
+
+def observed_fields(machine: Machine, per_id: bool) -> tuple[str, ...]:
+    return tuple(f.name for f in machine.fields if not f.ghost and not f.rigid
+                 and ((f.key == ID) if per_id else (f.key is None)))
+
+
+#: calls of the protocol itself, which no action may be named
+RESERVED = frozenset({"reset", "observe", "observe_globals"})
+
+
+def calls_for(machine: Machine) -> dict[str, CallSpec]:
+    clash = RESERVED & {a.name for a in machine.actions}
+    if clash:
+        raise ValueError(f"{machine.name}: action {sorted(clash)[0]!r} has the name of a protocol call")
+    out = {a.name: CallSpec(a.name, tuple(_arg(p) for p in a.params), "null") for a in machine.actions}
+    out["observe"] = CallSpec("observe", (Arg("id", "id"),),
+                              "{" + ", ".join(f'"{f}"' for f in observed_fields(machine, True)) + "}")
+    if observed_fields(machine, False):
+        out["observe_globals"] = CallSpec("observe_globals", (),
+                                          "{" + ", ".join(f'"{f}"' for f in observed_fields(machine, False)) + "}")
+    return out
+
+
+_BUILT: dict[tuple[str, str], Machine] = {}
+
+
+def _machine(name: str, profile: str) -> Machine:
+    if (name, profile) not in _BUILT:
+        _BUILT[(name, profile)] = MACHINES[name](profile)
+    return _BUILT[(name, profile)]
+
+
+class ActionOracle:
+    """The spec's answer to each call, for a machine whose calls are its actions."""
+
+    def __init__(self, name: str, profile: str = "reference", config: NoConfig = NoConfig(),
+                 machine: Machine | None = None) -> None:
+        self.machine = machine or _machine(name, profile)
+        self.compiled = compile_machine(self.machine)
+        self.per_id = observed_fields(self.machine, True)
+        self.globals = observed_fields(self.machine, False)
+        self.reset(config)
+
+    def reset(self, config: NoConfig) -> None:
+        self.config = config
+        self.state: State = initial_state(self.machine, {})
+        self._steps: list[tuple[str, Guard | None]] = []
+
+    def clone(self) -> "ActionOracle":
+        other = ActionOracle.__new__(ActionOracle)
+        other.machine, other.compiled, other.per_id, other.globals = (
+            self.machine, self.compiled, self.per_id, self.globals)
+        other.config, other.state, other._steps = self.config, self.state.copy(), []
+        return other
+
+    def bookkeeping(self) -> Any:
+        return ()
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(list(self._steps))
+
+    def observe(self, key: str) -> dict[str, Any]:
+        return {f: self.state.get(self.machine, f, key) for f in self.per_id}
+
+    def observe_globals(self) -> dict[str, Any]:
+        return {f: self.state.get(self.machine, f) for f in self.globals}
+
+    def operations(self) -> dict[str, Any]:
+        """Everything observable: the globals and every id the state mentions."""
+        return {"globals": self.observe_globals(), "ids": {k: self.observe(k) for k in sorted(self.state.ids())}}
+
+    def call(self, name: str, args: Mapping[str, Any]) -> Result:
+        self._steps = []
+        if name == "observe":
+            return {"ok": self.observe(args["id"])}
+        if name == "observe_globals":
+            return {"ok": self.observe_globals()}
+        params: dict[str, Value] = dict(args)
+        refused = self.compiled.apply(self.state, name, params)
+        self._steps.append((name, refused))
+        if refused is None:
+            return {"ok": None}
+        payload = self.compiled.payload(name, refused, self.state, params)
+        return {"error": {"kind": snake(refused.error), **dict(payload)}}
+
+
+def _values(arg: Arg, ids: list[str]) -> list[Any]:
+    if arg.kind == "id":
+        return list(ids)
+    if arg.kind == "bool":
+        return [False, True]
+    if arg.kind == "count":
+        return [0, 1, 2]
+    return list(arg.members)
+
+
+def alphabet(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
+    """Every action over small argument domains, then the per-id reads (a fixed order)."""
+    from itertools import product
+    out: list[Call] = []
+    for spec in calls.values():
+        if spec.name in READS:
+            continue
+        names = [a.name for a in spec.args]
+        for combo in product(*(_values(a, ids) for a in spec.args)):
+            out.append((spec.name, dict(zip(names, combo))))
+    return out + [("observe", {"id": i}) for i in ids]
+
+
+def probes(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
+    """The reads that show everything observable about `ids`."""
+    return [("observe", {"id": i}) for i in ids] + ([("observe_globals", {})] if "observe_globals" in calls else [])

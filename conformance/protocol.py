@@ -1,0 +1,82 @@
+"""One protocol per machine: its calls, configuration, oracle and what the driver draws from.
+
+The registry (`ops_lifecycle`) has its own hand-designed protocol (conformance/
+calls.py: snapshots, the feed, the wait handle); every other machine speaks the
+action protocol derived from its spec (conformance/actions.py). Everything that
+reads or drives traces (check, drive, serve, vectors, mutation runs) goes through
+`protocol(name)` and never special-cases a machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+from conformance import actions
+from conformance.calls import CALLS, BadInput, CallSpec, Config
+from spec.machine import Machine
+from spec.registry import MACHINES
+
+Call = tuple[str, dict[str, Any]]
+
+#: the machines the protocol covers: every machine of the spec
+SERVED = tuple(MACHINES)
+
+
+@dataclass(frozen=True)
+class MachineProtocol:
+    machine: str
+    calls: Mapping[str, CallSpec]
+    parse_config: Callable[[Any, str], Any]
+    configs: tuple[Any, ...]           # what the driver runs under (the first two in exhaustive mode)
+    reads: frozenset[str]              # calls that change nothing
+    make_oracle: Callable[[str, Any, Machine | None], Any]
+    make_alphabet: Callable[[list[str]], list[Call]]
+    make_probes: Callable[[list[str]], list[Call]]
+    registrations: int                 # per id, the first calls of the alphabet that create state (weighted up)
+
+    @property
+    def default_config(self) -> Any:
+        return self.configs[0]
+
+    def oracle(self, profile: str = "reference", config: Any = None, machine: Machine | None = None) -> Any:
+        return self.make_oracle(profile, self.default_config if config is None else config, machine)
+
+    def call_spec(self, name: Any, where: str = "call") -> CallSpec:
+        if not isinstance(name, str):
+            raise BadInput(where, f"expected a call name, got {type(name).__name__}")
+        try:
+            return self.calls[name]
+        except KeyError:
+            raise BadInput(where, f"unknown call {name!r} for machine {self.machine}") from None
+
+    def id_args(self) -> frozenset[str]:
+        """Argument names that hold ids or lists of ids (renamed when shrinking)."""
+        return frozenset(a.name for c in self.calls.values() for a in c.args if a.kind in ("id", "ids"))
+
+
+def _ops() -> MachineProtocol:
+    from conformance import drive
+    from conformance.oracle import Oracle
+    return MachineProtocol(
+        "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, drive.READS,
+        lambda profile, config, machine: Oracle(profile, config, machine),
+        drive.alphabet, lambda ids: list(drive.PROBES), 2)
+
+
+def _actions(name: str) -> MachineProtocol:
+    machine = MACHINES[name]("reference")
+    calls = actions.calls_for(machine)
+    return MachineProtocol(
+        name, calls, actions.NoConfig.from_json, (actions.NoConfig(),), actions.READS,
+        lambda profile, config, m: actions.ActionOracle(name, profile, config, m),
+        lambda ids: actions.alphabet(calls, ids), lambda ids: actions.probes(calls, ids), 0)
+
+
+@lru_cache(maxsize=None)
+def protocol(name: str) -> MachineProtocol:
+    """The protocol of machine `name` (KeyError for an unknown machine)."""
+    if name not in MACHINES:
+        raise KeyError(name)
+    return _ops() if name == "ops_lifecycle" else _actions(name)
