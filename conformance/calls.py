@@ -195,23 +195,26 @@ def arg_schema(arg: Arg) -> dict[str, Any]:
     return {"enum": list(arg.members)} if arg.kind == "enum" else _ARG_SCHEMA[arg.kind]
 
 
-def schema() -> dict[str, Any]:
-    """The JSON Schema of one trace line (header or event), derived from `CALLS`."""
-    events = []
-    for c in CALLS.values():
-        events.append({
-            "type": "object",
-            "required": ["call", "args", "result"],
-            "additionalProperties": False,
-            "properties": {
-                "call": {"const": c.name},
-                "args": {"type": "object", "additionalProperties": False,
-                         "required": [a.name for a in c.args],
-                         "properties": {a.name: _ARG_SCHEMA[a.kind] for a in c.args}},
-                "result": {"$ref": "#/$defs/result"},
-                "snapshot": {"$ref": "#/$defs/operations"},
-            },
-        })
+def _event_schema(c: CallSpec, snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["call", "args", "result"],
+        "additionalProperties": False,
+        "properties": {
+            "call": {"const": c.name},
+            "args": {"type": "object", "additionalProperties": False, "required": [a.name for a in c.args],
+                     "properties": {a.name: arg_schema(a) for a in c.args}},
+            "result": {"$ref": "#/$defs/result"},
+            "snapshot": snapshot,
+        },
+    }
+
+
+def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> dict[str, Any]:
+    """The JSON Schema of one trace line (header or event), derived from `CALLS` and the
+    call tables of the other machines (`others`: machine -> calls; see conformance/protocol.py)."""
+    events = [_event_schema(c, {"$ref": "#/$defs/operations"}) for c in CALLS.values()]
+    events += [_event_schema(c, {"type": "object"}) for table in (others or {}).values() for c in table.values()]
     snapshot = {
         "type": "object", "additionalProperties": False,
         "required": ["status", "kind", "peer_ready", "progress", "watchers", "outcome"],
@@ -227,13 +230,13 @@ def schema() -> dict[str, Any]:
         "title": f"{FORMAT}: one line of an opsref trace",
         "description": "The first line of a trace is a header, every further line an event. "
                        "See conformance/PROTOCOL.md.",
-        "oneOf": [{"$ref": "#/$defs/header"}, *events],
+        "anyOf": [{"$ref": "#/$defs/header"}, *events],
         "$defs": {
             "header": {
                 "type": "object", "required": ["format", "machine", "config"], "additionalProperties": False,
                 "properties": {
                     "format": {"const": FORMAT},
-                    "machine": {"const": "ops_lifecycle"},
+                    "machine": {"enum": ["ops_lifecycle", *(others or {})]},
                     "config": {"type": "object", "additionalProperties": False, "properties": {
                         "max_completed": {"type": "integer", "minimum": 0},
                         "max_concurrent": {"type": ["integer", "null"], "minimum": 0}}},

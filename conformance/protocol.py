@@ -80,3 +80,9 @@ def protocol(name: str) -> MachineProtocol:
     if name not in MACHINES:
         raise KeyError(name)
     return _ops() if name == "ops_lifecycle" else _actions(name)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a trace line of any machine (conformance/trace.schema.json)."""
+    from conformance.calls import schema as build
+    return build({name: protocol(name).calls for name in SERVED if name != "ops_lifecycle"})

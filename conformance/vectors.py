@@ -217,10 +217,11 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
     proto = protocol(machine)
     root = proto.oracle(profile)
     calls = [c for c in proto.make_alphabet(ACTION_IDS) if c[0] not in proto.reads]
+    wanted = [(a.name, "ok") for a in root.machine.actions] + [(a.name, g.name) for a, _, g in root.machine.guards()]
     found: dict[tuple[str, str], tuple[Call, ...]] = {}
     seen = {state_key(root)}
     frontier: deque[tuple[Any, tuple[Call, ...]]] = deque([(root, ())])
-    while frontier:
+    while frontier and not all(w in found for w in wanted):  # breadth first: each found is a shortest
         oracle, path = frontier.popleft()
         for name, args in calls:
             after = oracle.clone()
@@ -233,7 +234,6 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
                 if explored not in seen:
                     seen.add(explored)
                     frontier.append((after, path + ((name, args),)))
-    wanted = [(a.name, "ok") for a in root.machine.actions] + [(a.name, g.name) for a, _, g in root.machine.guards()]
     missing = [f"{call} {'accepted' if how == 'ok' else 'refused by ' + how}" for call, how in wanted
                if (call, how) not in found]
     return found, missing

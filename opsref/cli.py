@@ -385,7 +385,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from conformance.calls import schema
+    from conformance.protocol import schema
 
     print(json.dumps(schema(), indent=1))
     return EXIT_OK

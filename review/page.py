@@ -199,6 +199,23 @@ def _diagram(machine: Machine) -> list[str]:
     return lines
 
 
+def _protocol(machine: Machine) -> list[str]:
+    """The action protocol's calls (conformance/PROTOCOL.md), for machines that speak it."""
+    if machine.name == "ops_lifecycle":
+        return ["## Protocol", "", "The registry's own protocol: see `conformance/PROTOCOL.md`.", ""]
+    from conformance.actions import calls_for
+    lines = ["## Protocol", "",
+             "The action protocol (`conformance/PROTOCOL.md`): one call per action, answered `{\"ok\": null}` "
+             "or the refusing guard's error; `observe` and `observe_globals` read the state.", "",
+             "| call | args | `ok` value |", "|---|---|---|"]
+    for spec in calls_for(machine).values():
+        args = ", ".join(f"`{a.name}` " + ("one of " + " ".join(a.members) if a.kind == "enum" else
+                                           {"id": "string", "bool": "bool", "count": "integer ≥ 0"}[a.kind])
+                         for a in spec.args) or "—"
+        lines.append(f"| `{spec.name}` | {_cell(args)} | {_cell('`' + spec.returns + '`')} |")
+    return lines + [""]
+
+
 def _invariants(machine: Machine) -> list[str]:
     lines = ["## Invariants", "",
              "Each is proved for any number of operations (see Proof results). `x⁻` is the value "
@@ -288,6 +305,6 @@ def render(machine: Machine, reports: dict[str, dict[str, Any]]) -> str:
              first_paragraph, "",
              f"The `{machine.profile}` profile is shown; the places where the seed differs are listed in "
              "[divergences.md](../divergences.md).", ""]
-    lines += _schema(machine) + _diagram(machine) + _transitions(machine) + _invariants(machine)
+    lines += _schema(machine) + _diagram(machine) + _transitions(machine) + _protocol(machine) + _invariants(machine)
     lines += _proofs(machine, reports)
     return "\n".join(lines).rstrip() + "\n"

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from conformance import check as checking
-from conformance.calls import Config, schema
+from conformance.calls import Config
+from conformance.protocol import schema
 from conformance.drive import run as drive_calls
 from conformance.oracle import Oracle, agrees
 from conformance.process import Implementation
@@ -273,7 +274,7 @@ def test_a_misbehaving_implementation_is_one_clear_finding(tmp_path: Path, name:
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr and run.stdout == ""
     banner, *rest = run.stderr.strip().splitlines()
-    assert banner.startswith("opsref drive: random, depth 30, 3 ids, profile reference: ")
+    assert banner.startswith("opsref drive: ops_lifecycle, random, depth 30, 3 ids, profile reference: ")
     assert len(rest) == 1 and rest[0].startswith("opsref drive: ") and message in rest[0], run.stderr
 
 
