@@ -176,6 +176,9 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
     and now and then the oldest id of the pool is swapped for a fresh one: ids are never
     reused, so a fixed pool would be used up early in a sequence."""
     proto = _protocol(machine)
+    if not proto.registrations:
+        yield from _guided_sequences(rng, ids, depth, machine)
+        return
     while True:
         config = rng.choice(proto.configs)
         window, minted = list(ids), 0
@@ -188,6 +191,28 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
                 calls = proto.make_alphabet(window)
             registers = calls[:proto.registrations * len(window)]  # the alphabet lists registrations first
             sequence.append(rng.choice(registers) if registers and rng.random() < 0.2 else rng.choice(calls))
+        yield config, sequence
+
+
+def _guided_sequences(rng: random.Random, ids: list[str], depth: int, machine: str,
+                      ) -> Iterator[tuple[Any, list[Call]]]:
+    """Random sequences steered by the reference spec: three calls in four are drawn from
+    those the spec accepts in the state reached so far, so sequences get past the set-up
+    a machine needs (register a runtime, accept an input, …) instead of being refused at
+    the door; the rest are drawn from every call, so refusals are exercised too."""
+    proto = _protocol(machine)
+    calls = [c for c in proto.make_alphabet(ids) if c[0] not in proto.reads]
+    while True:
+        config = rng.choice(proto.configs)
+        guide = proto.oracle("reference", config)
+        sequence: list[Call] = []
+        for _ in range(depth):
+            choice = rng.choice(calls)
+            if rng.random() < 0.75:
+                accepted = [c for c in calls if "ok" in guide.clone().call(*c)]
+                choice = rng.choice(accepted) if accepted else choice
+            guide.call(*choice)
+            sequence.append(choice)
         yield config, sequence
 
 

@@ -94,6 +94,29 @@ def _phase_reads(machine: Machine, a: Action) -> list[tuple[Read, Sort]]:
     return out
 
 
+def _refused_earlier(machine: Machine, a: Action, n: int, phase: Read, value: str) -> bool:
+    """An earlier guard of `a` reads nothing but `phase` and refuses `value`: a change to
+    guard `n` about `value` cannot be observed (e.g. widening a from-set with `absent`
+    after the guard that refuses untracked ids)."""
+    from spec.model import evaluate, initial_state
+    from spec.terms import walk
+    config = {f.name: f.default.value for f in machine.fields if f.rigid}
+    for g in a.guards[:n]:
+        reads = [t for t in walk(g.holds) if isinstance(t, Read)]
+        params = [t for t in walk(g.holds) if isinstance(t, Param)]
+        if not reads or any(r != phase for r in reads) or any(p != phase.key for p in params):
+            continue
+        state = initial_state(machine, config)
+        if phase.key is None:
+            state.globals[phase.field] = value
+        else:
+            state.maps[phase.field]["x"] = value
+        bound = {phase.key.name: "x"} if isinstance(phase.key, Param) else {}
+        if evaluate(machine, g.holds, state, bound) is not True:
+            return True
+    return False
+
+
 def _counter_variants(t: Term) -> Iterator[tuple[str, Term]]:
     """Every way of changing one literal step of an add/sub in `t` by one."""
     if isinstance(t, Apply):
@@ -128,6 +151,8 @@ def generate(machine: Machine) -> list[Mutant]:
                 if allowed is None:
                     continue
                 for phase in phase_sort.members:
+                    if _refused_earlier(machine, a, n, phase_read, phase):
+                        continue
                     changed = tuple(p for p in allowed if p != phase) if phase in allowed else allowed + (phase,)
                     verb = "narrow" if phase in allowed else "widen"
                     guard = replace(g, holds=one_of(phase_read, phase_sort, changed))
@@ -209,7 +234,8 @@ KILLERS: tuple[tuple[str, Callable[[Machine], list[str]]], ...] = (
 
 
 def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
-    """`mutant-id: one-line justification` per line; `#` starts a comment line."""
+    """`[machine:]mutant-id: one-line justification` per line (no machine: the registry);
+    `#` starts a comment line."""
     out: dict[str, str] = {}
     if not path.exists():
         return out
@@ -255,9 +281,20 @@ def judge(m: Mutant) -> Verdict:
     return verdict
 
 
+def equivalent_for(equivalent: dict[str, str], machine: str) -> dict[str, str]:
+    """The entries about `machine`: `machine:mutant-id`, or a bare id for the registry."""
+    out = {}
+    for key, why in equivalent.items():
+        owner, _, id = key.rpartition(":")
+        if (owner or "ops_lifecycle") == machine:
+            out[id] = why
+    return out
+
+
 def run_mutants(machine: Machine, equivalent: dict[str, str], progress: Callable[[str], None] | None = None,
                 jobs: int = 1) -> MutationReport:
     started = time.perf_counter()
+    equivalent = equivalent_for(equivalent, machine.name)
     mutants = generate(machine)
     verdicts: dict[str, Verdict] = {}
 
@@ -283,7 +320,6 @@ def run_mutants(machine: Machine, equivalent: dict[str, str], progress: Callable
     # an entry is stale when its mutant is no longer generated, or a killer now catches it
     # (then the justification was wrong, or the spec changed under it)
     survivors = {v.mutant for v in verdicts.values() if not v.killed_by}
-    stale = sorted(k for k in equivalent if k.split("/", 1)[0] in {a.name for a in machine.actions}
-                   and k not in survivors)
+    stale = sorted(f"{machine.name}:{k}" for k in equivalent if k not in survivors)
     ordered = [verdicts[m.id] for m in mutants]
     return MutationReport(machine.name, ordered, time.perf_counter() - started, stale)

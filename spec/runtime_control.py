@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from spec.machine import PROFILES, Action, Assign, Choice, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
 from spec.terms import (
-    ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, one_of,
-    read, sym,
+    ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
+    one_of, or_, read, sym,
 )
 
 RUNTIME = enum("runtime_state", "absent", "initializing", "idle", "attached", "running", "retired", "stopped",
@@ -113,23 +113,22 @@ def not_destroyed() -> Guard:
 
 def input_from(allowed: tuple[str, ...]) -> Guard:
     return Guard("input_from_state", one_of(state_of(x), INPUT, allowed), "ValidationFailed",
-                 f"legal only for an input that is {', '.join(allowed)}")
+                 f"legal only for an input in the ledger that is {', '.join(allowed)}")
 
 
 # --------------------------------------------------------------------------- effects
 
 
-def recount(name: str, before: Term, after: Term) -> Assign:
-    """Keep counter `name` equal to its set when input `x` moves from `before` to `after`."""
-    states = COUNTED[name]
-    was = one_of(before, INPUT, states)
-    now = one_of(after, INPUT, states)
-    return Assign(name, add(read(name), ite(now, lit(1), lit(0)), ite(was, lit(-1), lit(0))))
-
-
-def move_input(to: str) -> tuple[Effect, ...]:
-    target = sym(INPUT, to)
-    return (*(recount(name, state_of(x), target) for name in COUNTED), AssignAt("input", x, target))
+def move_input(sources: tuple[str, ...], to: str) -> tuple[Effect, ...]:
+    """Move input `x` from one of `sources` to `to`, updating just the counters whose set
+    it enters or leaves (a move within or outside a counted set leaves it alone)."""
+    effects: list[Effect] = []
+    for name, states in COUNTED.items():
+        crossing = tuple(s for s in sources if (s in states) != (to in states))
+        if crossing:
+            step = lit(1) if to in states else lit(-1)
+            effects.append(Assign(name, add(read(name), ite(one_of(state_of(x), INPUT, crossing), step, lit(0)))))
+    return (*effects, AssignAt("input", x, sym(INPUT, to)))
 
 
 def pointwise(mapping: dict[str, str]) -> AssignAll:
@@ -195,10 +194,8 @@ def actions() -> tuple[Action, ...]:
         out.append(Action(name, (x,), (
             registered(), not_destroyed(),
             in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
-            Guard("input_known", one_of(state_of(x), INPUT, (*LIVE_INPUT, *TERMINAL)), "ValidationFailed",
-                  "the input must be in the ledger"),
             input_from(allowed),
-        ), move_input(to), f"the input moves to {to}"))
+        ), move_input(allowed, to), f"the input moves to {to}"))
     pending = read("admitted_count")
     out += [
         Action("retire", (), (registered(), in_states("from_state", SERVING)), (
@@ -254,6 +251,19 @@ def moves_exactly(mapping: dict[str, str]) -> Term:
     return forall(j, eq(state_of(j), image(j)))
 
 
+#: how far along its lifecycle an input is (terminal states last)
+STAGE = {"none": 0, "accepted": 1, "queued": 2, "staged": 3, "applied": 4, "applied_pending_consumption": 5,
+         **{t: 6 for t in TERMINAL}}
+
+
+def stage(t: Term) -> Term:
+    value: Term = lit(0)
+    for member, n in STAGE.items():
+        if n:
+            value = ite(eq(t, sym(INPUT, member)), lit(n), value)
+    return value
+
+
 def reports(action: str, moved: dict[str, str], **counts: tuple[str, ...]) -> Term:
     claims = [eq(read(f"report_{k}"), at_pre(add(*(read(c) for c in names)))) for k, names in counts.items()]
     kind = sym(REPORT, action.removesuffix("_runtime"))
@@ -281,6 +291,17 @@ def invariants() -> tuple[Invariant, ...]:
                 forall(j, implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))),
                                        eq(state_of(j), sym(INPUT, "accepted"))),
                                   at_pre(one_of(runtime(), RUNTIME, SERVING))))),
+        ),
+        Invariant(
+            "inputs_only_move_forward",
+            "an input enters the ledger only as accepted, by accept_input, and only moves forward along its "
+            "lifecycle, except that recycle and recover send staged and applied inputs back to the queue",
+            step=forall(j, and_(
+                implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))), ne(state_of(j), sym(INPUT, "none"))),
+                        and_(ActionIs("accept_input"), eq(state_of(j), sym(INPUT, "accepted")))),
+                implies(lt(stage(state_of(j)), at_pre(stage(state_of(j)))),
+                        and_(or_(ActionIs("recycle"), ActionIs("recover")), eq(state_of(j), sym(INPUT, "queued")),
+                             was(j, ("staged", "applied")))))),
         ),
         Invariant(
             "terminal_inputs_never_change",

@@ -8,6 +8,7 @@ from collections import Counter
 
 from proofs.mutants import Mutant, by_differential, by_simulation, generate, load_equivalent
 from spec.ops_lifecycle import build
+from spec.registry import MACHINES
 
 MUTANTS = {m.id: m for m in generate(build("reference"))}
 
@@ -28,8 +29,10 @@ def test_every_operator_produces_mutants_with_unique_ids() -> None:
 def test_every_equivalence_entry_names_a_generated_mutant_with_a_reason() -> None:
     equivalent = load_equivalent()
     assert equivalent, "the equivalence list is empty"
-    for id, why in equivalent.items():
-        assert id in MUTANTS, f"{id} is not generated"
+    generated = {name: {m.id for m in generate(build_machine("reference"))} for name, build_machine in MACHINES.items()}
+    for key, why in equivalent.items():
+        owner, _, id = key.rpartition(":")
+        assert id in generated[owner or "ops_lifecycle"], f"{key} is not generated"
         assert len(why) > 20
 
 
