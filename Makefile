@@ -44,13 +44,21 @@ typecheck: $(STAMP)  ## mypy --strict on every package
 
 NODE ?= node
 
-conformance: $(STAMP)  ## drive impl/ and the JavaScript example against the spec; vectors; simulate
+ACTION_MACHINES := comms_drain mob_adapter runtime_control
+
+conformance: $(STAMP)  ## drive impl/ (every machine) and the JavaScript example against the spec; vectors; simulate
 	$(BIN)/opsref drive --mode random -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode random -- $(NODE) examples/js-registry/server.js
 	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(NODE) examples/js-registry/server.js
 	$(BIN)/opsref vectors --out build/vectors
 	$(BIN)/opsref simulate --runs 100 --steps 1000
+	for m in $(ACTION_MACHINES); do \
+	  $(BIN)/opsref drive --machine $$m --mode random -- $(BIN)/opsref serve --machine $$m && \
+	  $(BIN)/opsref drive --machine $$m --mode exhaustive --depth 3 -- $(BIN)/opsref serve --machine $$m && \
+	  $(BIN)/opsref vectors --machine $$m --out build/vectors-$$m && \
+	  $(BIN)/opsref simulate --machine $$m --runs 50 --steps 500 || exit 1; \
+	done
 
 docs: $(STAMP)  ## record both profiles' proof reports in docs/proofs/ and regenerate the review pages
 	$(BIN)/opsref prove --profile reference --json --quiet > docs/proofs/reference.json

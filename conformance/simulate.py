@@ -72,6 +72,9 @@ def _config(machine: Machine, rng: random.Random) -> tuple[dict[str, Value], Sta
 
 
 FRESH_ID_RATE = 0.05
+#: a walk refused this many times in a row is stuck (e.g. its runtime was destroyed): it
+#: starts again from Init, so the step budget goes to states where something can happen
+STUCK = 40
 
 
 def _name(n: int) -> str:
@@ -92,7 +95,11 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
         # machines that never reuse an id keep finding fresh ones late in a walk.
         ids = [_name(n) for n in range(id_count)]
         minted = id_count
+        refusals = 0
         for _ in range(steps):
+            if refusals >= STUCK:
+                config, state = _config(machine, rng)
+                walk, refusals = [], 0
             if rng.random() < FRESH_ID_RATE:
                 ids = ids[1:] + [_name(minted)]
                 minted += 1
@@ -103,7 +110,9 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
             result.steps += 1
             walk.append((action.name, params))
             if refused is not None:
+                refusals += 1
                 continue  # guards run before any effect: a refused step leaves the state as it was
+            refusals = 0
             result.accepted += 1
             result.actions_seen[action.name] = result.actions_seen.get(action.name, 0) + 1
             bad = compiled.violated(state, pre, action.name, params)
