@@ -21,6 +21,7 @@ file that `opsref check` replays.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
@@ -214,6 +215,15 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, machine: s
             guide.call(*choice)
             sequence.append(choice)
         yield config, sequence
+
+
+@functools.lru_cache(maxsize=8)
+def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, count: int,
+                    ) -> tuple[tuple[Any, tuple[Call, ...]], ...]:
+    """The first `count` random sequences for a seed, computed once per process (they do
+    not depend on the spec under test: mutation runs replay the same ones on every mutant)."""
+    sequences = random_sequences(random.Random(seed), list(ids), depth, machine)
+    return tuple((config, tuple(calls)) for config, calls in itertools.islice(sequences, count))
 
 
 def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_count: int, seed: int,

@@ -35,6 +35,7 @@ class MachineProtocol:
     make_alphabet: Callable[[list[str]], list[Call]]
     make_probes: Callable[[list[str]], list[Call]]
     registrations: int                 # per id, the first calls of the alphabet that create state (weighted up)
+    one_id_depth: int                  # how deep mutation runs search exhaustively over one id
 
     @property
     def default_config(self) -> Any:
@@ -62,7 +63,7 @@ def _ops() -> MachineProtocol:
     return MachineProtocol(
         "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, drive.READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
-        drive.alphabet, lambda ids: list(drive.PROBES), 2)
+        drive.alphabet, lambda ids: list(drive.PROBES), 2, 5)
 
 
 def _actions(name: str) -> MachineProtocol:
@@ -71,7 +72,8 @@ def _actions(name: str) -> MachineProtocol:
     return MachineProtocol(
         name, calls, actions.NoConfig.from_json, (actions.NoConfig(),), actions.READS,
         lambda profile, config, m: actions.ActionOracle(name, profile, config, m),
-        lambda ids: actions.alphabet(calls, ids), lambda ids: actions.probes(calls, ids), 0)
+        lambda ids: actions.alphabet(calls, ids), lambda ids: actions.probes(calls, ids), 0,
+        10)  # deep set-ups (an input's whole lifecycle) over small state spaces
 
 
 @lru_cache(maxsize=None)

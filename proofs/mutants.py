@@ -25,7 +25,6 @@ reason, in proofs/equivalent_mutants.txt, or it is a gap in the invariants.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -192,22 +191,20 @@ def by_simulation(mutant: Machine, runs: int = 30, steps: int = 300) -> list[str
 
 def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[str]:
     """The first call where the mutant's answer differs from impl/'s (empty if none found):
-    random sequences, then every sequence to depth 3 (pruned by the mutant's states)."""
-    from conformance.drive import drive_exhaustive, random_sequences, run
+    the same random sequences for every mutant, then every sequence over one id to the
+    protocol's depth and over two ids to depth 3 (both pruned by the mutant's states)."""
+    from conformance.drive import drive_exhaustive, first_sequences, run
     from conformance.oracle import SpecInconsistent
     from conformance.protocol import protocol
     from conformance.serve import InProcess
     impl = InProcess(mutant.name)
     oracle = protocol(mutant.name).oracle(mutant.profile, None, mutant)
-    rng = random.Random(5)
-    sequences = random_sequences(rng, ["a", "b", "c"], depth, mutant.name)
     try:
-        for _ in range(runs):
-            config, calls = next(sequences)
-            outcome = run(impl, oracle, config, calls)
+        for config, calls in first_sequences(mutant.name, 5, ("a", "b", "c"), depth, runs):
+            outcome = run(impl, oracle, config, list(calls))
             if outcome.mismatch is not None:
                 return [_first_difference(outcome.events, outcome.mismatch)]
-        found = (drive_exhaustive(impl, mutant.profile, 5, 1, machine=mutant).failure
+        found = (drive_exhaustive(impl, mutant.profile, protocol(mutant.name).one_id_depth, 1, machine=mutant).failure
                  or drive_exhaustive(impl, mutant.profile, 3, 2, machine=mutant).failure)
     except SpecInconsistent as err:
         return [str(err)]

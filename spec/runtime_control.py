@@ -310,8 +310,10 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "reports_count_the_inputs_they_move",
-            "each report's counts are the numbers of inputs it moved (the counters the consistency invariants "
-            "tie to the ledger), and it moves exactly those",
+            "each report moves exactly the inputs its rule names, and its counts are the numbers of inputs in "
+            "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
+            "drain, transferred and recovered the non-terminal inputs it carries over (counted by the counters "
+            "the consistency invariants tie to the ledger)",
             step=and_(
                 reports("retire", {"accepted": "abandoned"}, abandoned=("accepted_count",),
                         pending_drain=("admitted_count", "pending_consumption_count")),
