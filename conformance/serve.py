@@ -50,6 +50,17 @@ def error_json(err: OpsLifecycleError) -> dict[str, Any]:
     return out
 
 
+def parse_request(line: str) -> dict[str, Any]:
+    """The request object, or an `unsupported` error result for a line that is not one."""
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as err:
+        return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
+    if not isinstance(request, dict):
+        return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+    return request
+
+
 class Server:
     """One registry and the last wait handle, answering protocol requests."""
 
@@ -58,12 +69,9 @@ class Server:
         self.handle: WaitAllHandle | None = None
 
     def answer(self, line: str) -> dict[str, Any]:
-        try:
-            request = json.loads(line)
-        except json.JSONDecodeError as err:
-            return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
-        if not isinstance(request, dict):
-            return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+        request = parse_request(line)
+        if "error" in request:
+            return request
         try:
             if request.get("call") == "reset":
                 config = Config.from_json(request.get("args", {}), "args")
@@ -142,12 +150,9 @@ class ActionServer:
         self.binding = self.make()
 
     def answer(self, line: str) -> dict[str, Any]:
-        try:
-            request = json.loads(line)
-        except json.JSONDecodeError as err:
-            return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
-        if not isinstance(request, dict):
-            return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+        request = parse_request(line)
+        if "error" in request:
+            return request
         try:
             if request.get("call") == "reset":
                 self.protocol.parse_config(request.get("args", {}), "args")

@@ -21,7 +21,9 @@ chooses, and says so in the guard or effect's reason:
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, AssignAll, Choice, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import (
+    Action, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+)
 from spec.terms import (
     BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
     ne, not_, or_, read, sym, TRUE,
@@ -307,8 +309,7 @@ CHOICES = (
 
 
 def build(profile: str = "reference") -> Machine:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     return Machine(
         name="comms_drain",
         doc=__doc__ or "",

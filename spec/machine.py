@@ -172,6 +172,12 @@ class Decision:
     invariants: tuple[str, ...]
 
 
+def check_profile(profile: str) -> None:
+    """A machine's `build(profile)` accepts only the known profiles."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+
+
 @dataclass(frozen=True)
 class Choice:
     """A rule the seed leaves open (or only implies) that the reference had to fix.

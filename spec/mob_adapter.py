@@ -27,7 +27,9 @@ id (or a re-bind) hides a live operation in the old registry from the adapter.
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, AssignAll, AssignAt, Assign, Choice, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import (
+    Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+)
 from spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
 from spec.terms import (
     BOOL, FALSE, ID, INT, TRUE, ActionIs, Param, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
@@ -253,8 +255,7 @@ CHOICES = (
 
 
 def build(profile: str = "reference") -> Machine:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     return Machine(
         name="mob_adapter",
         doc=__doc__ or "",

@@ -34,7 +34,7 @@ pointwise.
 from __future__ import annotations
 
 from spec.machine import (
-    PROFILES, Action, CheckConfig, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
+    Action, check_profile, CheckConfig, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
 )
 from spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
@@ -471,8 +471,7 @@ CHECK_CONFIGS = (_config(1, None), _config(1, 2), _config(2, None), _config(2, 2
 
 
 def build(profile: str = "reference") -> Machine:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     return Machine(
         name="ops_lifecycle",
         doc=__doc__ or "",

@@ -27,7 +27,9 @@ count of the inputs it moved.
 
 from __future__ import annotations
 
-from spec.machine import PROFILES, Action, Assign, Choice, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, StateField
+from spec.machine import (
+    Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+)
 from spec.terms import (
     ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
     one_of, or_, read, sym,
@@ -386,8 +388,7 @@ def not_live(k: Term) -> Term:
 
 
 def build(profile: str = "reference") -> Machine:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     return Machine(
         name="runtime_control",
         doc=__doc__ or "",
