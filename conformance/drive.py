@@ -195,12 +195,21 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
         yield config, sequence
 
 
+def _leads_somewhere(oracle: Any, call: Call, calls: list[Call]) -> bool:
+    """After `call`, the spec still accepts some call."""
+    after = oracle.clone()
+    after.call(*call)
+    return any("ok" in after.clone().call(*c) for c in calls)
+
+
 def _guided_sequences(rng: random.Random, ids: list[str], depth: int, machine: str,
                       ) -> Iterator[tuple[Any, list[Call]]]:
     """Random sequences steered by the reference spec: three calls in four are drawn from
-    those the spec accepts in the state reached so far, so sequences get past the set-up
-    a machine needs (register a runtime, accept an input, …) instead of being refused at
-    the door; the rest are drawn from every call, so refusals are exercised too."""
+    those the spec accepts in the state reached so far, avoiding (mostly) a call after
+    which the spec accepts nothing at all (destroying the runtime, say), so sequences get
+    past the set-up a machine needs (register a runtime, accept an input, …) instead of
+    being refused at the door; the rest are drawn from every call, so refusals are
+    exercised too."""
     proto = _protocol(machine)
     calls = [c for c in proto.make_alphabet(ids) if c[0] not in proto.reads]
     while True:
@@ -211,7 +220,10 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, machine: s
             choice = rng.choice(calls)
             if rng.random() < 0.75:
                 accepted = [c for c in calls if "ok" in guide.clone().call(*c)]
-                choice = rng.choice(accepted) if accepted else choice
+                rng.shuffle(accepted)
+                lively = [c for c in accepted[:3] if _leads_somewhere(guide, c, calls)]
+                choice = (lively or accepted or [choice])[0] if rng.random() < 0.9 else \
+                    (accepted or [choice])[0]
             guide.call(*choice)
             sequence.append(choice)
         yield config, sequence

@@ -16,9 +16,11 @@ from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")
 
-#: two of the three sessions start registered, so random calls reach running drains
+#: two of the three sessions start registered, one with a persistent-host drain running,
+#: so random calls reach running drains and their exits early
 SETUP: tuple[tuple[str, dict[str, Value]], ...] = (
-    ("register_session", {"id": "a"}), ("register_session", {"id": "b"}))
+    ("register_session", {"id": "a"}), ("register_session", {"id": "b"}),
+    ("set_peer_ingress_context", {"id": "a", "keep_alive": True, "comms_runtime": 1, "mob": 0}))
 
 
 def lockstep(controller: type[CommsDrainController] = CommsDrainController,

@@ -27,14 +27,14 @@ def lockstep(plane: type[RuntimeControlPlane] = RuntimeControlPlane) -> type[Rul
 TestRuntimeControlLockstep = lockstep().TestCase
 
 
-class ResetKeepsQueue(RuntimeControlPlane):
-    """Broken: reset leaves queued inputs queued (its report still counts them)."""
+class ResetKeepsAccepted(RuntimeControlPlane):
+    """Broken: reset leaves accepted inputs in the ledger (its report still counts them)."""
 
     def reset(self, rid: str) -> ResetReport:
-        queued = [i for i, p in self.inputs(rid).items() if p is InputLifecycleState.QUEUED]
+        kept = [i for i, p in self.inputs(rid).items() if p is InputLifecycleState.ACCEPTED]
         report = super().reset(rid)
-        for iid in queued:
-            self._runtimes[rid].ledger[iid] = InputLifecycleState.QUEUED
+        for iid in kept:
+            self._runtimes[rid].ledger[iid] = InputLifecycleState.ACCEPTED
         return report
 
 
@@ -52,7 +52,7 @@ class RetireAcceptsLater(RuntimeControlPlane):
             rt.state = saved
 
 
-@pytest.mark.parametrize("broken", [ResetKeepsQueue, RetireAcceptsLater])
+@pytest.mark.parametrize("broken", [ResetKeepsAccepted, RetireAcceptsLater])
 def test_a_broken_plane_fails_the_lockstep(broken: type[RuntimeControlPlane]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep(broken), settings=settings(
