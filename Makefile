@@ -28,8 +28,9 @@ verify-seed: $(STAMP)  ## the same for the seed profile (expected to fail: the s
 test: $(STAMP)  ## run the whole test suite (make test k=lockstep runs a subset)
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) $(if $(k),-k "$(k)")
 
-deep: $(STAMP)  ## the lock-step test with many more examples, and the spec mutants (about 5 minutes)
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest $(PYTEST_FLAGS) tests/test_lockstep.py
+deep: $(STAMP)  ## the lock-step tests with many more examples, and the spec mutants (about 10 minutes)
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest $(PYTEST_FLAGS) tests/test_lockstep.py tests/test_lockstep_comms_drain.py \
+	  tests/test_lockstep_mob_adapter.py tests/test_lockstep_runtime_control.py
 	@mkdir -p build
 	$(BIN)/opsref mutants --quiet > build/mutants.txt || (tail -40 build/mutants.txt; exit 1)
 	tail -1 build/mutants.txt
