@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
-from spec.ops_lifecycle import KIND
+from spec.ops_lifecycle import KIND, configuration
 
 FORMAT = "opsref.trace/1"
 
@@ -121,10 +121,10 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
     CallSpec("register_operation", (Arg("id", "id"), Arg("kind", "kind")), "null"),
     *(CallSpec(name, ID_ARG, "null") for name in TRANSITIONS),
     CallSpec("register_watcher", ID_ARG, '{"resolved": bool}'),
-    CallSpec("terminate_owner", (), '{"terminated": [id, ...]} in registration order'),
+    CallSpec("terminate_owner", (), '{"terminated": [id, ...]} in the order they were terminated'),
     CallSpec("collect_completed", (), '[{"id", "outcome"}, ...] oldest completion first'),
     CallSpec("wait_begin", (Arg("ids", "ids"),), '{"done": bool}'),
-    CallSpec("wait_poll", (), '{"state": "none" | "waiting" | "done" | "cancelled"}'),
+    CallSpec("wait_poll", (), '{"state": "none" | "waiting" | "done" | "failed" | "cancelled"}'),
     CallSpec("wait_cancel", (), "null"),
     CallSpec("snapshot", ID_ARG, "the op's snapshot or null"),
     CallSpec("operations", (), '{"active_count", "operations": {id: snapshot}}'),
@@ -156,8 +156,7 @@ class Config:
         return cls(max_completed, limit)
 
     def spec_config(self) -> dict[str, bool | int]:
-        return {"max_completed": self.max_completed, "has_limit": self.max_concurrent is not None,
-                "max_concurrent": self.max_concurrent or 0}
+        return configuration(self.max_completed, self.max_concurrent)
 
 
 def call_spec(name: Any, where: str = "call") -> CallSpec:

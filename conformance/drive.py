@@ -29,44 +29,54 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
-from conformance.calls import CALLS, TRANSITIONS, Config
-from conformance.oracle import agrees
+from conformance.calls import CALLS, Config
+from conformance.oracle import READS, agrees
 from conformance.process import Implementation
 from conformance.trace import Event
 from spec.machine import Machine
+from spec.ops_lifecycle import KIND
 
 if TYPE_CHECKING:
     from conformance.protocol import MachineProtocol
 
 Call = tuple[str, dict[str, Any]]
 
-#: calls that only read: in exhaustive mode their successors are pruned (same state)
-READS = frozenset({"wait_poll", "snapshot", "operations", "active_count", "feed"})
-
 CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
 
 #: the reads that show everything observable, made after each sequence in exhaustive mode
-PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0})]
+PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0}), ("feed", {"after": 1})]
 
 
 def id_names(count: int) -> list[str]:
     return [chr(ord("a") + n) if n < 26 else f"op{n}" for n in range(count)]
 
 
+#: feed cursors in the fixed alphabet: below, at and above the watermark of a short sequence
+CURSORS = (0, 1, 2, 3)
+
+
+def _domain(kind: str, members: tuple[str, ...], ids: list[str]) -> list[Any]:
+    if kind == "id":
+        return list(ids)
+    if kind == "ids":
+        return [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
+    if kind == "count":
+        return list(CURSORS)
+    if kind == "bool":
+        return [False, True]
+    return list(members or KIND.members)
+
+
 def alphabet(ids: list[str]) -> list[Call]:
-    """Every call the driver makes, over the id pool (in a fixed order)."""
+    """Every call of the protocol (`CALLS`, each bound to the spec) over small argument
+    domains and the id pool, registrations first (random mode weights them up)."""
     out: list[Call] = []
-    for i in ids:
-        for kind in ("background_tool_op", "mob_member_child"):
-            out.append(("register_operation", {"id": i, "kind": kind}))
-    for name in (*TRANSITIONS, "register_watcher", "snapshot"):
-        out += [(name, {"id": i}) for i in ids]
-    lists: list[list[str]] = [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
-    out += [("wait_begin", {"ids": ids_list}) for ids_list in lists]
-    out += [(name, {}) for name in ("terminate_owner", "collect_completed", "wait_poll", "wait_cancel",
-                                    "operations", "active_count", "persist_and_recover")]
-    out.append(("feed", {"after": 0}))
-    assert all(name in CALLS for name, _ in out)
+    order = ["register_operation"] + [name for name in CALLS if name != "register_operation"]
+    for name in order:
+        spec = CALLS[name]
+        names = [a.name for a in spec.args]
+        for combo in itertools.product(*(_domain(a.kind, a.members, ids) for a in spec.args)):
+            out.append((name, dict(zip(names, combo))))
     return out
 
 
@@ -180,10 +190,14 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
     if not proto.registrations:
         yield from _guided_sequences(rng, ids, depth, machine)
         return
-    while True:
+    for n in itertools.count():
         config = rng.choice(proto.configs)
+        if n % LONG_EVERY == LONG_FIRST:
+            yield config, _long_sequence(rng, ids, config)
+            continue
         window, minted = list(ids), 0
         calls = proto.make_alphabet(window)
+        guide = proto.oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
             if rng.random() < 0.08:
@@ -191,8 +205,61 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
                 window = window[1:] + [f"{ids[0]}{minted}"]
                 calls = proto.make_alphabet(window)
             registers = calls[:proto.registrations * len(window)]  # the alphabet lists registrations first
-            sequence.append(rng.choice(registers) if registers and rng.random() < 0.2 else rng.choice(calls))
+            call = rng.choice(registers) if registers and rng.random() < 0.2 else rng.choice(calls)
+            call = _with_cursor(rng, guide, call)
+            guide.call(*call)
+            sequence.append(call)
         yield config, sequence
+
+
+#: one random sequence in LONG_EVERY (the LONG_FIRST-th first) is long enough to push
+#: more completions through the feed than it holds
+LONG_EVERY, LONG_FIRST = 40, 3
+
+
+def _with_cursor(rng: random.Random, guide: Any, call: Call) -> Call:
+    """A feed read gets a cursor drawn around the watermark the spec has reached:
+    below, at or above it (an implementation that reads `after` inclusively, or keeps
+    too few entries, answers differently only for such cursors)."""
+    if call[0] != "feed":
+        return call
+    watermark = guide.get("next_seq")
+    head = guide.get("feed_head")
+    choices = [0, watermark - 1, watermark, watermark + 1, head, head + 1, rng.randint(0, watermark + 1)]
+    return ("feed", {"after": max(0, rng.choice(choices))})
+
+
+def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call]:
+    """Registrations and terminal transitions of fresh ids until the feed has overflowed,
+    other calls mixed in, then feed reads around the oldest entry kept and the watermark."""
+    guide = _protocol("ops_lifecycle").oracle("reference", config)
+    capacity = guide.get("feed_capacity")
+    pool = alphabet(list(ids))
+    live: list[str] = []
+    sequence: list[Call] = []
+    minted = 0
+    endings = ("complete_operation", "fail_operation", "cancel_operation", "abort_provisioning")
+    while guide.get("next_seq") <= capacity + 4:
+        roll = rng.random()
+        if roll < 0.45 or not live:
+            minted += 1
+            live.append(f"{ids[0]}{minted}")
+            call: Call = ("register_operation", {"id": live[-1], "kind": rng.choice(KIND.members)})
+        elif roll < 0.55 and len(live) > 1:
+            call = ("provisioning_succeeded", {"id": rng.choice(live)})
+        elif roll < 0.9:
+            call = (rng.choice(endings), {"id": live.pop(rng.randrange(len(live)))})
+        elif roll < 0.93:
+            call, live = ("terminate_owner", {}), []
+        else:
+            call = _with_cursor(rng, guide, rng.choice(pool))
+        if guide.get("active_count") == config.max_concurrent and call[0] == "register_operation":
+            call, live = ("terminate_owner", {}), []
+        guide.call(*call)
+        sequence.append(call)
+    head, watermark = guide.get("feed_head"), guide.get("next_seq")
+    sequence += [("feed", {"after": a}) for a in (0, head - 1, head, head + 1, watermark - 1, watermark)]
+    return sequence
 
 
 def _leads_somewhere(oracle: Any, call: Call, calls: list[Call]) -> bool:

@@ -1,31 +1,29 @@
-"""The oracle: what the spec says every protocol call returns.
+"""The oracle: what the spec says every protocol call of the registry returns.
 
-It runs the spec machine (compiled, `spec.compiled`) and maps each protocol call to
-its spec action(s), the way DESIGN's table does: `terminate_owner` is
-`terminate_op` once per live op in registration order, `wait_begin` is
-`wait_request` over the set of ids, `persist_and_recover` is `recover`. The values
-a call returns (snapshots, the drained list, the feed) are read off the spec
-state; the only bookkeeping kept beside it is what the machine abstracts away:
-registration order of live ops, the feed's entries, and which wait the caller
-holds. Every answer comes with a `Decision`: the spec guard or effects that made it.
+It runs the spec machine (compiled, `spec.compiled`) through one declared table,
+`BINDINGS`: each protocol call names the spec action it runs (or the sweep of
+`spec.ops_lifecycle.SWEEPS` it performs) and the read of the spec state that gives
+its value. Nothing observable is kept beside the spec state: registration order,
+the completion feed and the caller's wait_all future are fields of the machine.
+Every spec action must be reached by some binding (`check_bindings`), so an action
+added to the spec cannot go unseen by the protocol. Every answer comes with a
+`Decision`: the spec guard or effects that made it.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from itertools import islice
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from conformance.calls import TRANSITIONS, Config
+from conformance.calls import CALLS, TRANSITIONS, Config
 from spec.compiled import compile_machine
-from spec.machine import Action, AssignAt, Guard, Machine
-from spec.model import State, Value, initial_state
-from spec.ops_lifecycle import LIVE, TERMINAL
+from spec.machine import Guard, Machine
+from spec.model import Accepted, State, Value, evaluate, initial_state
+from spec.ops_lifecycle import SWEEPS, TERMINAL
 from spec.registry import MACHINES
 from spec.render import effect_text, guard_text
-from spec.terms import Lit
+from spec.terms import Lit, Term, Var, substitute, walk
 
 Result = dict[str, Any]  # {"ok": value} or {"error": {"kind": ..., fields}}
 
@@ -79,12 +77,93 @@ def _machine(profile: str) -> Machine:
     return _BUILT[profile]
 
 
-def _outcome_of(action: Action) -> str | None:
-    """The terminal outcome an action writes, read off its effects (None if it writes none)."""
-    for e in action.effects:
-        if isinstance(e, AssignAt) and e.field == "outcome" and isinstance(e.value, Lit):
-            return str(e.value.value)
-    return None
+# --------------------------------------------------------------------------- the table
+
+Args = Mapping[str, Any]
+Read = Callable[["Oracle", Args], Any]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one protocol call reaches the spec.
+
+    `action` is the spec action the call runs with `params(args)` (None: the call only
+    reads); `sweep` names an entry of `SWEEPS` instead. `before` reads the state before
+    the action, `value` after it (and gets `before`'s result as `args["_before"]`);
+    the `ok` value is `value`'s result (null when there is none). `reads` names the
+    fields the value shows, for the explanation of a mismatch."""
+
+    action: str | None = None
+    params: Callable[[Args], dict[str, Value]] = lambda args: {}
+    sweep: str | None = None
+    before: Read | None = None
+    value: Read | None = None
+    reads: tuple[str, ...] = ()
+
+
+def _id(args: Args) -> dict[str, Value]:
+    return {"id": args["id"]}
+
+
+def _drained(o: "Oracle", args: Args) -> Any:
+    head, last = o.get("order_head"), o.get("next_seq")
+    assert isinstance(head, int) and isinstance(last, int)
+    return [{"id": str(o.get("order", s)), "outcome": o.get("outcome", o.get("order", s))}
+            for s in range(head + 1, last + 1)]
+
+
+def _feed(o: "Oracle", args: Args) -> Any:
+    head, last = o.get("feed_head"), o.get("next_seq")
+    assert isinstance(head, int) and isinstance(last, int)
+    return {"watermark": last, "entries": [
+        {"seq": s, "id": str(o.get("order", s)), "outcome": o.get("feed_outcome", s)}
+        for s in range(max(head, args["after"]) + 1, last + 1)]}
+
+
+def _transition(name: str) -> Binding:
+    return Binding(name, _id)
+
+
+#: Every protocol call of the registry (conformance/calls.py) and how it reaches the spec.
+BINDINGS: dict[str, Binding] = {
+    "register_operation": Binding("register_operation", lambda a: {"id": a["id"], "kind": a["kind"]}),
+    **{name: _transition(name) for name in TRANSITIONS},
+    "register_watcher": Binding("register_watcher", _id, before=lambda o, a: o.get("status", a["id"]) in TERMINAL,
+                                value=lambda o, a: {"resolved": a["_before"]}, reads=("status",)),
+    "terminate_owner": Binding(sweep="terminate_owner", value=lambda o, a: {"terminated": a["_before"]}),
+    "collect_completed": Binding("collect_completed", before=_drained, value=lambda o, a: a["_before"],
+                                 reads=("order", "outcome")),
+    "wait_begin": Binding("wait_request", lambda a: {"ids": frozenset(a["ids"]),
+                                                     "has_duplicate": len(set(a["ids"])) != len(a["ids"])},
+                          value=lambda o, a: {"done": o.get("waiter") == "done"}, reads=("waiter",)),
+    "wait_poll": Binding("wait_poll", value=lambda o, a: {"state": o.get("waiter")}, reads=("waiter",)),
+    "wait_cancel": Binding("wait_cancel"),
+    "snapshot": Binding(value=lambda o, a: o.snapshot(a["id"]), reads=("status",)),
+    "operations": Binding(value=lambda o, a: o.operations(), reads=("status",)),
+    "active_count": Binding(value=lambda o, a: o.get("active_count"), reads=("active_count",)),
+    "feed": Binding(value=_feed, reads=("order", "feed_outcome", "feed_head", "next_seq")),
+    "persist_and_recover": Binding("recover"),
+}
+
+#: calls that only read: they run no action
+READS = frozenset(name for name, b in BINDINGS.items() if b.action is None and b.sweep is None)
+
+
+def check_bindings(machine: Machine) -> None:
+    """Every protocol call is bound, every binding names an action of `machine`, and every
+    action of `machine` is reached by some call: `SpecInconsistent` otherwise."""
+    unbound_calls = sorted(set(CALLS) - set(BINDINGS))
+    if unbound_calls:
+        raise SpecInconsistent(f"protocol call {unbound_calls[0]!r} has no binding to the spec")
+    reached = {b.action for b in BINDINGS.values()} | {SWEEPS[b.sweep][0] for b in BINDINGS.values() if b.sweep}
+    names = {a.name for a in machine.actions}
+    missing = sorted(n for n in reached - names if n is not None)
+    if missing:
+        raise SpecInconsistent(f"the protocol binds spec action {missing[0]!r}, which {machine.name} does not have")
+    unreached = sorted(names - reached)
+    if unreached:
+        raise SpecInconsistent(f"spec action {unreached[0]!r} of {machine.name} has no protocol binding: "
+                               "no call of the protocol reaches it (add one to conformance/oracle.py BINDINGS)")
 
 
 class Oracle:
@@ -92,8 +171,8 @@ class Oracle:
 
     def __init__(self, profile: str = "reference", config: Config = Config(), machine: Machine | None = None) -> None:
         self.machine = machine or _machine(profile)
+        check_bindings(self.machine)
         self.compiled = compile_machine(self.machine)
-        self.outcomes = {a.name: _outcome_of(a) for a in self.machine.actions}
         self.writes = {a.name: {f: a.name for f in a.writes} for a in self.machine.actions}
         self.kinds = {error: snake(error) for error in self.machine.errors}
         self.reset(config)
@@ -101,31 +180,25 @@ class Oracle:
     def reset(self, config: Config) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, config.spec_config())
-        self.live_order: dict[str, None] = {}
-        self.feed: deque[tuple[int, str, str]] = deque(maxlen=max(4 * config.max_completed, 1024))
-        self.wait: int | None = None  # the wait_request number of the last wait begun
         self._steps: list[tuple[str, Guard | None]] = []
         self._note = ""
         self._reads: tuple[tuple[str, str | None], ...] = ()
         self.last_writer: dict[str, str] = {}  # field -> the last accepted action that wrote it
 
     def clone(self) -> "Oracle":
-        """An independent copy (same machine, same state and bookkeeping)."""
+        """An independent copy (same machine, same state)."""
         other = Oracle.__new__(Oracle)
-        other.machine, other.compiled, other.outcomes = self.machine, self.compiled, self.outcomes
+        other.machine, other.compiled = self.machine, self.compiled
         other.config = self.config
         other.state = self.state.copy()
-        other.live_order = dict(self.live_order)
-        other.feed = deque(self.feed, maxlen=self.feed.maxlen)
-        other.wait = self.wait
         other.writes, other.kinds = self.writes, self.kinds
         other.last_writer = dict(self.last_writer)
         other._steps, other._note, other._reads = [], "", ()
         return other
 
     def bookkeeping(self) -> Any:
-        """What the oracle keeps beside the spec state (part of a state's identity when pruning)."""
-        return (tuple(self.live_order), self.wait, tuple(self.feed))
+        """What the oracle keeps beside the spec state: nothing (kept for the drivers' pruning key)."""
+        return ()
 
     @property
     def decision(self) -> Decision:
@@ -134,121 +207,79 @@ class Oracle:
 
     # ------------------------------------------------------------ reading the state
 
-    def _get(self, name: str, key: Value | None = None) -> Value:
+    def get(self, name: str, key: Value | None = None) -> Value:
         if key is None:
             return self.state.globals[name]
         return self.state.maps[name].get(key, self.machine.field(name).default.value)
 
     def snapshot(self, id: str) -> dict[str, Any] | None:
-        status = self._get("status", id)
+        status = self.get("status", id)
         if status == "absent":
             return None
-        outcome = self._get("outcome", id)
-        return {"status": status, "kind": self._get("kind", id), "peer_ready": self._get("peer_ready", id),
-                "progress": self._get("progress", id), "watchers": self._get("watchers", id),
+        outcome = self.get("outcome", id)
+        return {"status": status, "kind": self.get("kind", id), "peer_ready": self.get("peer_ready", id),
+                "progress": self.get("progress", id), "watchers": self.get("watchers", id),
                 "outcome": None if outcome == "none" else outcome}
 
     def operations(self) -> dict[str, Any]:
         tracked = sorted(str(i) for i in self.state.maps["status"])
-        return {"active_count": self._get("active_count"),
+        return {"active_count": self.get("active_count"),
                 "operations": {i: self.snapshot(i) for i in tracked}}
 
     # ------------------------------------------------------------ stepping
 
     def _step(self, action: str, params: Mapping[str, Value]) -> Result | None:
         """Run one spec action in place; an error result if a guard refused it."""
-        before = self.state.globals["next_seq"]
         refused = self.compiled.apply(self.state, action, params)
         self._steps.append((action, refused))
         if refused is not None:
             payload = self.compiled.payload(action, refused, self.state, params)
             return {"error": {"kind": self.kinds[refused.error], **dict(payload)}}
         self.last_writer.update(self.writes[action])
-        if self.state.globals["next_seq"] != before:  # a terminal transition: one feed entry
-            seq = self.state.globals["next_seq"]
-            assert isinstance(seq, int)
-            outcome = self.outcomes[action]
-            self.feed.append((seq, str(params["id"]), str(outcome)))
         return None
+
+    def _sweep(self, name: str) -> list[str]:
+        """Apply the sweep's action while any id satisfies its predicate; the spec's guards
+        must accept exactly one of them at each step."""
+        action, over = SWEEPS[name]
+        var = over_var(over)
+        done: list[str] = []
+        while True:
+            candidates = sorted(str(i) for i in self.state.maps["status"]
+                                if evaluate(self.machine, substitute(over, var, Lit(i, var.sort)), self.state) is True)
+            if not candidates:
+                return done
+            enabled = [c for c in candidates if isinstance(self.compiled.step(self.state, action, {"id": c}), Accepted)]
+            if len(enabled) != 1:
+                raise SpecInconsistent(f"{name}: the spec accepts {action} on {len(enabled)} of the ids "
+                                       f"{candidates} (it must accept exactly one at each step)")
+            self._step(action, {"id": enabled[0]})
+            done.append(enabled[0])
 
     def call(self, name: str, args: Mapping[str, Any]) -> Result:
         """The spec's result for one (already validated) protocol call."""
         self._steps, self._note, self._reads = [], "", ()
-        if name == "register_operation":
-            error = self._step(name, {"id": args["id"], "kind": args["kind"]})
-            if error is None:
-                self.live_order[args["id"]] = None
-            return error or {"ok": None}
-        if name in TRANSITIONS:
-            error = self._step(name, {"id": args["id"]})
-            if error is None and self._get("status", args["id"]) not in LIVE:
-                self.live_order.pop(args["id"], None)
-            return error or {"ok": None}
-        if name == "register_watcher":
-            resolved = self._get("status", args["id"]) in TERMINAL
-            return self._step(name, {"id": args["id"]}) or {"ok": {"resolved": resolved}}
-        if name == "terminate_owner":
-            terminated = list(self.live_order)
-            for id in terminated:
-                error = self._step("terminate_op", {"id": id})
-                if error is not None:  # the spec refusing a live op is a spec bug (a mutant, say)
-                    raise SpecInconsistent(f"terminate_owner: the spec refuses terminate_op({id}) on a live op: "
-                                           f"{error}")
-            self.live_order.clear()
-            self._note = "terminate_owner = terminate_op on every live op, in registration order"
-            return {"ok": {"terminated": terminated}}
-        if name == "collect_completed":
-            head, last = self._get("order_head"), self._get("next_seq")
-            assert isinstance(head, int) and isinstance(last, int)
-            drained = [str(self._get("order", s)) for s in range(head + 1, last + 1)]
-            value = [{"id": i, "outcome": self._get("outcome", i)} for i in drained]
-            self._step(name, {})
-            return {"ok": value}
-        if name == "wait_begin":
-            ids = args["ids"]
-            params: dict[str, Value] = {"ids": frozenset(ids), "has_duplicate": len(set(ids)) != len(ids)}
-            error = self._step("wait_request", params)
+        binding = BINDINGS[name]
+        before = binding.before(self, args) if binding.before is not None else None
+        if binding.sweep is not None:
+            before = self._sweep(binding.sweep)
+            self._note = f"{name} = {SWEEPS[binding.sweep][0]} while the spec accepts it on some id, one id at a time"
+        elif binding.action is not None:
+            error = self._step(binding.action, binding.params(args))
             if error is not None:
                 return error
-            request = self._get("wait_request")
-            assert isinstance(request, int)
-            self.wait = request
-            return {"ok": {"done": not self._get("wait_active")}}
-        if name == "wait_poll":
-            self._note = "wait_poll reads the wait's state off wait_active and wait_tokens"
-            self._reads = tuple((f, self.last_writer.get(f)) for f in ("wait_active", "wait_tokens"))
-            return {"ok": {"state": self._wait_state()}}
-        if name == "wait_cancel":
-            if self.wait is not None and self._get("wait_active"):
-                self._step("wait_cancel", {})
+        self._reads = tuple((f, self.last_writer.get(f)) for f in binding.reads)
+        if binding.value is None:
             return {"ok": None}
-        if name == "snapshot":
-            return {"ok": self.snapshot(args["id"])}
-        if name == "operations":
-            return {"ok": self.operations()}
-        if name == "active_count":
-            return {"ok": self._get("active_count")}
-        if name == "feed":
-            last = self._get("next_seq")
-            assert isinstance(last, int)
-            newer = min(len(self.feed), max(0, last - args["after"]))  # feed seqs are consecutive, ending at last
-            return {"ok": {"watermark": last, "entries": [
-                {"seq": s, "id": i, "outcome": o} for s, i, o in reversed(list(islice(reversed(self.feed), newer)))]}}
-        if name == "persist_and_recover":
-            self._step("recover", {})
-            self.live_order.clear()
-            self.wait = None
-            return {"ok": None}
-        raise KeyError(name)
+        return {"ok": binding.value(self, {**args, "_before": before})}
 
-    def _wait_state(self) -> str:
-        if self.wait is None:
-            return "none"
-        if self._get("wait_active"):
-            return "waiting"
-        tokens = self._get("wait_tokens")
-        assert isinstance(tokens, int)
-        return "done" if tokens >= 1 else "cancelled"
+
+def over_var(term: Term) -> Var:
+    """The id variable a sweep's predicate ranges over."""
+    for node in walk(term):
+        if isinstance(node, Var):
+            return node
+    raise SpecInconsistent(f"sweep predicate {term!r} names no variable")
 
 
 def same_json(a: Any, b: Any) -> bool:

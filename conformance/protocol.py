@@ -59,9 +59,9 @@ class MachineProtocol:
 
 def _ops() -> MachineProtocol:
     from conformance import drive
-    from conformance.oracle import Oracle
+    from conformance.oracle import READS, Oracle
     return MachineProtocol(
-        "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, drive.READS,
+        "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
         drive.alphabet, lambda ids: list(drive.PROBES), 2, 5)
 

@@ -126,6 +126,14 @@ class Universe:
             return self.nobody
         return self.enums[lit.sort.name][1][str(lit.value)]
 
+    def key_before(self, a: Expr, b: Expr) -> Expr:
+        """The seed's id order. Unbounded: an uninterpreted relation (the proofs assume
+        nothing about it). Finite: the order of the names the traces use (op0 < op1 < …,
+        as their JSON encodings sort), so that every trace replays on the spec model."""
+        if self.size is None:
+            return z3.Function("key_before", self.id_sort, self.id_sort, z3.BoolSort())(a, b)
+        return z3.Or([z3.And(a == x, b == y) for n, x in enumerate(self.ids) for y in self.ids[n + 1:]])
+
     def enum_name(self, sort: Sort, value: Expr) -> str:
         for name, const in self.enums[sort.name][1].items():
             if z3.eq(const, value):
@@ -294,6 +302,8 @@ def _apply(t: Apply, env: Env) -> Expr:
         return a[0] - a[1]
     if op == "ite":
         return z3.If(a[0], a[1], a[2])
+    if op == "key_before":
+        return env.u.key_before(a[0], a[1])
     raise ValueError(f"unknown operator {op}")
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
-from spec.terms import ID, PRE, walk, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from spec.terms import ID, PRE, key_before_value, walk, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
 FieldsFn = Callable[[State, Mapping[str, Value]], tuple[tuple[str, Value], ...]]
@@ -110,6 +110,8 @@ class _Source:
             return f"({args[1]} if {args[0]} else {args[2]})"
         if op == "add":
             return "(" + " + ".join(args) + ")"
+        if op == "key_before":
+            return f"KEY_BEFORE({args[0]}, {args[1]})"
         if op in _INFIX:
             return f"({args[0]} {_INFIX[op]} {args[1]})"
         raise SpecError(f"unknown operator {op}")
@@ -333,7 +335,8 @@ def compile_machine(machine: Machine) -> Compiled:
         chunks.append(src.invariant(index, inv, tuple(all_params)))
     source = "\n\n".join(chunks) + "\n"
     namespace: dict[str, Any] = {"FRESH": FRESH_ID, "SpecError": SpecError, "universe": _universe,
-                                 "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted, **src.constants}
+                                 "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted,
+                                 "KEY_BEFORE": key_before_value, **src.constants}
     exec(compile(source, f"<compiled {machine.name}/{machine.profile}>", "exec"), namespace)
     compiled = Compiled(
         machine, source,

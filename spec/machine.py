@@ -7,6 +7,7 @@ effects name, never written by hand.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
@@ -172,10 +173,26 @@ class Decision:
     invariants: tuple[str, ...]
 
 
-def check_profile(profile: str) -> None:
-    """A machine's `build(profile)` accepts only the known profiles."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+def check_profile(profile: str, decisions: tuple["Decision", ...] = ()) -> frozenset[str]:
+    """The decisions a profile adopts; `ValueError` for an unknown profile.
+
+    `reference` adopts every decision of the machine, `seed` none. A base may be
+    followed by `+name` / `-name` to adopt or drop single decisions
+    (`seed+ids_never_reused`, `reference-barrier_survives_eviction`): the driver
+    uses these to show that each decision is found on its own."""
+    base, *changes = re.split(r"(?=[+-])", profile)
+    if base not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}, "
+                         "optionally followed by +DECISION or -DECISION")
+    known = {d.name for d in decisions}
+    adopted = set(known) if base == "reference" else set()
+    for change in changes:
+        name = change[1:]
+        if name not in known:
+            raise ValueError(f"profile {profile!r}: no decision {name!r}"
+                             + (f" (known: {', '.join(sorted(known))})" if known else " (this machine has none)"))
+        (adopted.add if change[0] == "+" else adopted.discard)(name)
+    return frozenset(adopted)
 
 
 @dataclass(frozen=True)

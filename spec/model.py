@@ -12,7 +12,7 @@ from typing import Mapping, Union
 
 from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from spec.terms import (
-    BINARY, ID, OPERATORS, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
+    BINARY, ID, OPERATORS, key_before_value, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
 )
 
 Value = Union[bool, int, str, frozenset[str]]
@@ -191,6 +191,8 @@ def _apply(t: Apply, env: Env) -> Value:
     vals = [_eval(a, env) for a in t.args]
     if op == "not":
         return vals[0] is not True
+    if op == "key_before":
+        return key_before_value(vals[0], vals[1])
     if op in ORDERED or op == "add":
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
             raise SpecError(f"{op} applied to non-integers {vals}")

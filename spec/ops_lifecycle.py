@@ -1,7 +1,8 @@
 """The ops-lifecycle machine (seed 001: `RuntimeOpsLifecycleRegistry`), as data.
 
-Two profiles share this one definition and differ only in the three decisions
-DESIGN lists; every difference is chosen by `build(profile)` below and nowhere else.
+Two profiles share this one definition and differ only in the decisions below
+(`DECISIONS`); every difference is chosen by `build(profile)` from the decisions
+the profile adopts, and nowhere else.
 
 * ``seed`` — what the seed implementation does.
 * ``reference`` — what this project stands behind:
@@ -23,11 +24,21 @@ DESIGN lists; every difference is chosen by `build(profile)` below and nowhere e
      provisioning succeeded, a failure is `fail_operation`'s business; the seed
      routes both through one transition and reports `fail_operation` in the
      error (decision 3).
+  4. **`terminate_owner` goes in registration order**, not in the seed's sorted
+     (JSON-encoded) id order.
+  5. **A satisfied wait resolves at once**: the seed reads the outcomes when the
+     future is next polled and fails if a member was evicted meanwhile.
+  6. **Dropping a future cancels only its own request**: the seed's drop clears
+     a newer request's sender too, leaving its barrier armed with no one to tell.
+
+Everything the protocol lets an implementation see is state here: registration
+order (`registered`), the completion feed (`order`, `feed_outcome`, `feed_head`,
+its capacity) and the caller's wait_all future (`waiter`).
 
 Calls that act on many operations are decomposed into single-operation steps, as
 DESIGN's table says for `terminate_owner` ("one transition per op"):
-`terminate_owner` is `terminate_op` applied to every live op in registration
-order. `collect_completed`, `wait_request` and `recover` rewrite per-id fields
+`terminate_owner` is `terminate_op` applied while any op is live (`SWEEPS`), whose
+guard `first_in_termination_order` picks the next one. `collect_completed`, `wait_request` and `recover` rewrite per-id fields
 pointwise.
 """
 
@@ -39,7 +50,7 @@ from spec.machine import (
 from spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
     add, and_, at_pre, card, enum, eq, exists, forall, ge, gt, implies, in_range, ite, le,
-    lit, lt, ne, not_, one_of, or_, read, sub, sym,
+    key_before, lit, lt, ne, not_, one_of, or_, read, sub, sym,
 )
 
 
@@ -49,6 +60,10 @@ STATUS = enum(
 )
 KIND = enum("kind", "mob_member_child", "background_tool_op")
 OUTCOME = enum("outcome", "none", "completed", "failed", "aborted", "cancelled", "retired", "terminated")
+#: The caller's wait_all future (the last accepted `wait_all`): `signalled` = its
+#: barrier was satisfied and the seed has not yet read the outcomes (that happens
+#: when it is polled); `orphaned` = its sender was dropped without a value.
+WAITER = enum("waiter", "none", "waiting", "signalled", "orphaned", "done", "failed", "cancelled")
 TEXT = Sort("text")
 
 LIVE = ("provisioning", "running", "retiring")
@@ -62,6 +77,7 @@ ERRORS = (
 
 i = Param("id", ID)
 j = Var("j")
+k = Var("k")
 s = Var("s", INT)
 
 
@@ -98,23 +114,38 @@ FIELDS = (
     StateField("used", BOOL, FALSE, ID, doc="the id has been registered at some time (survives eviction)"),
     StateField("member", BOOL, FALSE, ID, doc="member of the current wait_all barrier"),
     StateField("barrier_done", BOOL, FALSE, ID, doc="barrier member whose outcome the barrier holds"),
-    StateField("order", ID, NO_OP, INT, doc="completed_order, indexed by completion sequence"),
+    StateField("registered", INT, lit(0), ID, doc="registration number: the op was the n-th registration; 0 when untracked"),
+    StateField("order", ID, NO_OP, INT, doc="the op completed with each sequence number (completed_order and the feed)"),
+    StateField("feed_outcome", OUTCOME, sym(OUTCOME, "none"), INT,
+               doc="the completion feed: the outcome completed with each sequence number"),
+    StateField("registrations", INT, lit(0), doc="number of registrations accepted"),
     StateField("active_count", INT, lit(0), doc="number of live operations"),
     StateField("next_seq", INT, lit(0), doc="last completion sequence number issued"),
     StateField("order_head", INT, lit(0), doc="sequence number of the last op dropped from completed_order"),
+    StateField("feed_head", INT, lit(0), doc="sequence number of the last entry dropped from the completion feed"),
+    StateField("waiter", WAITER, sym(WAITER, "none"), doc="the caller's wait_all future, as wait_poll reports it"),
     StateField("wait_active", BOOL, FALSE, doc="a wait_all barrier is waiting"),
     StateField("wait_request", INT, lit(0), doc="number of wait_all requests accepted (the current request id)"),
     StateField("wait_tokens", INT, lit(0), doc="WaitAllSatisfied tokens emitted for the current request"),
     StateField("max_completed", INT, lit(256), rigid=True, doc="retained terminal operations (FIFO)"),
     StateField("has_limit", BOOL, FALSE, rigid=True, doc="a concurrency limit is configured"),
     StateField("max_concurrent", INT, lit(0), rigid=True, doc="the concurrency limit, when configured"),
+    StateField("feed_capacity", INT, lit(1024), rigid=True, doc="completion feed entries kept (the newest)"),
 )
+
+
+def configuration(max_completed: int, max_concurrent: int | None) -> dict[str, bool | int]:
+    """The rigid fields for a registry built with these settings: the seed sizes its
+    completion feed `max(4 × max_completed, 1024)` (seed 001, `with_config`)."""
+    return {"max_completed": max_completed, "has_limit": max_concurrent is not None,
+            "max_concurrent": max_concurrent or 0, "feed_capacity": max(4 * max_completed, 1024)}
+
 
 #: Per-id fields that eviction, collection and recovery reset; status goes last
 #: because the pointwise conditions read it.
-FORGOTTEN_ON_REMOVAL = ("kind", "peer_ready", "progress", "outcome", "seq", "watchers", "status")
+FORGOTTEN_ON_REMOVAL = ("kind", "peer_ready", "progress", "outcome", "seq", "watchers", "registered", "status")
 
-ASSUMPTIONS = (ge(g("max_completed"), lit(0)), ge(g("max_concurrent"), lit(0)))
+ASSUMPTIONS = (ge(g("max_completed"), lit(0)), ge(g("max_concurrent"), lit(0)), ge(g("feed_capacity"), lit(1)))
 
 # --------------------------------------------------------------------------- guards
 
@@ -135,19 +166,30 @@ def from_status(label: str, allowed: tuple[str, ...]) -> Guard:
 # --------------------------------------------------------------------------- effects
 
 
-def finished(x: Term, profile: str) -> Term:
+Adopted = frozenset[str]  # the decisions a profile adopts (spec.machine.check_profile)
+
+
+def finished(x: Term, adopted: Adopted) -> Term:
     """Whether barrier member `x` has finished, as the satisfaction guard sees it."""
-    if profile == "seed":
+    if "barrier_survives_eviction" not in adopted:
         return terminal(x)  # seed: re-read the member's current status
     return read("barrier_done", x)
 
 
-def satisfaction_effects(profile: str) -> tuple[Effect, ...]:
-    """seed 001 `maybe_satisfy_wait`: emit the token once every member has finished."""
-    all_finished = forall(j, implies(read("member", j), finished(j, profile)))
+def waiter_is(*states: str) -> Term:
+    return one_of(g("waiter"), WAITER, states)
+
+
+def satisfaction_effects(adopted: Adopted) -> tuple[Effect, ...]:
+    """seed 001 `maybe_satisfy_wait`: emit the token once every member has finished and
+    send it to the waiting future. The seed's future reads the outcomes only when it is
+    next polled (`signalled`); the reference resolves it at once (decision)."""
+    all_finished = forall(j, implies(read("member", j), finished(j, adopted)))
     satisfies = and_(g("wait_active"), all_finished)
+    resolved = "done" if "satisfied_wait_resolves_at_once" in adopted else "signalled"
     return (
         Assign("wait_tokens", ite(satisfies, add(g("wait_tokens"), lit(1)), g("wait_tokens"))),
+        Assign("waiter", ite(and_(satisfies, waiter_is("waiting")), sym(WAITER, resolved), g("waiter"))),
         Assign("wait_active", and_(g("wait_active"), not_(all_finished))),
     )
 
@@ -164,12 +206,13 @@ def removal_where(condition: Term) -> tuple[Effect, ...]:
     return tuple(AssignAll(name, j, ite(condition, defaults[name], read(name, j))) for name in FORGOTTEN_ON_REMOVAL)
 
 
-def finalize_terminal(to: str, profile: str) -> tuple[Effect, ...]:
+def finalize_terminal(to: str, adopted: Adopted) -> tuple[Effect, ...]:
     """seed 001 `finalize_terminal`: status and outcome, active −1, watchers resolved,
-    next completion sequence and completed_order entry, FIFO eviction of the
-    oldest retained op, then the barrier re-check."""
+    next completion sequence, one completion feed entry (the oldest dropped beyond
+    the feed's capacity), completed_order entry, FIFO eviction of the oldest
+    retained op, then the barrier re-check."""
     barrier_capture: tuple[Effect, ...] = ()
-    if profile == "reference":
+    if "barrier_survives_eviction" in adopted:
         barrier_capture = (AssignAt("barrier_done", i, or_(read("barrier_done", i),
                                                             and_(g("wait_active"), read("member", i)))),)
     victim = read("order", add(g("order_head"), lit(1)))
@@ -182,17 +225,35 @@ def finalize_terminal(to: str, profile: str) -> tuple[Effect, ...]:
         Assign("next_seq", add(g("next_seq"), lit(1))),
         AssignAt("seq", i, g("next_seq")),
         AssignAt("order", g("next_seq"), i),
+        AssignAt("feed_outcome", g("next_seq"), sym(OUTCOME, to)),
+        Assign("feed_head", ite(gt(sub(g("next_seq"), g("feed_head")), g("feed_capacity")),
+                                add(g("feed_head"), lit(1)), g("feed_head"))),
         *barrier_capture,
         *removal(victim, over_capacity),
         Assign("order_head", ite(over_capacity, add(g("order_head"), lit(1)), g("order_head"))),
-        *satisfaction_effects(profile),
+        *satisfaction_effects(adopted),
     )
 
 
-def terminal_action(name: str, allowed: tuple[str, ...], to: str, profile: str, doc: str,
-                    label: str = "") -> Action:
-    return Action(name, (i,), (operation_tracked(), from_status(label or name, allowed)),
-                  finalize_terminal(to, profile), doc, label)
+def terminal_action(name: str, allowed: tuple[str, ...], to: str, adopted: Adopted, doc: str,
+                    label: str = "", guards: tuple[Guard, ...] = ()) -> Action:
+    return Action(name, (i,), (operation_tracked(), from_status(label or name, allowed), *guards),
+                  finalize_terminal(to, adopted), doc, label)
+
+
+def terminated_before(a: Term, b: Term, adopted: Adopted) -> Term:
+    """`terminate_owner` reaches live op `a` before live op `b`: in registration order
+    (reference), or in the order of the seed's DSL map keys, the JSON-encoded ids."""
+    if "termination_in_registration_order" in adopted:
+        return lt(read("registered", a), read("registered", b))
+    return key_before(a, b)
+
+
+#: Calls of the protocol that act on many operations: the call applies the action
+#: to every op the predicate (over j) holds for, one step at a time, while any is
+#: left; the action's guards must accept exactly one of them at each step (the
+#: order is the spec's, never the oracle's).
+SWEEPS = {"terminate_owner": ("terminate_op", live(j))}
 
 
 def status_action(name: str, allowed: tuple[str, ...], effects: tuple[Effect, ...], doc: str) -> Action:
@@ -214,15 +275,15 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
 # --------------------------------------------------------------------------- actions
 
 
-def actions(profile: str) -> tuple[Action, ...]:
-    k = Param("kind", KIND)
+def actions(adopted: Adopted) -> tuple[Action, ...]:
+    kind = Param("kind", KIND)
     ids = Param("ids", ID_SET)
     has_duplicate = Param("has_duplicate", BOOL)
     register_guards = [
         Guard("not_already_registered", eq(status(i), sym(STATUS, "absent")), "AlreadyRegistered",
               "an id is tracked at most once (checked first)", (("id", i),)),
     ]
-    if profile == "reference":
+    if "ids_never_reused" in adopted:
         register_guards.append(Guard(
             "id_never_registered", not_(read("used", i)), "AlreadyRegistered",
             "an evicted or collected id stays retired: ids are never reused (decision 2)", (("id", i),)))
@@ -231,44 +292,60 @@ def actions(profile: str) -> tuple[Action, ...]:
         "MaxConcurrentExceeded", "a configured limit caps the number of live operations",
         (("limit", g("max_concurrent")), ("active", g("active_count")))))
 
-    if profile == "seed":
+    if "provisioning_failed_only_while_provisioning" not in adopted:
         provisioning_failed = terminal_action(
-            "provisioning_failed", LIVE, "failed", profile,
+            "provisioning_failed", LIVE, "failed", adopted,
             "seed: the same transition as fail_operation, reported as fail_operation (decision 3)",
             label="fail_operation")
     else:
         provisioning_failed = terminal_action(
-            "provisioning_failed", ("provisioning",), "failed", profile,
+            "provisioning_failed", ("provisioning",), "failed", adopted,
             "provisioning could not finish; only an op still provisioning can fail this way (decision 3)")
 
     all_members_terminal = forall(j, implies(Contains(ids, j), terminal(j)))
+    # the new future replaces the caller's old one, which is dropped after it; in the
+    # seed, dropping an old future that was signalled or orphaned but never polled
+    # clears whatever sender is pending, i.e. the new one (decision)
+    new_waiter: Term = ite(all_members_terminal, sym(WAITER, "done"), sym(WAITER, "waiting"))
+    if "dropped_waiter_cancels_only_its_own" not in adopted:
+        new_waiter = ite(and_(not_(all_members_terminal), waiter_is("signalled", "orphaned")),
+                         sym(WAITER, "orphaned"), new_waiter)
     wait_effects: list[Effect] = [
         Assign("wait_request", add(g("wait_request"), lit(1))),
         Assign("wait_tokens", ite(all_members_terminal, lit(1), lit(0))),
         Assign("wait_active", not_(all_members_terminal)),
         AssignAll("member", j, Contains(ids, j)),
+        Assign("waiter", new_waiter),
     ]
-    if profile == "reference":
+    if "barrier_survives_eviction" in adopted:
         wait_effects.append(AssignAll("barrier_done", j, and_(Contains(ids, j), terminal(j))))
+    # seed `WaitAllFuture::poll`: a signalled future reads every member's outcome and
+    # fails with Internal when one is gone; an orphaned one fails (channel dropped)
+    poll_outcome: Term = ite(forall(j, implies(read("member", j), terminal(j))), sym(WAITER, "done"),
+                             sym(WAITER, "failed"))
+    poll = Assign("waiter", ite(waiter_is("signalled"), poll_outcome,
+                                ite(waiter_is("orphaned"), sym(WAITER, "failed"), g("waiter"))))
 
     return (
-        Action("register_operation", (i, k), tuple(register_guards), (
+        Action("register_operation", (i, kind), tuple(register_guards), (
             AssignAt("status", i, sym(STATUS, "provisioning")),
-            AssignAt("kind", i, k),
+            AssignAt("kind", i, kind),
             AssignAt("used", i, TRUE),
+            Assign("registrations", add(g("registrations"), lit(1))),
+            AssignAt("registered", i, g("registrations")),
             Assign("active_count", add(g("active_count"), lit(1))),
         ), "admit a new operation in Provisioning; it counts as active"),
         status_action("provisioning_succeeded", ALLOWED_FROM["provisioning_succeeded"],
                       (AssignAt("status", i, sym(STATUS, "running")),), "the operation started running"),
         provisioning_failed,
-        terminal_action("fail_operation", LIVE, "failed", profile, "the operation failed"),
-        terminal_action("abort_provisioning", ALLOWED_FROM["abort_provisioning"], "aborted", profile,
+        terminal_action("fail_operation", LIVE, "failed", adopted, "the operation failed"),
+        terminal_action("abort_provisioning", ALLOWED_FROM["abort_provisioning"], "aborted", adopted,
                         "provisioning was abandoned before the operation ran"),
-        terminal_action("cancel_operation", LIVE, "cancelled", profile, "the operation was cancelled"),
+        terminal_action("cancel_operation", LIVE, "cancelled", adopted, "the operation was cancelled"),
         status_action("request_retire", ALLOWED_FROM["request_retire"],
                       (AssignAt("status", i, sym(STATUS, "retiring")),), "ask a running operation to wind down"),
-        terminal_action("mark_retired", ALLOWED_FROM["mark_retired"], "retired", profile, "the operation retired"),
-        terminal_action("complete_operation", ALLOWED_FROM["complete_operation"], "completed", profile,
+        terminal_action("mark_retired", ALLOWED_FROM["mark_retired"], "retired", adopted, "the operation retired"),
+        terminal_action("complete_operation", ALLOWED_FROM["complete_operation"], "completed", adopted,
                         "the operation finished with a result"),
         status_action("report_progress", ALLOWED_FROM["report_progress"],
                       (AssignAt("progress", i, add(read("progress", i), lit(1))),), "count one progress report"),
@@ -283,8 +360,14 @@ def actions(profile: str) -> tuple[Action, ...]:
         Action("register_watcher", (i,), (operation_tracked(),), (
             AssignAt("watchers", i, ite(terminal(i), read("watchers", i), add(read("watchers", i), lit(1)))),
         ), "watch for the terminal outcome; on a terminal op the watch is already resolved"),
-        terminal_action("terminate_op", LIVE, "terminated", profile,
-                        "one step of terminate_owner: terminate one live operation", label="terminate_owner"),
+        terminal_action("terminate_op", LIVE, "terminated", adopted,
+                        "one step of terminate_owner: terminate the live operation it reaches first",
+                        label="terminate_owner", guards=(Guard(
+                            "first_in_termination_order",
+                            forall(k, implies(and_(live(k), ne(k, i)), terminated_before(i, k, adopted))),
+                            "InvalidTransition", "terminate_owner reaches the live operations one at a time, "
+                            "in its order (decision)",
+                            (("id", i), ("status", status(i)), ("action", Lit("terminate_owner", TEXT)))),)),
         Action("collect_completed", (), (), (
             *removal_where(terminal(j)),
             Assign("order_head", g("next_seq")),
@@ -297,21 +380,31 @@ def actions(profile: str) -> tuple[Action, ...]:
             Guard("members_tracked", forall(j, implies(Contains(ids, j), tracked(j))), "NotFound",
                   "every member must be tracked when the wait begins", ()),
         ), tuple(wait_effects), "wait_all: resolve at once if every member is terminal, else arm the barrier"),
-        Action("wait_cancel", (), (), (Assign("wait_active", FALSE),),
-               "the waiter went away: clear the barrier without a token"),
+        Action("wait_poll", (), (), (poll,) if "satisfied_wait_resolves_at_once" not in adopted else (),
+               "poll the caller's wait_all future once"
+               + ("" if "satisfied_wait_resolves_at_once" not in adopted else
+                  " (it resolved when its barrier was satisfied: polling changes nothing)")),
+        Action("wait_cancel", (), (), (
+            # dropping a future that still waits on its barrier (or, in the seed, an orphaned
+            # one whose barrier is still armed) clears the barrier without a token
+            Assign("wait_active", and_(g("wait_active"), not_(waiter_is("waiting", "orphaned")))),
+            Assign("waiter", ite(waiter_is("waiting", "signalled", "orphaned"), sym(WAITER, "cancelled"),
+                                 g("waiter"))),
+        ), "the caller drops its wait_all future without polling it"),
         Action("recover", (), (), (
             *removal_where(live(j)),
             AssignAll("watchers", j, lit(0)),
             Assign("active_count", lit(0)),
             Assign("wait_active", FALSE),
-        ), "restart from a persisted snapshot: only terminal operations survive"),
+            Assign("waiter", sym(WAITER, "none")),
+        ), "restart from a persisted snapshot: only terminal operations survive, no future does"),
     )
 
 
 # --------------------------------------------------------------------------- invariants
 
 
-def invariants(profile: str) -> tuple[Invariant, ...]:
+def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
     outcome_matches_status = and_(*(
         implies(eq(status(j), sym(STATUS, st)),
                 eq(read("outcome", j), sym(OUTCOME, st if st in TERMINAL else "none")))
@@ -346,18 +439,18 @@ def invariants(profile: str) -> tuple[Invariant, ...]:
             "finished, the token is emitted only when every member finished and at most once per "
             "request, and the set of unfinished members only shrinks while the barrier waits",
             state=and_(
-                implies(g("wait_active"), exists(j, and_(read("member", j), not_(finished(j, profile))))),
+                implies(g("wait_active"), exists(j, and_(read("member", j), not_(finished(j, adopted))))),
                 forall(j, implies(and_(g("wait_active"), read("member", j)),
-                                  and_(or_(tracked(j), finished(j, profile)),
-                                       implies(terminal(j), finished(j, profile))))),
+                                  and_(or_(tracked(j), finished(j, adopted)),
+                                       implies(terminal(j), finished(j, adopted))))),
                 le(lit(0), g("wait_tokens")), le(g("wait_tokens"), lit(1)),
                 implies(g("wait_active"), eq(g("wait_tokens"), lit(0))),
             ),
-            step=implies(emitted, forall(j, implies(read("member", j), finished(j, profile)))),
+            step=implies(emitted, forall(j, implies(read("member", j), finished(j, adopted)))),
             ranking=Ranking(
                 active=g("wait_active"),
                 same_episode=eq(g("wait_request"), at_pre(g("wait_request"))),
-                pending=and_(read("member", j), not_(finished(j, profile))),
+                pending=and_(read("member", j), not_(finished(j, adopted))),
                 var=j,
             ),
         ),
@@ -399,11 +492,61 @@ def invariants(profile: str) -> tuple[Invariant, ...]:
         ),
         Invariant(
             "untracked_ids_hold_no_state",
-            "an untracked id carries no kind, peer handoff, progress, outcome or sequence number",
+            "an untracked id carries no kind, peer handoff, progress, outcome, sequence or registration number",
             state=forall(j, implies(eq(status(j), sym(STATUS, "absent")), and_(
                 eq(read("kind", j), sym(KIND, "background_tool_op")), not_(read("peer_ready", j)),
                 eq(read("progress", j), lit(0)), eq(read("outcome", j), sym(OUTCOME, "none")),
-                eq(read("seq", j), lit(0))))),
+                eq(read("seq", j), lit(0)), eq(read("registered", j), lit(0))))),
+        ),
+        Invariant(
+            "registration_order_exact",
+            "every tracked operation has its own registration number, at most the number of "
+            "registrations, and that number never changes while it is tracked",
+            state=and_(
+                le(lit(0), g("registrations")),
+                forall(j, implies(tracked(j), and_(lt(lit(0), read("registered", j)),
+                                                   le(read("registered", j), g("registrations"))))),
+                forall(j, forall(k, implies(and_(tracked(j), tracked(k), ne(j, k)),
+                                            ne(read("registered", j), read("registered", k))))),
+            ),
+            step=and_(ge(g("registrations"), at_pre(g("registrations"))),
+                      forall(j, implies(and_(ne(pre_status, sym(STATUS, "absent")), tracked(j)),
+                                        eq(read("registered", j), at_pre(read("registered", j)))))),
+        ),
+        Invariant(
+            "termination_in_registration_order",
+            "terminate_owner terminates the live operations in the order they were registered (decision)",
+            step=implies(ActionIs("terminate_op"), forall(k, implies(
+                and_(one_of(at_pre(status(k)), STATUS, LIVE), ne(k, i)),
+                lt(at_pre(read("registered", i)), at_pre(read("registered", k)))))),
+        ),
+        Invariant(
+            "completion_feed_exact",
+            "the completion feed holds the newest completions, at most feed_capacity of them, one per "
+            "sequence number in order, each with the outcome its op completed with; an entry never changes",
+            state=and_(
+                le(lit(0), g("feed_head")), le(g("feed_head"), g("next_seq")),
+                le(sub(g("next_seq"), g("feed_head")), g("feed_capacity")),
+                in_range(s, g("feed_head"), g("next_seq"), ne(read("feed_outcome", s), sym(OUTCOME, "none"))),
+                forall(j, implies(terminal(j), eq(read("feed_outcome", read("seq", j)), read("outcome", j)))),
+            ),
+            step=and_(
+                ge(g("feed_head"), at_pre(g("feed_head"))),
+                in_range(s, lit(0), at_pre(g("next_seq")), and_(
+                    eq(read("feed_outcome", s), at_pre(read("feed_outcome", s))),
+                    eq(read("order", s), at_pre(read("order", s))))),
+            ),
+        ),
+        Invariant(
+            "waiter_matches_barrier",
+            "the caller's future waits exactly while its barrier is armed: no armed barrier without "
+            "a future to satisfy, which would refuse every later wait_all (decision)",
+            state=eq(waiter_is("waiting"), g("wait_active")),
+        ),
+        Invariant(
+            "wait_never_fails",
+            "a wait_all future resolves done, or cancelled when its caller drops it; it never fails (decision)",
+            state=not_(waiter_is("failed", "orphaned")),
         ),
         Invariant(
             "retired_ids_stay_retired",
@@ -454,34 +597,67 @@ DECISIONS = (
         why="The call's name is a claim about the phase; accepting it later hides a caller bug and mislabels "
             "the failure in the outcome history.",
         invariants=("provisioning_failure_only_while_provisioning",)),
+    Decision(
+        "termination_in_registration_order", "terminate_owner terminates live operations in registration order",
+        seed="`owner_termination_targets` walks `operation_ids()`, the keys of the DSL's `op_statuses` map: a "
+             "BTreeMap keyed by the JSON-encoded id, so operations are terminated (and get their completion "
+             "sequence numbers, feed entries and FIFO retention slots) in sorted id order.",
+        reference="`terminate_owner` terminates the live operations oldest registration first, so sequence "
+                  "numbers, the feed and eviction follow the order the operations were started in.",
+        why="Sorted id order is an artifact of the map the seed's DSL keeps; for minted ids (UUIDs) it is random. "
+            "Registration order is the one order a caller can predict, and it makes FIFO retention after a "
+            "shutdown keep the operations started last.",
+        invariants=("termination_in_registration_order",)),
+    Decision(
+        "satisfied_wait_resolves_at_once", "A satisfied wait_all resolves when its barrier is satisfied",
+        seed="`maybe_satisfy_wait` only sends the token; `WaitAllFuture::poll` reads every member's outcome later "
+             "(`collect_wait_outcomes`). If a member was evicted in between (the same `terminate_owner` can "
+             "satisfy the barrier and then evict the member), the wait fails with `Internal(\"wait_all completed "
+             "without terminal outcome …\")`. A future dropped before that poll counts as cancelled.",
+        reference="The future resolves `done` when its barrier is satisfied, with the outcomes the barrier holds "
+                  "(decision `barrier_survives_eviction`); a later poll, eviction or drop cannot change that.",
+        why="A barrier that was satisfied has done its job; failing it afterwards because of retention, which "
+            "the caller does not control, turns a success into an internal error.",
+        invariants=("wait_never_fails",)),
+    Decision(
+        "dropped_waiter_cancels_only_its_own", "Dropping a wait_all future cancels only its own request",
+        seed="`cancel_wait_all_internal`'s `_ =>` branch clears `pending_wait` whichever request it belongs to. "
+             "When a satisfied but unpolled future is dropped after a newer `wait_all` armed its barrier, the "
+             "newer future loses its sender and fails (`channel dropped`) while its barrier stays armed, so every "
+             "later `wait_all` is refused with `WaitAlreadyActive` until its members finish.",
+        reference="Dropping a future cancels its own request only: a newer future keeps waiting and is satisfied "
+                  "as usual. Upstream (meerkat v0.8.26) has since made the same fix.",
+        why="One caller's clean-up must not break another caller's wait, and an armed barrier with no future to "
+            "satisfy blocks the registry's only barrier slot.",
+        invariants=("waiter_matches_barrier", "wait_never_fails")),
 )
 
 
 def _config(max_completed: int, max_concurrent: int | None) -> CheckConfig:
     limit = "no limit" if max_concurrent is None else f"max_concurrent={max_concurrent}"
+    values = {**configuration(max_completed, max_concurrent), "feed_capacity": 2}
     return CheckConfig(f"mc{max_completed}" + ("" if max_concurrent is None else f"-limit{max_concurrent}"),
-                       f"max_completed={max_completed}, {limit}",
-                       (("max_completed", max_completed), ("has_limit", max_concurrent is not None),
-                        ("max_concurrent", max_concurrent or 0)))
+                       f"max_completed={max_completed}, {limit}, feed_capacity=2", tuple(values.items()))
 
 
 #: Bounded checks run with retention 1 and 2 (eviction happens within a few steps),
-#: with and without a concurrency limit of 2.
+#: with and without a concurrency limit of 2, and a feed of 2 entries, smaller than
+#: any real registry's, so that the feed overflows within a few steps too.
 CHECK_CONFIGS = (_config(1, None), _config(1, 2), _config(2, None), _config(2, 2))
 
 
 def build(profile: str = "reference") -> Machine:
-    check_profile(profile)
+    adopted = check_profile(profile, DECISIONS)
     return Machine(
         name="ops_lifecycle",
         doc=__doc__ or "",
         profile=profile,
-        sorts=(STATUS, KIND, OUTCOME),
+        sorts=(STATUS, KIND, OUTCOME, WAITER),
         fields=FIELDS,
         init=(),
         assumptions=ASSUMPTIONS,
-        actions=actions(profile),
-        invariants=invariants(profile),
+        actions=actions(adopted),
+        invariants=invariants(adopted),
         errors=ERRORS,
         phases=("status",),
         decisions=DECISIONS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
 from spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
 
-_INFIX = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "sub": "−", "add": "+",
+_INFIX = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "sub": "−", "add": "+", "key_before": "≺",
           "and": "∧", "or": "∨", "implies": "→"}
 
 

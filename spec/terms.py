@@ -26,6 +26,19 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
 ORDERED = frozenset({"lt", "le", "gt", "ge", "sub"})  # integer-only operators
 
 
+def json_key(value: str) -> str:
+    """An id as the seed's DSL keys its maps: its JSON encoding (serde_json escapes
+    only quotes, backslashes and control characters); str order is then the
+    BTreeMap's byte order, since code-point order and UTF-8 byte order agree."""
+    import json
+    return json.dumps(value, ensure_ascii=False)
+
+
+def key_before_value(a: Any, b: Any) -> bool:
+    """The value of `key_before(a, b)` on concrete ids."""
+    return json_key(str(a)) < json_key(str(b))
+
+
 @dataclass(frozen=True)
 class Sort:
     """A value sort: `bool`, `int`, `id` (an operation id) or a named enumeration."""
@@ -138,7 +151,7 @@ Term = Union[Lit, Param, Var, Read, Apply, Contains, Quant, Range, ActionIs]
 
 OPERATORS = {
     "not": 1, "and": -1, "or": -1, "implies": 2, "eq": 2, "ne": 2,
-    "lt": 2, "le": 2, "gt": 2, "ge": 2, "add": -1, "sub": 2, "ite": 3,
+    "lt": 2, "le": 2, "gt": 2, "ge": 2, "add": -1, "sub": 2, "ite": 3, "key_before": 2,
 }
 
 
@@ -205,6 +218,11 @@ def add(*args: Term) -> Term:
 
 def sub(a: Term, b: Term) -> Term:
     return Apply("sub", (a, b))
+
+
+def key_before(a: Term, b: Term) -> Term:
+    """Id `a` sorts before id `b` by their JSON encodings (the seed's map key order)."""
+    return Apply("key_before", (a, b))
 
 
 def ite(c: Term, a: Term, b: Term) -> Term:
