@@ -169,8 +169,10 @@ def check_bindings(machine: Machine) -> None:
 class Oracle:
     """The spec's answer to each call of the protocol, for one profile and config."""
 
-    def __init__(self, profile: str = "reference", config: Config = Config(), machine: Machine | None = None) -> None:
+    def __init__(self, profile: str = "reference", config: Config = Config(), machine: Machine | None = None,
+                 checked: bool = False) -> None:
         self.machine = machine or _machine(profile)
+        self.checked = checked  # check every invariant after every spec step (lock-step tests)
         check_bindings(self.machine)
         self.compiled = compile_machine(self.machine)
         self.writes = {a.name: {f: a.name for f in a.writes} for a in self.machine.actions}
@@ -189,7 +191,7 @@ class Oracle:
         """An independent copy (same machine, same state)."""
         other = Oracle.__new__(Oracle)
         other.machine, other.compiled = self.machine, self.compiled
-        other.config = self.config
+        other.config, other.checked = self.config, self.checked
         other.state = self.state.copy()
         other.writes, other.kinds = self.writes, self.kinds
         other.last_writer = dict(self.last_writer)
@@ -230,7 +232,12 @@ class Oracle:
 
     def _step(self, action: str, params: Mapping[str, Value]) -> Result | None:
         """Run one spec action in place; an error result if a guard refused it."""
+        pre = self.state.copy() if self.checked else None
         refused = self.compiled.apply(self.state, action, params)
+        if pre is not None and refused is None:
+            bad = self.compiled.violated(self.state, pre, action, params)
+            if bad:
+                raise SpecInconsistent(f"spec invariant {', '.join(b.name for b in bad)} fails after {action}{params}")
         self._steps.append((action, refused))
         if refused is not None:
             payload = self.compiled.payload(action, refused, self.state, params)

@@ -64,8 +64,9 @@ def parse_request(line: str) -> dict[str, Any]:
 class Server:
     """One registry and the last wait handle, answering protocol requests."""
 
-    def __init__(self) -> None:
-        self.registry = OpsLifecycleRegistry()
+    def __init__(self, registry_class: type[OpsLifecycleRegistry] = OpsLifecycleRegistry) -> None:
+        self.registry_class = registry_class
+        self.registry = registry_class()
         self.handle: WaitAllHandle | None = None
 
     def answer(self, line: str) -> dict[str, Any]:
@@ -75,7 +76,7 @@ class Server:
         try:
             if request.get("call") == "reset":
                 config = Config.from_json(request.get("args", {}), "args")
-                self.registry = OpsLifecycleRegistry(OpsLifecycleConfig(config.max_completed, config.max_concurrent))
+                self.registry = self.registry_class(OpsLifecycleConfig(config.max_completed, config.max_concurrent))
                 self.handle = None
                 return {"ok": None}
             spec = call_spec(request.get("call"))
@@ -133,7 +134,7 @@ class Server:
                 for e in batch.entries]}
         if name == "persist_and_recover":
             snapshot = json.loads(json.dumps(r.capture_persistence_snapshot()))
-            self.registry = OpsLifecycleRegistry.from_recovered(snapshot)
+            self.registry = self.registry_class.from_recovered(snapshot)
             self.handle = None
             return None
         raise KeyError(name)
@@ -177,8 +178,8 @@ class InProcess:
     """The server as an endpoint the driver can call directly (no process, no pipes):
     used where many short runs against impl/ are needed, e.g. spec mutation runs."""
 
-    def __init__(self, machine: str = "ops_lifecycle") -> None:
-        self.server = server_for(machine)
+    def __init__(self, machine: str = "ops_lifecycle", server: "Server | ActionServer | None" = None) -> None:
+        self.server = server or server_for(machine)
         self.requests = 0
 
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from conformance.calls import TRANSITIONS, Config, InputError
 from conformance.drive import READS, Call, alphabet, state_key
 from conformance.oracle import Oracle
 from conformance.trace import Event, Header, write
-from spec.ops_lifecycle import STATUS
+from spec.ops_lifecycle import STATUS, configuration
 
 #: the per-operation calls of the coverage matrix (rows); columns are the target's status
 PER_OP_CALLS = ("register_operation", *TRANSITIONS, "register_watcher")
@@ -58,7 +58,54 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_failed", {"id": "a"}),
         ]),
+    "termination_in_registration_order": (
+        Config(256, None), [
+            ("register_operation", {"id": "b", "kind": "background_tool_op"}),
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("terminate_owner", {}),
+        ]),
+    "satisfied_wait_resolves_at_once": (
+        Config(1, None), [
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("register_operation", {"id": "b", "kind": "background_tool_op"}),
+            ("wait_begin", {"ids": ["a"]}),
+            ("terminate_owner", {}),
+            ("wait_poll", {}),
+        ]),
+    "dropped_waiter_cancels_only_its_own": (
+        Config(256, None), [
+            ("register_operation", {"id": "a", "kind": "background_tool_op"}),
+            ("wait_begin", {"ids": ["a"]}),
+            ("fail_operation", {"id": "a"}),
+            ("register_operation", {"id": "b", "kind": "background_tool_op"}),
+            ("wait_begin", {"ids": ["b"]}),
+            ("wait_poll", {}),
+        ]),
 }
+
+
+def feed_overflow(config: Config) -> list[Call]:
+    """Enough completions to overflow the feed (capacity + 2), then reads around the
+    oldest entry kept and the watermark."""
+    capacity = configuration(config.max_completed, config.max_concurrent)["feed_capacity"]
+    calls: list[Call] = []
+    for n in range(1, capacity + 3):
+        calls += [("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
+                  ("cancel_operation", {"id": f"op{n}"})]
+    watermark, head = capacity + 2, 2
+    return calls + [("feed", {"after": a}) for a in (0, head - 1, head, head + 1, watermark - 1, watermark)]
+
+
+def feed_cell(oracle: Oracle, after: int) -> str:
+    """Where a feed cursor lies: below, at or above the watermark, or below the oldest entry kept."""
+    watermark, head = oracle.get("next_seq"), oracle.get("feed_head")
+    assert isinstance(watermark, int) and isinstance(head, int)
+    if after < head:
+        return "before_oldest"
+    return "below" if after < watermark else "at" if after == watermark else "above"
+
+
+FEED_CELLS = ("below", "at", "above", "before_oldest")
 
 
 def _result_kind(result: dict[str, Any]) -> str:
@@ -100,10 +147,12 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
             kind = _result_kind(result)
             if name == "wait_begin" and kind == "ok":
                 kind = "ok_done" if result["ok"]["done"] else "ok_waiting"
+            if name == "feed":
+                status = feed_cell(oracle, args["after"])
             if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(args["id"]):
                 status = "absent_used"  # untracked, but registered before (evicted or collected)
             key = (name, status, kind)
-            if key not in found and (name in PER_OP_CALLS or name == "wait_begin"):
+            if key not in found and (name in PER_OP_CALLS or name in ("wait_begin", "feed")):
                 found[key] = Vector(f"cells/{name}/{status}__{kind}.jsonl", name, status, kind, config,
                                     path + ((name, args),), f"{name} on an op in {status}: {kind}")
             if len(path) + 1 < MAX_DEPTH and name not in READS:
@@ -135,6 +184,7 @@ def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle) -> Cover
     statuses = [*STATUS.members, "absent_used"]
     matrix: dict[str, dict[str, set[str]]] = {c: {s: set() for s in statuses} for c in PER_OP_CALLS}
     matrix["wait_begin"] = {"-": set()}
+    matrix["feed"] = {cell: set() for cell in FEED_CELLS}
     for call, status, kind in found:
         matrix[call][status].add(kind)
     missing = [f"{call} from {status}" for call in PER_OP_CALLS for status in statuses if not matrix[call][status]]
@@ -144,6 +194,8 @@ def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle) -> Cover
     for kind in ("ok_done", "ok_waiting"):
         if kind not in matrix["wait_begin"]["-"]:
             missing.append(f"wait_begin answering {kind}")
+    missing += [f"feed with a cursor {cell} the watermark" for cell, kinds in matrix["feed"].items()
+                if not kinds and cell != "before_oldest"]  # that one needs an overflowed feed: feed_overflow()
     return Coverage(matrix, missing)
 
 
@@ -163,6 +215,10 @@ def render_matrix(cov: Coverage) -> str:
         if call == "wait_begin":
             codes = "+".join(CODES.get(k, k) for k in sorted(row["-"]))
             lines.append(f"{call:<{width}}{codes}  (no target op)")
+            continue
+        if call == "feed":
+            lines.append(f"{call:<{width}}" + "  ".join(f"{cell}: {'+'.join(sorted(row[cell])) or 'MISSING'}"
+                                                       for cell in FEED_CELLS) + "  (the cursor against the watermark)")
             continue
         cells = ["+".join(CODES.get(k, k) for k in sorted(row[s])) or "MISSING" for s in statuses]
         lines.append(f"{call:<{width}}" + " ".join(f"{c:<10}" for c in cells))
@@ -187,7 +243,9 @@ registry's operations with `snapshot`.
   (`absent_used`: untracked but registered before) answering `<result>`; the shortest
   such sequence from a fresh registry.
 - `cells/wait_begin/-__<result>.jsonl` — the wait barrier's answers and errors.
-- `decisions/*.jsonl` — the three places where the reference differs from the seed.
+- `cells/feed/<cursor>__ok.jsonl` — the feed read with a cursor below, at or above the
+  watermark; `before_oldest__overflowed` after more completions than the feed keeps.
+- `decisions/*.jsonl` — the places where the reference differs from the seed.
 - `manifest.json` — every vector with its call, status, result and description.
 """
 
@@ -285,6 +343,10 @@ def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
         last = calls[-1]
         vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls),
                               f"decision: {titles[name]}"))
+    overflow = Config(1, None)
+    vectors.append(Vector("cells/feed/before_oldest__overflowed.jsonl", "feed", "before_oldest", "ok", overflow,
+                          tuple(feed_overflow(overflow)), "the feed after more completions than it keeps"))
+    cov.matrix["feed"]["before_oldest"].add("ok_overflowed")
     _prepare(out)
     manifest = []
     for v in vectors:

@@ -37,6 +37,22 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+PROFILE_HELP = ("reference (default) or seed; +DECISION / -DECISION adopts or drops one decision "
+                "(e.g. seed+ids_never_reused; the names are in docs/divergences.md)")
+
+
+def _profile(text: str) -> str:
+    """reference or seed, optionally adopting (+NAME) or dropping (-NAME) single decisions."""
+    from spec.machine import check_profile
+    from spec.registry import MACHINES
+    decisions = tuple(d for build in MACHINES.values() for d in build("reference").decisions)
+    try:
+        check_profile(text, decisions)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     from spec.registry import MACHINES, PROFILES
 
@@ -58,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
             "replays on the spec model). Progress goes to stderr."),
         epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage.",
     )
-    prove.add_argument("--profile", choices=PROFILES, default="reference",
+    prove.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="which semantics to prove: the reference's own (default) or the seed's")
     prove.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     prove.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
@@ -81,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage or a malformed trace.",
     )
     check.add_argument("trace", metavar="TRACE", help="the trace file (JSON lines; - for stdin)")
-    check.add_argument("--profile", choices=PROFILES, default="reference",
+    check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="the semantics to check against (default reference)")
     check.add_argument("--context", type=_positive, default=5, help="preceding events to show (default 5)")
     check.set_defaults(run=cmd_check)
@@ -94,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
             "falsifier for spec authors (not a proof: see `opsref prove`). Prints steps per second."),
         epilog="Exit status: 0 no violation, 1 an invariant was violated (the walk is printed), 2 bad usage.",
     )
-    simulate.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    simulate.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
     simulate.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
                           help="the machine to walk (default ops_lifecycle)")
     simulate.add_argument("--runs", type=_positive, default=100, help="walks from Init (default 100)")
@@ -118,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                 "implementation, 2 bad usage or a command that cannot start."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    drive.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    drive.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
     drive.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
                        help=f"the machine the implementation implements (default ops_lifecycle; known: "
                             f"{', '.join(MACHINES)})")
@@ -158,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     )
     vectors.add_argument("--out", required=True, metavar="DIR",
                          help="output folder (created; an earlier corpus there is replaced)")
-    vectors.add_argument("--profile", choices=PROFILES, default="reference", help="default reference")
+    vectors.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
     vectors.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
                          help="the machine (default ops_lifecycle); for the others a vector per action accepted "
                               "and per guard refusing it")

@@ -44,6 +44,7 @@ class Unrolling:
         self.states: list[StateExprs] = [state_symbols(machine, self.u, "s0")]
         self.choices: list[z3.ExprRef] = []
         self.params: list[list[dict[str, z3.ExprRef]]] = []
+        self._violations: dict[tuple[int, str], z3.ExprRef] = {}
         s0 = self.states[0]
         if start is None:
             self.solver.add(*initial_constraints(machine, self.u, s0))
@@ -134,6 +135,13 @@ class Unrolling:
                       to_z3(r.same_episode, Env(self.m, self.u, post, pre)), grows)
 
     def violation(self, t: int, inv: Any) -> z3.ExprRef:
+        """The invariant fails at state t (built once per state and invariant)."""
+        key = (t, inv.name)
+        if key not in self._violations:
+            self._violations[key] = self._violation(t, inv)
+        return self._violations[key]
+
+    def _violation(self, t: int, inv: Any) -> z3.ExprRef:
         parts = []
         if inv.state is not None:
             parts.append(self.state_violation(t, inv.state))
@@ -235,14 +243,16 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                     for inv in remaining:
                         unrolling.solver.add(z3.Not(unrolling.violation(t, inv)))
                     break
-                if r == z3.unknown:
+                if r == z3.unknown or model is None:
                     unknown = True
                     break
-                for inv in list(remaining):
-                    r1, m1 = unrolling.check(unrolling.violation(t, inv))
-                    if r1 != z3.sat or m1 is None:
-                        continue
-                    steps, final, cfg = unrolling.trace(m1, t)
+                # every invariant this model violates fails at depth t (a shortest trace for
+                # each); the rest are searched again without them, never one solver call each
+                hit = [inv for inv in remaining
+                       if z3.is_true(model.eval(unrolling.violation(t, inv), model_completion=True))]
+                assert hit, "a model of the disjunction violates one of its members"
+                steps, final, cfg = unrolling.trace(model, t)
+                for inv in hit:
                     agrees = model_violates(machine, cfg, steps, inv.name)
                     cex = {"config": cfg.label, "trace": steps, "state": final,
                            "violation": f"after step {t}, {inv.name} fails: it should hold that {inv.sentence}",

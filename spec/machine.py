@@ -186,6 +186,8 @@ def check_profile(profile: str, decisions: tuple["Decision", ...] = ()) -> froze
                          "optionally followed by +DECISION or -DECISION")
     known = {d.name for d in decisions}
     adopted = set(known) if base == "reference" else set()
+    if not known:
+        return frozenset()  # a machine without decisions is the same under every profile of a base
     for change in changes:
         name = change[1:]
         if name not in known:
