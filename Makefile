@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance docs docs-check mutants ci bench clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,10 +44,32 @@ typecheck: $(STAMP)  ## mypy --strict on every package
 	$(BIN)/python -m mypy --strict spec proofs impl conformance review opsref tests
 
 NODE ?= node
+CARGO ?= cargo
 
 ACTION_MACHINES := comms_drain mob_adapter runtime_control
+SEED_PORT := examples/rust-seed-registry/target/release/rust-seed-registry
+DECISIONS := barrier_survives_eviction ids_never_reused provisioning_failed_only_while_provisioning \
+             termination_in_registration_order satisfied_wait_resolves_at_once dropped_waiter_cancels_only_its_own
 
-conformance: $(STAMP)  ## drive impl/ (every machine) and the JavaScript example against the spec; vectors; simulate
+$(SEED_PORT): examples/rust-seed-registry/Cargo.toml $(wildcard examples/rust-seed-registry/src/*.rs)
+	$(CARGO) build --release --offline --quiet --manifest-path examples/rust-seed-registry/Cargo.toml
+
+# a drive that must find a mismatch: exit 1, not 0 (conforms) or 2/3 (could not run)
+expect_mismatch = $(BIN)/opsref drive $(1) --out build/expected-mismatch.jsonl -- $(SEED_PORT) > build/expected-mismatch.txt 2>&1; \
+	status=$$?; grep -h "MISMATCH\|conforms\|error" build/expected-mismatch.txt | head -2; \
+	test $$status -eq 1 || { echo "expected a mismatch (exit 1) from: opsref drive $(1); got exit $$status"; exit 1; }
+
+seed-port: $(STAMP) $(SEED_PORT)  ## the literal Rust port of the seed conforms to --profile seed, and every decision is found in it
+	@mkdir -p build
+	for s in 0 1 2; do $(BIN)/opsref drive --profile seed --seed $$s -- $(SEED_PORT) || exit 1; done
+	$(BIN)/opsref drive --profile seed --mode exhaustive --depth 4 -- $(SEED_PORT)
+	@$(call expect_mismatch,--profile reference)
+	@for d in $(DECISIONS); do echo "decision $$d alone:"; $(call expect_mismatch,--profile seed+$$d --runs 3000) || exit 1; done
+	@for bug in feed-inclusive feed-capacity-8; do echo "seed port with --bug $$bug:"; \
+	  $(BIN)/opsref drive --profile seed --out build/expected-mismatch.jsonl -- $(SEED_PORT) --bug $$bug > build/expected-mismatch.txt 2>&1; \
+	  status=$$?; grep -h "MISMATCH" build/expected-mismatch.txt | head -1; test $$status -eq 1 || exit 1; done
+
+conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript example and the Rust seed port against the spec; vectors; simulate
 	$(BIN)/opsref drive --mode random -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode random -- $(NODE) examples/js-registry/server.js

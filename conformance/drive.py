@@ -196,20 +196,30 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
             yield config, _long_sequence(rng, ids, config)
             continue
         window, minted = list(ids), 0
-        calls = proto.make_alphabet(window)
+        calls = by_call(proto.make_alphabet(window))
         guide = proto.oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
             if rng.random() < 0.08:
                 minted += 1
                 window = window[1:] + [f"{ids[0]}{minted}"]
-                calls = proto.make_alphabet(window)
-            registers = calls[:proto.registrations * len(window)]  # the alphabet lists registrations first
-            call = rng.choice(registers) if registers and rng.random() < 0.2 else rng.choice(calls)
-            call = _with_cursor(rng, guide, call)
+                calls = by_call(proto.make_alphabet(window))
+            # every call is as likely as any other, whatever the number of its argument
+            # combinations; registrations are weighted up so that ops exist to act on
+            name = next(iter(calls)) if rng.random() < 0.2 else rng.choice(list(calls))  # registrations come first
+            call = rng.choice(calls[name])
+            call = _steer(rng, guide, call, window)
             guide.call(*call)
             sequence.append(call)
         yield config, sequence
+
+
+def by_call(calls: list[Call]) -> dict[str, list[Call]]:
+    """The alphabet grouped by call name (in the alphabet's order)."""
+    out: dict[str, list[Call]] = {}
+    for call in calls:
+        out.setdefault(call[0], []).append(call)
+    return out
 
 
 #: one random sequence in LONG_EVERY (the LONG_FIRST-th first) is long enough to push
@@ -217,10 +227,15 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
 LONG_EVERY, LONG_FIRST = 40, 3
 
 
-def _with_cursor(rng: random.Random, guide: Any, call: Call) -> Call:
-    """A feed read gets a cursor drawn around the watermark the spec has reached:
-    below, at or above it (an implementation that reads `after` inclusively, or keeps
-    too few entries, answers differently only for such cursors)."""
+def _steer(rng: random.Random, guide: Any, call: Call, window: list[str]) -> Call:
+    """Arguments drawn from the state the spec has reached (`guide`): a feed read gets a
+    cursor around the watermark, below, at or above it (an implementation that reads
+    `after` inclusively, or keeps too few entries, differs only for such cursors); most
+    waits name tracked ops, so that barriers are armed, satisfied and replaced often."""
+    if call[0] == "wait_begin" and rng.random() < 0.6:
+        tracked = [i for i in window if guide.get("status", i) != "absent"]
+        if tracked:
+            return ("wait_begin", {"ids": rng.sample(tracked, rng.randint(1, min(2, len(tracked))))})
     if call[0] != "feed":
         return call
     watermark = guide.get("next_seq")
@@ -252,7 +267,7 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
         elif roll < 0.93:
             call, live = ("terminate_owner", {}), []
         else:
-            call = _with_cursor(rng, guide, rng.choice(pool))
+            call = _steer(rng, guide, rng.choice(pool), list(ids))
         if guide.get("active_count") == config.max_concurrent and call[0] == "register_operation":
             call, live = ("terminate_owner", {}), []
         guide.call(*call)

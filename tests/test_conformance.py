@@ -209,7 +209,7 @@ def test_the_seed_barrier_trace_passes_under_seed_and_diverges_at_wait_poll_unde
     assert out.splitlines()[0].endswith("wait_poll()")
     assert 'expected result: {"ok": {"state": "done"}}' in out
     assert 'observed result: {"ok": {"state": "waiting"}}' in out
-    assert "wait_active was last written by complete_operation" in out
+    assert "waiter was last written by complete_operation" in out
 
 
 # --------------------------------------------------------------------------- opsref drive

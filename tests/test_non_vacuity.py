@@ -14,8 +14,8 @@ import pytest
 
 from proofs.inductive import prove_unbounded
 from spec.machine import Assign, AssignAll, AssignAt, Effect, Machine
-from spec.ops_lifecycle import LIVE, from_status
-from spec.terms import ID, TRUE, Param, add, lit, read, sub
+from spec.ops_lifecycle import LIVE, WAITER, from_status
+from spec.terms import ID, TRUE, Param, add, lit, read, sub, sym
 from tests.spec_helpers import REFERENCE, with_effects, with_guard, without_guard
 
 OP_ID = Param("id", ID)
@@ -64,6 +64,23 @@ BROKEN: dict[str, list[Variant]] = {
     ],
     "retired_ids_stay_retired": [
         ("inductive", "register_operation", lambda m: without_guard(m, "register_operation", "id_never_registered")),
+    ],
+    "registration_order_exact": [
+        ("inductive", "register_operation", lambda m: with_effects(m, "register_operation", _drop("registrations"))),
+    ],
+    "termination_in_registration_order": [
+        ("inductive", "terminate_op", lambda m: without_guard(m, "terminate_op", "first_in_termination_order")),
+    ],
+    "completion_feed_exact": [
+        ("inductive", "complete_operation",
+         lambda m: with_effects(m, "complete_operation", _drop("feed_outcome", AssignAt))),
+    ],
+    "waiter_matches_barrier": [
+        ("inductive", "wait_cancel", lambda m: with_effects(m, "wait_cancel", _drop("waiter"))),
+    ],
+    "wait_never_fails": [
+        ("inductive", "wait_cancel", lambda m: with_effects(m, "wait_cancel", lambda es: tuple(
+            replace(e, value=sym(WAITER, "failed")) if e.field == "waiter" else e for e in es))),
     ],
     "provisioning_failure_only_while_provisioning": [
         ("inductive", "provisioning_failed",
