@@ -100,6 +100,7 @@ bench: $(STAMP)  ## benchmarks: prove time, registry cycles, check and simulate 
 	$(BIN)/python bench/prove_time.py
 	$(BIN)/python bench/registry_cycles.py
 	$(BIN)/python bench/check_rate.py
+	$(BIN)/python bench/drive_rate.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build opsref-counterexample.jsonl

@@ -253,7 +253,7 @@ class Oracle:
         done: list[str] = []
         while True:
             candidates = sorted(str(i) for i in self.state.maps["status"]
-                                if evaluate(self.machine, substitute(over, var, Lit(i, var.sort)), self.state) is True)
+                                if evaluate(self.machine, substitute(over, var, Lit(str(i), var.sort)), self.state))
             if not candidates:
                 return done
             enabled = [c for c in candidates if isinstance(self.compiled.step(self.state, action, {"id": c}), Accepted)]

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, TextIO
 
+from conformance.bindings import error_result
 from conformance.calls import BadInput, Config, call_spec
 from impl import (
-    InvalidTransitionError, OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
+    OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
     OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
 )
 from impl.values import OperationLifecycleSnapshot
@@ -41,13 +42,9 @@ def snapshot_json(s: OperationLifecycleSnapshot) -> dict[str, Any]:
 
 
 def error_json(err: OpsLifecycleError) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": err.kind, "message": str(err)}
-    for name in ("id", "action", "limit", "active"):
-        if hasattr(err, name):
-            out[name] = getattr(err, name)
-    if isinstance(err, InvalidTransitionError):
-        out["status"] = err.status.value
-    return out
+    """The registry error as the protocol answers it (one extraction for every machine)."""
+    error: dict[str, Any] = error_result(err, ("id", "action", "limit", "active", "status"))["error"]
+    return error
 
 
 def parse_request(line: str) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.calls import TRANSITIONS, Config, InputError
-from conformance.drive import READS, Call, alphabet, state_key
-from conformance.oracle import Oracle
+from conformance.drive import Call, alphabet, state_key
+from conformance.oracle import READS, Oracle
 from conformance.trace import Event, Header, write
 from spec.ops_lifecycle import STATUS, configuration
 
