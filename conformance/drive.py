@@ -245,26 +245,31 @@ def _steer(rng: random.Random, guide: Any, call: Call, window: list[str]) -> Cal
 
 
 def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call]:
-    """Registrations and terminal transitions of fresh ids until the feed has overflowed,
-    other calls mixed in, then feed reads around the oldest entry kept and the watermark."""
+    """Registrations and terminal transitions of fresh ids until the feed has overflowed a
+    few times, other calls mixed in; once it overflows, every step is followed by a read
+    around the oldest entry kept, and the sequence ends with reads around it and the
+    watermark."""
     guide = _protocol("ops_lifecycle").oracle("reference", config)
     capacity = guide.get("feed_capacity")
     pool = alphabet(list(ids))
     live: list[str] = []
     sequence: list[Call] = []
     minted = 0
-    endings = ("complete_operation", "fail_operation", "cancel_operation", "abort_provisioning")
-    while guide.get("next_seq") <= capacity + 4:
+    # every way an op can end, by the status it is in (most calls of the sequence are accepted)
+    endings = {"provisioning": ("provisioning_failed", "fail_operation", "cancel_operation", "abort_provisioning"),
+               "running": ("complete_operation", "fail_operation", "cancel_operation", "mark_retired")}
+    while guide.get("next_seq") <= capacity + 8:
         roll = rng.random()
-        if roll < 0.45 or not live:
+        if roll < 0.4 or not live:
             minted += 1
             live.append(f"{ids[0]}{minted}")
             call: Call = ("register_operation", {"id": live[-1], "kind": rng.choice(KIND.members)})
         elif roll < 0.55 and len(live) > 1:
             call = ("provisioning_succeeded", {"id": rng.choice(live)})
-        elif roll < 0.9:
-            call = (rng.choice(endings), {"id": live.pop(rng.randrange(len(live)))})
         elif roll < 0.93:
+            id = live.pop(rng.randrange(len(live)))
+            call = (rng.choice(endings.get(str(guide.get("status", id)), endings["running"])), {"id": id})
+        elif roll < 0.95:
             call, live = ("terminate_owner", {}), []
         else:
             call = _steer(rng, guide, rng.choice(pool), list(ids))
@@ -272,6 +277,10 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
             call, live = ("terminate_owner", {}), []
         guide.call(*call)
         sequence.append(call)
+        if guide.get("next_seq") > capacity:
+            read: Call = ("feed", {"after": max(0, guide.get("feed_head") + rng.choice((-1, 0, 1)))})
+            guide.call(*read)
+            sequence.append(read)
     head, watermark = guide.get("feed_head"), guide.get("next_seq")
     sequence += [("feed", {"after": a}) for a in (0, head - 1, head, head + 1, watermark - 1, watermark)]
     return sequence

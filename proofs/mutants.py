@@ -213,7 +213,9 @@ def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[s
 
 def _first_difference(events: list[Any], index: int) -> str:
     e = events[index]
-    return f"{e.call}({', '.join(f'{k}={v}' for k, v in e.args.items())}) after {index} calls: impl answers {e.result}"
+    answer = str(e.result)
+    answer = answer if len(answer) <= 200 else answer[:197] + "..."  # a feed read can hold 1,024 entries
+    return f"{e.call}({', '.join(f'{k}={v}' for k, v in e.args.items())}) after {index} calls: impl answers {answer}"
 
 
 def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:

@@ -125,8 +125,8 @@ FIELDS = (
     StateField("feed_head", INT, lit(0), doc="sequence number of the last entry dropped from the completion feed"),
     StateField("waiter", WAITER, sym(WAITER, "none"), doc="the caller's wait_all future, as wait_poll reports it"),
     StateField("wait_active", BOOL, FALSE, doc="a wait_all barrier is waiting"),
-    StateField("wait_request", INT, lit(0), doc="number of wait_all requests accepted (the current request id)"),
-    StateField("wait_tokens", INT, lit(0), doc="WaitAllSatisfied tokens emitted for the current request"),
+    StateField("wait_request", INT, lit(0), ghost=True,
+               doc="number of wait_all requests accepted (the current request id; proof bookkeeping)"),
     StateField("max_completed", INT, lit(256), rigid=True, doc="retained terminal operations (FIFO)"),
     StateField("has_limit", BOOL, FALSE, rigid=True, doc="a concurrency limit is configured"),
     StateField("max_concurrent", INT, lit(0), rigid=True, doc="the concurrency limit, when configured"),
@@ -181,14 +181,14 @@ def waiter_is(*states: str) -> Term:
 
 
 def satisfaction_effects(adopted: Adopted) -> tuple[Effect, ...]:
-    """seed 001 `maybe_satisfy_wait`: emit the token once every member has finished and
-    send it to the waiting future. The seed's future reads the outcomes only when it is
-    next polled (`signalled`); the reference resolves it at once (decision)."""
+    """seed 001 `maybe_satisfy_wait`: once every member has finished, clear the barrier
+    and send the `WaitAllSatisfied` token to the waiting future (the token is the
+    future's move out of `waiting`). The seed's future reads the outcomes only when it
+    is next polled (`signalled`); the reference resolves it at once (decision)."""
     all_finished = forall(j, implies(read("member", j), finished(j, adopted)))
     satisfies = and_(g("wait_active"), all_finished)
     resolved = "done" if "satisfied_wait_resolves_at_once" in adopted else "signalled"
     return (
-        Assign("wait_tokens", ite(satisfies, add(g("wait_tokens"), lit(1)), g("wait_tokens"))),
         Assign("waiter", ite(and_(satisfies, waiter_is("waiting")), sym(WAITER, resolved), g("waiter"))),
         Assign("wait_active", and_(g("wait_active"), not_(all_finished))),
     )
@@ -216,7 +216,7 @@ def finalize_terminal(to: str, adopted: Adopted) -> tuple[Effect, ...]:
         barrier_capture = (AssignAt("barrier_done", i, or_(read("barrier_done", i),
                                                             and_(g("wait_active"), read("member", i)))),)
     victim = read("order", add(g("order_head"), lit(1)))
-    over_capacity = gt(sub(g("next_seq"), g("order_head")), g("max_completed"))
+    over_capacity = beyond(g("order_head"), g("max_completed"))
     return (
         AssignAt("status", i, sym(STATUS, to)),
         AssignAt("outcome", i, sym(OUTCOME, to)),
@@ -226,13 +226,23 @@ def finalize_terminal(to: str, adopted: Adopted) -> tuple[Effect, ...]:
         AssignAt("seq", i, g("next_seq")),
         AssignAt("order", g("next_seq"), i),
         AssignAt("feed_outcome", g("next_seq"), sym(OUTCOME, to)),
-        Assign("feed_head", ite(gt(sub(g("next_seq"), g("feed_head")), g("feed_capacity")),
-                                add(g("feed_head"), lit(1)), g("feed_head"))),
+        Assign("feed_head", ite(beyond(g("feed_head"), g("feed_capacity")), add(g("feed_head"), lit(1)),
+                                g("feed_head"))),
         *barrier_capture,
         *removal(victim, over_capacity),
         Assign("order_head", ite(over_capacity, add(g("order_head"), lit(1)), g("order_head"))),
         *satisfaction_effects(adopted),
     )
+
+
+def beyond(head: Term, capacity: Term) -> Term:
+    """The completions after `head` (up to next_seq) are more than `capacity`: drop the oldest."""
+    return gt(sub(g("next_seq"), head), capacity)
+
+
+def window(head: Term, capacity: Term) -> Term:
+    """`head` trails next_seq by at most `capacity`: the retained completions are a bounded suffix."""
+    return and_(le(lit(0), head), le(head, g("next_seq")), le(sub(g("next_seq"), head), capacity))
 
 
 def terminal_action(name: str, allowed: tuple[str, ...], to: str, adopted: Adopted, doc: str,
@@ -312,7 +322,6 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
                          sym(WAITER, "orphaned"), new_waiter)
     wait_effects: list[Effect] = [
         Assign("wait_request", add(g("wait_request"), lit(1))),
-        Assign("wait_tokens", ite(all_members_terminal, lit(1), lit(0))),
         Assign("wait_active", not_(all_members_terminal)),
         AssignAll("member", j, Contains(ids, j)),
         Assign("waiter", new_waiter),
@@ -411,10 +420,11 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
         for st in STATUS.members
     ))
     pre_status = at_pre(status(j))
-    emitted = or_(
-        and_(ne(g("wait_request"), at_pre(g("wait_request"))), eq(g("wait_tokens"), lit(1))),
-        and_(eq(g("wait_request"), at_pre(g("wait_request"))), gt(g("wait_tokens"), at_pre(g("wait_tokens")))),
-    )
+    # the step delivers the WaitAllSatisfied token: the caller's future leaves `waiting`
+    # resolved, or a new request resolves at once
+    resolved = ("done", "signalled")
+    emitted = and_(waiter_is(*resolved), or_(ne(g("wait_request"), at_pre(g("wait_request"))),
+                                             not_(at_pre(waiter_is(*resolved)))))
     return (
         Invariant(
             "active_count_consistency",
@@ -436,15 +446,14 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
         Invariant(
             "barrier_satisfaction",
             "an active barrier always has an unfinished member, every member is still tracked or "
-            "finished, the token is emitted only when every member finished and at most once per "
-            "request, and the set of unfinished members only shrinks while the barrier waits",
+            "finished, a wait_all future is resolved only when every member finished, and the set "
+            "of unfinished members only shrinks while the barrier waits",
             state=and_(
                 implies(g("wait_active"), exists(j, and_(read("member", j), not_(finished(j, adopted))))),
                 forall(j, implies(and_(g("wait_active"), read("member", j)),
                                   and_(or_(tracked(j), finished(j, adopted)),
                                        implies(terminal(j), finished(j, adopted))))),
-                le(lit(0), g("wait_tokens")), le(g("wait_tokens"), lit(1)),
-                implies(g("wait_active"), eq(g("wait_tokens"), lit(0))),
+                implies(g("wait_active"), not_(waiter_is(*resolved))),
             ),
             step=implies(emitted, forall(j, implies(read("member", j), finished(j, adopted)))),
             ranking=Ranking(
@@ -464,8 +473,7 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "completed_order holds exactly the retained terminal operations, oldest first by "
             "completion sequence, and never more than max_completed of them",
             state=and_(
-                le(lit(0), g("order_head")), le(g("order_head"), g("next_seq")),
-                le(sub(g("next_seq"), g("order_head")), g("max_completed")),
+                window(g("order_head"), g("max_completed")),
                 forall(j, implies(terminal(j), and_(lt(g("order_head"), read("seq", j)),
                                                     le(read("seq", j), g("next_seq")),
                                                     eq(read("order", read("seq", j)), j)))),
@@ -525,8 +533,7 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "the completion feed holds the newest completions, at most feed_capacity of them, one per "
             "sequence number in order, each with the outcome its op completed with; an entry never changes",
             state=and_(
-                le(lit(0), g("feed_head")), le(g("feed_head"), g("next_seq")),
-                le(sub(g("next_seq"), g("feed_head")), g("feed_capacity")),
+                window(g("feed_head"), g("feed_capacity")),
                 in_range(s, g("feed_head"), g("next_seq"), ne(read("feed_outcome", s), sym(OUTCOME, "none"))),
                 forall(j, implies(terminal(j), eq(read("feed_outcome", read("seq", j)), read("outcome", j)))),
             ),

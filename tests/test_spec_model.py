@@ -101,7 +101,7 @@ def test_collect_completed_drains_terminal_ops_and_keeps_live_ones() -> None:
 def test_wait_on_already_terminal_members_resolves_at_once() -> None:
     state = run(REFERENCE, fresh(REFERENCE), [reg("a"), on("cancel_operation", "a"), wait("a")])
     assert state.get(REFERENCE, "wait_active") is False
-    assert state.get(REFERENCE, "wait_tokens") == 1
+    assert state.get(REFERENCE, "waiter") == "done"
 
 
 def test_wait_refuses_duplicates_a_second_barrier_and_untracked_members() -> None:
