@@ -94,20 +94,27 @@ class Endpoint(Protocol):
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call]) -> Outcome:
-    """Reset both sides, then make every call on both; stop at the first mismatch."""
+def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: list[Call] | None = None,
+        reached: Callable[[Any], None] | None = None) -> Outcome:
+    """Reset both sides, then make every call on both; stop at the first mismatch. With
+    `probes`, `reached(oracle)` sees the state after `calls`, before the probes (which may
+    change it: polling a waiter does), and then the probes are made too."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
         from conformance.process import ImplementationFailed
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
     events = []
-    for n, (name, args) in enumerate(calls):
+    for n, (name, args) in enumerate(calls + (probes or [])):
+        if n == len(calls) and reached is not None:
+            reached(oracle)
         observed = impl.request(name, args)
         expected = oracle.call(name, args)
         events.append(Event(n + 2, name, args, observed))
         if not agrees(expected, observed):
             return Outcome(events, n)
+    if not probes and reached is not None:
+        reached(oracle)
     return Outcome(events, None)
 
 
@@ -275,10 +282,15 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
             call = _steer(rng, guide, rng.choice(pool), list(ids))
         if guide.get("active_count") == config.max_concurrent and call[0] == "register_operation":
             call, live = ("terminate_owner", {}), []
+        before = guide.get("next_seq")
         guide.call(*call)
         sequence.append(call)
-        if guide.get("next_seq") > capacity:
-            read: Call = ("feed", {"after": max(0, guide.get("feed_head") + rng.choice((-1, 0, 1)))})
+        read: Call | None = None
+        if guide.get("next_seq") > capacity:  # overflowing: around the oldest entry kept
+            read = ("feed", {"after": max(0, guide.get("feed_head") + rng.choice((-1, 0, 1)))})
+        elif guide.get("next_seq") > before and rng.random() < 0.1:  # now and then: around the newest
+            read = ("feed", {"after": max(0, guide.get("next_seq") - rng.choice((0, 1, 2)))})
+        if read is not None:
             guide.call(*read)
             sequence.append(read)
     head, watermark = guide.get("feed_head"), guide.get("next_seq")
@@ -378,12 +390,14 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
             sequences += 1
             # after a call that may change state, look at everything observable: a difference
             # the spec state does not show (and pruning would hide) surfaces here
-            outcome = run(impl, oracle, config, sequence + ([] if call[0] in proto.reads else probes))
+            keys: list[Any] = []
+            outcome = run(impl, oracle, config, sequence, [] if call[0] in proto.reads else probes,
+                          lambda reached: keys.append((config, state_key(reached))))
             if outcome.mismatch is not None:
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
                                    Failure(config, sequence, outcome, sequences))
             if len(sequence) < depth and call[0] not in proto.reads:
-                key = (config, state_key(oracle))
+                key = keys[0]
                 if key not in seen:
                     seen.add(key)
                     frontier.append((config, sequence))

@@ -9,14 +9,13 @@ from typing import Callable
 from spec import model
 from spec.machine import Effect, Guard, Machine
 from spec.model import Accepted, Rejected, State, Value
-from spec.ops_lifecycle import build
+from spec.ops_lifecycle import build, configuration
 
 Call = tuple[str, dict[str, Value]]
 
 
 def fresh(machine: Machine, max_completed: int = 256, max_concurrent: int | None = None) -> State:
-    return model.initial_state(machine, {"max_completed": max_completed, "has_limit": max_concurrent is not None,
-                                         "max_concurrent": max_concurrent or 0})
+    return model.initial_state(machine, configuration(max_completed, max_concurrent))
 
 
 def run(machine: Machine, state: State, calls: list[Call]) -> State:
