@@ -3,17 +3,20 @@
 Two generators:
 
 * **random** — sequences of `--depth` calls drawn over an id pool, for `--runs`
-  runs with a seeded RNG; a failing sequence is then shrunk the way Hypothesis
-  shrinks (cut everything after the first mismatch, then delete ever smaller
-  chunks while it still fails, then rename ids to the smallest pool ids), so the
-  counterexample printed is short;
+  runs with a seeded RNG: each call of the protocol equally likely whatever its
+  number of argument combinations, arguments steered by the state the spec has
+  reached (feed cursors below, at and above the watermark; waits on tracked ops),
+  and every 40th sequence long enough to overflow the completion feed. A failing
+  sequence is then shrunk the way Hypothesis shrinks (cut everything after the
+  first mismatch, then delete ever smaller chunks while it still fails, then
+  rename ids to the smallest pool ids), so the counterexample printed is short;
 * **exhaustive** — every sequence up to `--depth` over `--ids` ids, breadth
   first, so the first failure found is a shortest one. Every sequence ending in a
-  call that may change state is followed by reads of everything observable
-  (operations, the wait, the feed). Sequences that reach a spec state (with the
-  oracle's bookkeeping) already explored are not extended: an implementation
-  whose later answers depend on state it does not show in those reads can
-  escape this pruning, which is the price of finishing.
+  call that may change state is followed by probes of everything observable
+  (operations, the wait, the feed). Sequences that reach a spec state already
+  explored (taken before the probes, which may change it) are not extended: an
+  implementation whose later answers depend on state it does not show in those
+  probes can escape this pruning, which is the price of finishing.
 
 Every sequence starts with `reset`. The counterexample is written as a trace
 file that `opsref check` replays.
@@ -64,7 +67,11 @@ def _domain(kind: str, members: tuple[str, ...], ids: list[str]) -> list[Any]:
         return list(CURSORS)
     if kind == "bool":
         return [False, True]
-    return list(members or KIND.members)
+    if kind == "kind":
+        return list(KIND.members)
+    if kind == "enum":
+        return list(members)
+    raise ValueError(f"no driver domain for argument kind {kind!r}")
 
 
 def alphabet(ids: list[str]) -> list[Call]:
@@ -258,6 +265,8 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
     watermark."""
     guide = _protocol("ops_lifecycle").oracle("reference", config)
     capacity = guide.get("feed_capacity")
+    if config.max_concurrent == 0:  # nothing can be registered, so nothing completes
+        return [("feed", {"after": 0})]
     pool = alphabet(list(ids))
     live: list[str] = []
     sequence: list[Call] = []

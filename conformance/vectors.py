@@ -22,7 +22,7 @@ from conformance.calls import TRANSITIONS, Config, InputError
 from conformance.drive import Call, alphabet, state_key
 from conformance.oracle import READS, Oracle
 from conformance.trace import Event, Header, write
-from spec.ops_lifecycle import STATUS, configuration
+from spec.ops_lifecycle import STATUS
 
 #: the per-operation calls of the coverage matrix (rows); columns are the target's status
 PER_OP_CALLS = ("register_operation", *TRANSITIONS, "register_watcher")
@@ -84,16 +84,22 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
 }
 
 
-def feed_overflow(config: Config) -> list[Call]:
-    """Enough completions to overflow the feed (capacity + 2), then reads around the
-    oldest entry kept and the watermark."""
-    capacity = configuration(config.max_completed, config.max_concurrent)["feed_capacity"]
+def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
+    """Completions until the spec's feed has dropped two entries, then reads around the
+    oldest entry kept and the watermark; with the feed cells those reads cover."""
+    oracle = Oracle("reference", config)
     calls: list[Call] = []
-    for n in range(1, capacity + 3):
-        calls += [("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
-                  ("cancel_operation", {"id": f"op{n}"})]
-    watermark, head = capacity + 2, 2
-    return calls + [("feed", {"after": a}) for a in (0, head - 1, head, head + 1, watermark - 1, watermark)]
+    n = 0
+    while oracle.get("feed_head") < 2:
+        n += 1
+        for call in (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
+                     ("cancel_operation", {"id": f"op{n}"})):
+            calls.append(call)
+            oracle.call(*call)
+    head, watermark = oracle.get("feed_head"), oracle.get("next_seq")
+    assert isinstance(head, int) and isinstance(watermark, int)
+    cursors = (0, head - 1, head, head + 1, watermark - 1, watermark)
+    return calls + [("feed", {"after": a}) for a in cursors], {feed_cell(oracle, a) for a in cursors}
 
 
 def feed_cell(oracle: Oracle, after: int) -> str:
@@ -344,9 +350,13 @@ def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
         vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls),
                               f"decision: {titles[name]}"))
     overflow = Config(1, None)
+    calls, cells = feed_overflow(overflow)
     vectors.append(Vector("cells/feed/before_oldest__overflowed.jsonl", "feed", "before_oldest", "ok", overflow,
-                          tuple(feed_overflow(overflow)), "the feed after more completions than it keeps"))
-    cov.matrix["feed"]["before_oldest"].add("ok_overflowed")
+                          tuple(calls), "the feed after more completions than it keeps"))
+    for cell in cells:
+        cov.matrix["feed"][cell].add("ok_overflowed")
+    if not cov.matrix["feed"]["before_oldest"]:
+        cov.missing.append("feed with a cursor before the oldest entry kept")
     _prepare(out)
     manifest = []
     for v in vectors:

@@ -250,7 +250,8 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                 # each); the rest are searched again without them, never one solver call each
                 hit = [inv for inv in remaining
                        if z3.is_true(model.eval(unrolling.violation(t, inv), model_completion=True))]
-                assert hit, "a model of the disjunction violates one of its members"
+                if not hit:
+                    raise RuntimeError("a model of the disjunction violates none of its members")
                 steps, final, cfg = unrolling.trace(model, t)
                 for inv in hit:
                     agrees = model_violates(machine, cfg, steps, inv.name)

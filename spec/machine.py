@@ -187,12 +187,14 @@ def check_profile(profile: str, decisions: tuple["Decision", ...] = ()) -> froze
     known = {d.name for d in decisions}
     adopted = set(known) if base == "reference" else set()
     if not known:
-        return frozenset()  # a machine without decisions is the same under every profile of a base
+        # a machine without decisions is the same under every profile of a base; the
+        # names are checked against every machine's decisions where profiles are read
+        # (the command line's --profile)
+        return frozenset()
     for change in changes:
         name = change[1:]
         if name not in known:
-            raise ValueError(f"profile {profile!r}: no decision {name!r}"
-                             + (f" (known: {', '.join(sorted(known))})" if known else " (this machine has none)"))
+            raise ValueError(f"profile {profile!r}: no decision {name!r} (known: {', '.join(sorted(known))})")
         (adopted.add if change[0] == "+" else adopted.discard)(name)
     return frozenset(adopted)
 

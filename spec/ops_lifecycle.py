@@ -446,8 +446,9 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
         Invariant(
             "barrier_satisfaction",
             "an active barrier always has an unfinished member, every member is still tracked or "
-            "finished, a wait_all future is resolved only when every member finished, and the set "
-            "of unfinished members only shrinks while the barrier waits",
+            "finished, a wait_all future is resolved only when every member finished, each request is "
+            "satisfied at most once (only a new request arms a barrier), and the set of unfinished "
+            "members only shrinks while the barrier waits",
             state=and_(
                 implies(g("wait_active"), exists(j, and_(read("member", j), not_(finished(j, adopted))))),
                 forall(j, implies(and_(g("wait_active"), read("member", j)),
@@ -455,7 +456,9 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
                                        implies(terminal(j), finished(j, adopted))))),
                 implies(g("wait_active"), not_(waiter_is(*resolved))),
             ),
-            step=implies(emitted, forall(j, implies(read("member", j), finished(j, adopted)))),
+            step=and_(implies(emitted, forall(j, implies(read("member", j), finished(j, adopted)))),
+                      implies(and_(g("wait_active"), not_(at_pre(g("wait_active")))),
+                              ne(g("wait_request"), at_pre(g("wait_request"))))),
             ranking=Ranking(
                 active=g("wait_active"),
                 same_episode=eq(g("wait_request"), at_pre(g("wait_request"))),
@@ -530,10 +533,13 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
         ),
         Invariant(
             "completion_feed_exact",
-            "the completion feed holds the newest completions, at most feed_capacity of them, one per "
-            "sequence number in order, each with the outcome its op completed with; an entry never changes",
+            "the completion feed holds the newest completions, exactly feed_capacity of them once there "
+            "were that many, one per sequence number in order, each with the outcome its op completed "
+            "with; an entry never changes",
             state=and_(
                 window(g("feed_head"), g("feed_capacity")),
+                or_(and_(eq(g("feed_head"), lit(0)), le(g("next_seq"), g("feed_capacity"))),
+                    eq(sub(g("next_seq"), g("feed_head")), g("feed_capacity"))),
                 in_range(s, g("feed_head"), g("next_seq"), ne(read("feed_outcome", s), sym(OUTCOME, "none"))),
                 forall(j, implies(terminal(j), eq(read("feed_outcome", read("seq", j)), read("outcome", j)))),
             ),

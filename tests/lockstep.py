@@ -56,6 +56,7 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
             if not hasattr(self, "oracle"):
                 return
             self.ask("operations", {})
+            self.ask("wait_poll", {})  # an action, but one that changes nothing in the reference
             watermark = self.oracle.get("next_seq")
             assert isinstance(watermark, int)
             for after in range(watermark + 2):

@@ -38,6 +38,8 @@ BROKEN: dict[str, list[Variant]] = {
         ("inductive", "complete_operation",
          lambda m: with_effects(m, "complete_operation", _drop("wait_active"))),
         # a member joins the waiting barrier unfinished: the pending set grows
+        ("inductive", "wait_request",  # a barrier armed without a new request
+         lambda m: with_effects(m, "wait_request", _drop("wait_request"))),
         ("ranking", "register_operation",
          lambda m: with_effects(m, "register_operation", lambda es: es + (AssignAt("member", OP_ID, TRUE),))),
     ],
@@ -74,6 +76,9 @@ BROKEN: dict[str, list[Variant]] = {
     "completion_feed_exact": [
         ("inductive", "complete_operation",
          lambda m: with_effects(m, "complete_operation", _drop("feed_outcome", AssignAt))),
+        ("inductive", "cancel_operation",  # a feed emptied on every completion keeps too few entries
+         lambda m: with_effects(m, "cancel_operation", lambda es: tuple(
+             replace(e, value=read("next_seq")) if e.field == "feed_head" else e for e in es))),
     ],
     "waiter_matches_barrier": [
         ("inductive", "wait_cancel", lambda m: with_effects(m, "wait_cancel", _drop("waiter"))),
