@@ -141,9 +141,16 @@ class DriveResult:
     failure: Failure | None
 
 
+#: seconds spent deleting chunks before the shortest failure so far is reported (a mismatch
+#: late in a long sequence, after the feed overflowed, would otherwise take many minutes)
+SHRINK_BUDGET = 60.0
+
+
 def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
            ids: list[str], id_args: frozenset[str] = frozenset({"id", "ids"})) -> tuple[list[Call], Outcome]:
-    """A shorter sequence that still fails: cut after the mismatch, delete chunks, rename ids."""
+    """A shorter sequence that still fails: cut after the mismatch, delete chunks (for at
+    most SHRINK_BUDGET seconds), rename ids."""
+    deadline = time.perf_counter() + SHRINK_BUDGET
     def attempt(candidate: list[Call]) -> Outcome | None:
         outcome = run(impl, oracle, config, candidate)
         return outcome if outcome.mismatch is not None else None
@@ -152,9 +159,9 @@ def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
     assert best is not None and best.mismatch is not None
     calls = calls[: best.mismatch + 1]
     chunk = max(len(calls) // 2, 1)
-    while chunk >= 1:
+    while chunk >= 1 and time.perf_counter() < deadline:
         start = 0
-        while start < len(calls):
+        while start < len(calls) and time.perf_counter() < deadline:
             candidate = calls[:start] + calls[start + chunk:]
             found = attempt(candidate) if candidate else None
             if found is not None and found.mismatch is not None:
