@@ -106,15 +106,13 @@ def _id(args: Args) -> dict[str, Value]:
 
 
 def _drained(o: "Oracle", args: Args) -> Any:
-    head, last = o.get("order_head"), o.get("next_seq")
-    assert isinstance(head, int) and isinstance(last, int)
+    head, last = o.number("order_head"), o.number("next_seq")
     return [{"id": str(o.get("order", s)), "outcome": o.get("outcome", o.get("order", s))}
             for s in range(head + 1, last + 1)]
 
 
 def _feed(o: "Oracle", args: Args) -> Any:
-    head, last = o.get("feed_head"), o.get("next_seq")
-    assert isinstance(head, int) and isinstance(last, int)
+    head, last = o.number("feed_head"), o.number("next_seq")
     return {"watermark": last, "entries": [
         {"seq": s, "id": str(o.get("order", s)), "outcome": o.get("feed_outcome", s)}
         for s in range(max(head, args["after"]) + 1, last + 1)]}
@@ -213,6 +211,13 @@ class Oracle:
         if key is None:
             return self.state.globals[name]
         return self.state.maps[name].get(key, self.machine.field(name).default.value)
+
+    def number(self, name: str) -> int:
+        """A machine-wide integer field (a counter, a sequence number)."""
+        value = self.state.globals[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SpecInconsistent(f"{name} is not an integer field")
+        return value
 
     def snapshot(self, id: str) -> dict[str, Any] | None:
         status = self.get("status", id)

@@ -90,22 +90,20 @@ def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
     oracle = Oracle("reference", config)
     calls: list[Call] = []
     n = 0
-    while oracle.get("feed_head") < 2:
+    while oracle.number("feed_head") < 2:
         n += 1
         for call in (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
                      ("cancel_operation", {"id": f"op{n}"})):
             calls.append(call)
             oracle.call(*call)
-    head, watermark = oracle.get("feed_head"), oracle.get("next_seq")
-    assert isinstance(head, int) and isinstance(watermark, int)
+    head, watermark = oracle.number("feed_head"), oracle.number("next_seq")
     cursors = (0, head - 1, head, head + 1, watermark - 1, watermark)
     return calls + [("feed", {"after": a}) for a in cursors], {feed_cell(oracle, a) for a in cursors}
 
 
 def feed_cell(oracle: Oracle, after: int) -> str:
     """Where a feed cursor lies: below, at or above the watermark, or below the oldest entry kept."""
-    watermark, head = oracle.get("next_seq"), oracle.get("feed_head")
-    assert isinstance(watermark, int) and isinstance(head, int)
+    watermark, head = oracle.number("next_seq"), oracle.number("feed_head")
     if after < head:
         return "before_oldest"
     return "below" if after < watermark else "at" if after == watermark else "above"
