@@ -116,7 +116,7 @@ def _transitions(machine: Machine) -> list[str]:
                       + (f" with {', '.join(name for name, _ in g.fields)}" if g.fields else "")
                       + f". *{g.reason}.*" for n, g in enumerate(a.guards, 1)]
             lines.append("")
-        lines.append("Effects:")
+        lines.append("Effects:" if a.effects else "Effects: none (the state does not change).")
         lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.effects, 1)]
         lines.append("")
     return lines
