@@ -131,6 +131,7 @@ class Failure:
     calls: list[Call]
     outcome: Outcome
     found_after: int  # sequences tried before the first failure
+    reproduced: bool = True  # False: the sequence passed when run again (not shrunk)
 
 
 @dataclass
@@ -139,6 +140,10 @@ class DriveResult:
     requests: int
     seconds: float
     failure: Failure | None
+
+
+class NotReproduced(Exception):
+    """The failing sequence passed when it was run again: the implementation is not deterministic."""
 
 
 #: seconds spent deleting chunks before the shortest failure so far is reported (a mismatch
@@ -156,7 +161,8 @@ def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
         return outcome if outcome.mismatch is not None else None
 
     best = attempt(calls)
-    assert best is not None and best.mismatch is not None
+    if best is None or best.mismatch is None:
+        raise NotReproduced()
     calls = calls[: best.mismatch + 1]
     chunk = max(len(calls) // 2, 1)
     while chunk >= 1 and time.perf_counter() < deadline:
@@ -369,7 +375,11 @@ def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_c
             break
         outcome = run(impl, oracle, config, calls)
         if outcome.mismatch is not None:
-            small, shrunk = shrink(impl, oracle, config, calls, ids, proto.id_args())
+            try:
+                small, shrunk = shrink(impl, oracle, config, calls, ids, proto.id_args())
+            except NotReproduced:  # report what failed, as it failed
+                return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
+                                   Failure(config, calls[: outcome.mismatch + 1], outcome, n + 1, reproduced=False))
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
                                Failure(config, small, shrunk, n + 1))
         now = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,8 +35,10 @@ class Implementation:
         self.requests = 0
         self._stderr = tempfile.TemporaryFile()
         try:
+            # its own process group, so that everything it starts (a wrapper script's child,
+            # a forked server) is ended with it
             self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._stderr, bufsize=0)
+                                          stderr=self._stderr, bufsize=0, start_new_session=True)
         except OSError as err:
             raise CannotStart(f"cannot start {' '.join(self.command)}: {err.strerror or err}") from None
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -59,16 +62,26 @@ class Implementation:
         try:
             self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            pass
+        self._end_group()
         self._selector.close()
         self._proc.stdout.close() if self._proc.stdout else None
         self._stderr.close()
 
-    def stderr_tail(self, lines: int = 5) -> str:
-        self._stderr.seek(0)
+    def _end_group(self) -> None:
+        """Kill the implementation's whole process group (grandchildren included) and reap it."""
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._proc.wait()
+
+    def stderr_tail(self, lines: int = 5, width: int = 300) -> str:
+        """The last lines of its stderr, read from the last 64 KiB only, each cut to `width`."""
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - 65536))
         text = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return "\n".join("    " + line for line in text[-lines:])
+        return "\n".join("    " + (line if len(line) <= width else line[:width] + "…") for line in text[-lines:])
 
     def _fail(self, message: str) -> ImplementationFailed:
         tail = self.stderr_tail()
@@ -107,7 +120,11 @@ class Implementation:
                 raise self._fail(f"no response to request {self.requests} ({call}) within {self.timeout:g} s")
             chunk = os.read(self._stdout, 65536)
             if not chunk:
-                code = self._proc.wait()
+                try:
+                    code = self._proc.wait(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    raise self._fail(f"the implementation closed its stdout without answering request "
+                                     f"{self.requests} ({call}) and keeps running") from None
                 raise self._fail(f"the implementation exited (status {code}) without answering request "
                                  f"{self.requests} ({call})")
             self._buffer += chunk

@@ -310,6 +310,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
         saved = f"NOT written: cannot write {out}: {err.strerror or err}"
     replay = check.check(header, iter(f.outcome.events), args.profile)
     print(f"opsref drive: MISMATCH after {summary}; counterexample of {len(f.outcome.events)} calls {saved}")
+    if not f.reproduced:
+        print("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
+              "implementation is not deterministic (shown unshrunk, as it first failed)")
     print(check.render(str(out), args.profile, replay))
     return EXIT_FINDING
 
