@@ -25,14 +25,14 @@ class CompletionFeed:
         self._lock = threading.Lock()
         self._entries: deque[CompletionEntry] = deque(maxlen=capacity)
         self._watermark = 0
-        self._waiters: list[tuple[int, OneShot[int]]] = []
+        self._waiters: dict[int, tuple[int, OneShot[int]]] = {}  # id(signal) -> (after_seq, signal)
 
     def push(self, entry: CompletionEntry) -> None:
         with self._lock:
             self._entries.append(entry)
             self._watermark = entry.seq
-            ready = [w for w in self._waiters if entry.seq > w[0]]
-            self._waiters = [w for w in self._waiters if entry.seq <= w[0]]
+            ready = [w for w in self._waiters.values() if entry.seq > w[0]]
+            self._waiters = {key: w for key, w in self._waiters.items() if entry.seq <= w[0]}
         for _, shot in ready:
             shot.set(entry.seq)
 
@@ -54,9 +54,21 @@ class CompletionFeed:
             if self._watermark > after_seq:
                 return OneShot.resolved(self._watermark)
             shot: OneShot[int] = OneShot()
-            self._waiters.append((after_seq, shot))
+            self._waiters[id(shot)] = (after_seq, shot)
             return shot
 
+    def waiting(self) -> int:
+        """How many advance signals are pending (for tests and diagnostics)."""
+        with self._lock:
+            return len(self._waiters)
+
     async def wait_for_advance(self, after_seq: int) -> int:
-        """Wait until the watermark is past `after_seq`; returns the new watermark."""
-        return await self.advance_signal(after_seq).wait()
+        """Wait until the watermark is past `after_seq`; returns the new watermark. A caller
+        that gives up (a timeout) leaves nothing behind in the feed."""
+        shot = self.advance_signal(after_seq)
+        try:
+            return await shot.wait()
+        finally:
+            if not shot.done():
+                with self._lock:
+                    self._waiters.pop(id(shot), None)

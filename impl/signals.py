@@ -44,4 +44,6 @@ class OneShot(Generic[T]):
         return self._future.result(timeout)
 
     async def wait(self) -> T:
-        return await asyncio.wrap_future(self._future)
+        """Await the result. A caller that gives up (a timeout cancelling its task) does not
+        cancel the signal: others, and the caller's next wait, still get the result."""
+        return await asyncio.shield(asyncio.wrap_future(self._future))
