@@ -4,7 +4,7 @@ Every vector is a trace file whose results are the spec's: an implementation
 replays the calls and compares its answers (and the final snapshot). The corpus
 covers every per-operation call from every status of its target operation, every
 error kind each call can raise (derived from the spec's guards), the wait
-barrier's outcomes, and the three decision scenarios. Vectors are found by a
+barrier's outcomes, feed reads around the watermark, and a scenario per decision. Vectors are found by a
 breadth-first search of the spec from Init, so each is a shortest one.
 The output is deterministic: same spec, same bytes.
 """

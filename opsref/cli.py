@@ -167,8 +167,8 @@ def parser() -> argparse.ArgumentParser:
         "vectors", help="write the test-vector corpus and print its coverage matrix",
         description=(
             "Write a corpus of trace files with the spec's results: every per-operation call from every "
-            "status of its target, every error kind each call can raise, the wait barrier's answers, and "
-            "the three decision scenarios (shortest sequences, found breadth first from Init). Prints the "
+            "status of its target, every error kind each call can raise, the wait barrier's answers, "
+            "the feed read around its watermark and after it overflowed, and a scenario per decision. Prints the "
             "coverage matrix; an uncovered cell is a failure. Output is deterministic."),
         epilog="Exit status: 0 full coverage, 1 an uncovered cell, 2 bad usage.",
     )
