@@ -114,9 +114,6 @@ class ActionOracle:
         other.config, other.state, other._steps = self.config, self.state.copy(), []
         return other
 
-    def bookkeeping(self) -> Any:
-        return ()
-
     @property
     def decision(self) -> Decision:
         return Decision(list(self._steps))

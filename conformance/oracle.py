@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from conformance.calls import CALLS, TRANSITIONS, Config
 from spec.compiled import compile_machine
 from spec.machine import Guard, Machine
-from spec.model import Accepted, State, Value, evaluate, initial_state
+from spec.model import State, Value, evaluate, first_failing_guard, initial_state
 from spec.ops_lifecycle import SWEEPS, TERMINAL
 from spec.registry import MACHINES
 from spec.render import effect_text, guard_text
@@ -196,10 +196,6 @@ class Oracle:
         other._steps, other._note, other._reads = [], "", ()
         return other
 
-    def bookkeeping(self) -> Any:
-        """What the oracle keeps beside the spec state: nothing (kept for the drivers' pruning key)."""
-        return ()
-
     @property
     def decision(self) -> Decision:
         """What decided the answer to the last call."""
@@ -261,7 +257,8 @@ class Oracle:
                                 if evaluate(self.machine, substitute(over, var, Lit(str(i), var.sort)), self.state))
             if not candidates:
                 return done
-            enabled = [c for c in candidates if isinstance(self.compiled.step(self.state, action, {"id": c}), Accepted)]
+            step = self.machine.action(action)  # guards only: nothing is applied (or copied) to choose
+            enabled = [c for c in candidates if first_failing_guard(self.machine, step, self.state, {"id": c}) is None]
             if len(enabled) != 1:
                 raise SpecInconsistent(f"{name}: the spec accepts {action} on {len(enabled)} of the ids "
                                        f"{candidates} (it must accept exactly one at each step)")

@@ -16,10 +16,10 @@ import shutil
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 from conformance.calls import TRANSITIONS, Config, InputError
-from conformance.drive import Call, alphabet, state_key
+from conformance.drive import Call, alphabet, feed_cursors, state_key
 from conformance.oracle import READS, Oracle
 from conformance.trace import Event, Header, write
 from spec.ops_lifecycle import STATUS
@@ -96,8 +96,7 @@ def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
                      ("cancel_operation", {"id": f"op{n}"})):
             calls.append(call)
             oracle.call(*call)
-    head, watermark = oracle.number("feed_head"), oracle.number("next_seq")
-    cursors = (0, head - 1, head, head + 1, watermark - 1, watermark)
+    cursors = feed_cursors(oracle.number("feed_head"), oracle.number("next_seq"))
     return calls + [("feed", {"after": a}) for a in cursors], {feed_cell(oracle, a) for a in cursors}
 
 
@@ -184,13 +183,16 @@ class Coverage:
         return not self.missing
 
 
-def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle) -> Coverage:
+def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle,
+             overflowed: AbstractSet[str] = frozenset()) -> Coverage:
     statuses = [*STATUS.members, "absent_used"]
     matrix: dict[str, dict[str, set[str]]] = {c: {s: set() for s in statuses} for c in PER_OP_CALLS}
     matrix["wait_begin"] = {"-": set()}
     matrix["feed"] = {cell: set() for cell in FEED_CELLS}
     for call, status, kind in found:
         matrix[call][status].add(kind)
+    for cell in overflowed:  # the cells the overflowed-feed vector reads (feed_overflow)
+        matrix["feed"][cell].add("ok_overflowed")
     missing = [f"{call} from {status}" for call in PER_OP_CALLS for status in statuses if not matrix[call][status]]
     for call, kinds in required_errors(oracle).items():
         raised = set().union(*matrix[call].values())
@@ -198,8 +200,7 @@ def coverage(found: dict[tuple[str, str, str], Vector], oracle: Oracle) -> Cover
     for kind in ("ok_done", "ok_waiting"):
         if kind not in matrix["wait_begin"]["-"]:
             missing.append(f"wait_begin answering {kind}")
-    missing += [f"feed with a cursor {cell} the watermark" for cell, kinds in matrix["feed"].items()
-                if not kinds and cell != "before_oldest"]  # that one needs an overflowed feed: feed_overflow()
+    missing += [f"feed with a cursor {cell} the watermark" for cell, kinds in matrix["feed"].items() if not kinds]
     return Coverage(matrix, missing)
 
 
@@ -340,21 +341,17 @@ def _prepare(out: Path) -> None:
 def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
     base = Oracle(profile)
     found = search(profile)
-    cov = coverage(found, base)
+    overflow = Config(1, None)
+    overflow_calls, overflow_cells = feed_overflow(overflow)
+    cov = coverage(found, base, overflow_cells)
     vectors = [found[k] for k in sorted(found)]
     titles = {d.name: d.title for d in base.machine.decisions}
     for name, (config, calls) in DECISIONS.items():
         last = calls[-1]
         vectors.append(Vector(f"decisions/{name}.jsonl", last[0], "-", "-", config, tuple(calls),
                               f"decision: {titles[name]}"))
-    overflow = Config(1, None)
-    calls, cells = feed_overflow(overflow)
     vectors.append(Vector("cells/feed/before_oldest__overflowed.jsonl", "feed", "before_oldest", "ok", overflow,
-                          tuple(calls), "the feed after more completions than it keeps"))
-    for cell in cells:
-        cov.matrix["feed"][cell].add("ok_overflowed")
-    if not cov.matrix["feed"]["before_oldest"]:
-        cov.missing.append("feed with a cursor before the oldest entry kept")
+                          tuple(overflow_calls), "the feed after more completions than it keeps"))
     _prepare(out)
     manifest = []
     for v in vectors:
