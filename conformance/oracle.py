@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from conformance.calls import CALLS, TRANSITIONS, Config
 from spec.compiled import compile_machine
 from spec.machine import Guard, Machine
-from spec.model import State, Value, evaluate, first_failing_guard, initial_state
+from spec.model import Accepted, State, Value, evaluate, initial_state
 from spec.ops_lifecycle import SWEEPS, TERMINAL
 from spec.registry import MACHINES
 from spec.render import effect_text, guard_text
@@ -257,8 +257,9 @@ class Oracle:
                                 if evaluate(self.machine, substitute(over, var, Lit(str(i), var.sort)), self.state))
             if not candidates:
                 return done
-            step = self.machine.action(action)  # guards only: nothing is applied (or copied) to choose
-            enabled = [c for c in candidates if first_failing_guard(self.machine, step, self.state, {"id": c}) is None]
+            # the compiled step (on a copy): its quantifiers range over the live ops only, where
+            # the interpreter would range over every id the state ever mentioned
+            enabled = [c for c in candidates if isinstance(self.compiled.step(self.state, action, {"id": c}), Accepted)]
             if len(enabled) != 1:
                 raise SpecInconsistent(f"{name}: the spec accepts {action} on {len(enabled)} of the ids "
                                        f"{candidates} (it must accept exactly one at each step)")
