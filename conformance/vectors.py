@@ -83,6 +83,21 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
         ]),
 }
 
+#: The scenario of each decision of the machines of the action protocol (no configuration):
+#: decision name -> (machine, calls); the results come from the chosen profile.
+ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
+}
+
+
+def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
+    """(machine, config, calls) of the decision `name`, whichever machine it belongs to."""
+    if name in DECISIONS:
+        config, calls = DECISIONS[name]
+        return "ops_lifecycle", config, calls
+    from conformance.protocol import protocol
+    machine, action_calls = ACTION_DECISIONS[name]
+    return machine, protocol(machine).default_config, action_calls
+
 
 def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
     """Completions until the spec's feed has dropped two entries, then reads around the
@@ -320,6 +335,18 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         manifest.append({"file": path, "call": call, "result": "ok" if "ok" in result else result["error"]["kind"],
                          "guard": None if how == "ok" else how, "calls": len(calls),
                          "description": f"{call} {'accepted' if how == 'ok' else 'refused by guard ' + how}"})
+    for name, (owner, calls) in ACTION_DECISIONS.items():
+        if owner != machine:
+            continue
+        oracle = proto.oracle(profile)
+        events = [Event(n + 2, call, args, oracle.call(call, args)) for n, (call, args) in enumerate(calls)]
+        path = f"decisions/{name}.jsonl"
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        write(out / path, Header(machine, proto.default_config), events)
+        result = events[-1].result
+        manifest.append({"file": path, "call": calls[-1][0], "result": "ok" if "ok" in result else
+                         result["error"]["kind"], "guard": None, "calls": len(calls),
+                         "description": f"decision {name}"})
     (out / "manifest.json").write_text(json.dumps({"machine": machine, "profile": profile, "vectors": manifest},
                                                   indent=1) + "\n")
     (out / "README.md").write_text(ACTION_README.format(machine=machine, profile=profile))

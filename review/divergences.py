@@ -12,18 +12,18 @@ import json
 from typing import Any
 
 from conformance import check
-from conformance.oracle import Oracle
+from conformance.protocol import protocol
 from conformance.trace import Event, Header
-from conformance.vectors import DECISIONS as SCENARIOS
+from conformance.vectors import decision_scenario
 from spec.machine import Machine
 
 
 def seed_trace(name: str) -> tuple[Header, list[Event]]:
     """The decision's scenario with the seed's answers."""
-    config, calls = SCENARIOS[name]
-    oracle = Oracle("seed", config)
+    machine, config, calls = decision_scenario(name)
+    oracle = protocol(machine).oracle("seed", config)
     events = [Event(n + 2, call, args, oracle.call(call, args)) for n, (call, args) in enumerate(calls)]
-    return Header("ops_lifecycle", config), events
+    return Header(machine, config), events
 
 
 def trace_text(header: Header, events: list[Event]) -> str:
