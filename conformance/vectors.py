@@ -335,17 +335,17 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         manifest.append({"file": path, "call": call, "result": "ok" if "ok" in result else result["error"]["kind"],
                          "guard": None if how == "ok" else how, "calls": len(calls),
                          "description": f"{call} {'accepted' if how == 'ok' else 'refused by guard ' + how}"})
-    for name, (owner, calls) in ACTION_DECISIONS.items():
+    for name, (owner, scenario) in ACTION_DECISIONS.items():
         if owner != machine:
             continue
         oracle = proto.oracle(profile)
-        events = [Event(n + 2, call, args, oracle.call(call, args)) for n, (call, args) in enumerate(calls)]
+        events = [Event(n + 2, call, args, oracle.call(call, args)) for n, (call, args) in enumerate(scenario)]
         path = f"decisions/{name}.jsonl"
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         write(out / path, Header(machine, proto.default_config), events)
         result = events[-1].result
-        manifest.append({"file": path, "call": calls[-1][0], "result": "ok" if "ok" in result else
-                         result["error"]["kind"], "guard": None, "calls": len(calls),
+        manifest.append({"file": path, "call": scenario[-1][0], "result": "ok" if "ok" in result else
+                         result["error"]["kind"], "guard": None, "calls": len(scenario),
                          "description": f"decision {name}"})
     (out / "manifest.json").write_text(json.dumps({"machine": machine, "profile": profile, "vectors": manifest},
                                                   indent=1) + "\n")
