@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol
 
-from impl import OperationResult, OpsLifecycleError, OpsLifecycleRegistry
+from impl import (
+    AlreadyRegisteredError, OperationKind, OperationResult, OperationSpec, OpsLifecycleError, OpsLifecycleRegistry,
+)
 from impl.comms_drain import (
     CommsDrainController, CommsDrainError, DrainExitReason, MobOwned, SessionOwned,
 )
@@ -62,7 +64,7 @@ class CommsDrainBinding:
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         sid = str(args.get("id", ""))
         c = self.impl
-        calls: dict[str, Callable[[], None]] = {
+        calls: dict[str, Callable[[], object]] = {
             "register_session": lambda: c.register_session(sid),
             "destroy_runtime": lambda: c.destroy_runtime(sid),
             "unregister_session": lambda: c.unregister_session(sid),
@@ -70,6 +72,7 @@ class CommsDrainBinding:
                 sid, bool(args["keep_alive"]), _runtime_name(args["comms_runtime"]), _mob_name(args["mob"])),
             "stop_drain": lambda: c.stop_drain(sid),
             "notify_drain_exited": lambda: c.notify_drain_exited(sid, DrainExitReason(args["reason"])),
+            "drain_task_panicked": lambda: c.drain_task_panicked(sid),
             "abort": lambda: c.abort(sid),
             "abort_all": c.abort_all,
             "wait": lambda: c.wait(sid),
@@ -84,11 +87,12 @@ class CommsDrainBinding:
         snap = self.impl.snapshot(key)
         if snap is None:
             return {"session": "torn_down" if self.impl.ever_registered(key) else "absent", "runtime": "initializing",
-                    "phase": "inactive", "mode": "timed", "owner": "unattached", "owner_runtime": 0, "owner_mob": 0}
+                    "phase": "inactive", "mode": "none", "task": "none", "owner": "unattached", "owner_runtime": 0,
+                    "owner_mob": 0}
         owner = snap.owner
         return {
             "session": "registered", "runtime": snap.runtime.value, "phase": snap.phase.value,
-            "mode": snap.mode.value,
+            "mode": snap.mode.value, "task": snap.task.value,
             "owner": "mob_owned" if isinstance(owner, MobOwned) else
                      "session_owned" if isinstance(owner, SessionOwned) else "unattached",
             "owner_runtime": _number(owner.comms_runtime) if isinstance(owner, (SessionOwned, MobOwned)) else 0,
@@ -137,6 +141,7 @@ class MobAdapterBinding:
             "mark_member_peer_ready": lambda: a.mark_member_peer_ready(session, "mob/member"),
             "mark_member_retired": lambda: a.mark_member_retired(session),
             "abort_member_provision": lambda: a.abort_member_provision(session, op, "mob is stopping"),
+            "register_member_operation": lambda: self.register_member_operation(session, op),
             "request_retire": lambda: self.holder(op)[1].request_retire(op),
             "complete_operation": lambda: self.holder(op)[1].complete_operation(op, OperationResult(op, "done")),
         }
@@ -145,6 +150,19 @@ class MobAdapterBinding:
         except (MobError, OpsLifecycleError) as err:
             return error_result(err, ())
         return {"ok": None}
+
+    def register_member_operation(self, session: str, op: str) -> None:
+        """The runtime registers the member's operation itself, in the registry the session's
+        calls go to (as seed 002's abort test does); only while the session has none live."""
+        if any(r.snapshot(op) is not None for r in self.registries.values()):
+            raise AlreadyRegisteredError(op)
+        registry = self.adapter.session_registry(session)
+        if any(s.kind is OperationKind.MOB_MEMBER_CHILD and s.child_session_id == session and not s.status.is_terminal()
+               for s in registry.list_operations()):
+            raise MobError(f"session {session} already has a live operation")
+        registry.register_operation(OperationSpec(
+            id=op, kind=OperationKind.MOB_MEMBER_CHILD, owner_session_id="owner", display_name="mob/member",
+            source_label="mob_member", child_session_id=session, expect_peer_channel=True))
 
     def registry(self, args: Mapping[str, Any]) -> OpsLifecycleRegistry:
         index = int(args["registry"])

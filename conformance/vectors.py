@@ -86,6 +86,16 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
 #: The scenario of each decision of the machines of the action protocol (no configuration):
 #: decision name -> (machine, calls); the results come from the chosen profile.
 ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
+    # the old drain task's straggling exit report stops the re-registered session's drain in the seed
+    "teardown_is_final": ("comms_drain", [
+        ("register_session", {"id": "s"}),
+        ("set_peer_ingress_context", {"id": "s", "keep_alive": True, "comms_runtime": 1, "mob": 0}),
+        ("unregister_session", {"id": "s"}),
+        ("register_session", {"id": "s"}),
+        ("set_peer_ingress_context", {"id": "s", "keep_alive": True, "comms_runtime": 1, "mob": 0}),
+        ("notify_drain_exited", {"id": "s", "reason": "dismissed"}),
+        ("observe", {"id": "s"}),
+    ]),
 }
 
 

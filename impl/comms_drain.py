@@ -5,16 +5,21 @@ holds one frozen `SessionDrainSnapshot`; a command computes the next snapshot
 after every check has passed and only then stores it, so a call that raises
 changes nothing (seed 004: "no shell mutation after DSL rejection").
 
-The seed's drain task is asynchronous; here it is a phase. The task's own exit
-arrives as `notify_drain_exited`, and `wait` stands for awaiting its handle.
+The seed's drain task is asynchronous; here it is a phase plus the state of the
+task the session's slot holds (none, alive, or ended without reporting). The
+task's own exit arrives as `notify_drain_exited`, a silent death as
+`drain_task_panicked`, and `wait` stands for awaiting its handle: while the task
+is alive the seed's call has not returned, so it changes nothing here.
 
-Where the reference makes a choice the seed leaves to code not shown:
-  1. a session id is registered once ever, also after teardown;
-  2. an exit report for a registered, live session whose drain is not running
-     is an accepted no-op rather than a rejection;
-  3. `destroy_runtime` moves only the runtime; the drain phase and owner are
+Calls the seed answers with a bool (or nothing) rather than an error return that
+bool: registration, teardown, destruction and the `StopDrain` staging refuse
+nothing; `set_peer_ingress_context` returns whether it started a drain task.
+
+Where the reference makes a choice:
+  1. a torn-down session id is never registered again (the call returns False);
+  2. `destroy_runtime` moves only the runtime; the drain phase and owner are
      left as they were (a destroyed session is never mutated afterwards);
-  4. teardown of a destroyed session removes it without touching its drain.
+  3. teardown of a destroyed session removes it without touching its drain.
 """
 
 from __future__ import annotations
@@ -35,11 +40,18 @@ class DrainPhase(enum.Enum):
 
 
 class DrainMode(enum.Enum):
-    """Why the drain runs: until idle, while a session attaches, or for a persistent host."""
+    """How the drain was last spawned; keep-alive attaches spawn persistent hosts only."""
 
-    TIMED = "timed"
-    ATTACHED_SESSION = "attached_session"
+    NONE = "none"
     PERSISTENT_HOST = "persistent_host"
+
+
+class DrainTask(enum.Enum):
+    """The drain task the session's slot holds."""
+
+    NONE = "none"
+    ALIVE = "alive"
+    ENDED = "ended"  # the task returned without reporting its exit (a panic)
 
 
 class RuntimeState(enum.Enum):
@@ -95,20 +107,13 @@ class SessionDrainSnapshot:
     phase: DrainPhase
     mode: DrainMode
     owner: IngressOwner
+    task: DrainTask = DrainTask.NONE
 
 
 class CommsDrainError(Exception):
     """Base of every drain error; `kind` is the seed's `RuntimeDriverError` variant in snake_case."""
 
     kind = "internal"
-
-
-class AlreadyRegisteredError(CommsDrainError):
-    kind = "already_registered"
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"session already registered: {session_id}")
-        self.session_id = session_id
 
 
 class NotReadyError(CommsDrainError):
@@ -137,7 +142,7 @@ class ValidationFailedError(CommsDrainError):
 
 
 _INITIAL = SessionDrainSnapshot(
-    runtime=RuntimeState.IDLE, phase=DrainPhase.INACTIVE, mode=DrainMode.TIMED, owner=Unattached(),
+    runtime=RuntimeState.IDLE, phase=DrainPhase.INACTIVE, mode=DrainMode.NONE, owner=Unattached(),
 )
 
 
@@ -150,6 +155,15 @@ def _exited(snap: SessionDrainSnapshot, reason: DrainExitReason) -> SessionDrain
 
 def _stopped(snap: SessionDrainSnapshot) -> SessionDrainSnapshot:
     return replace(snap, phase=DrainPhase.STOPPED)
+
+
+def _accepts_stop(snap: SessionDrainSnapshot) -> bool:
+    """The machine accepts StopDrain only for a running drain of a session not destroyed."""
+    return _is_running(snap) and not _is_destroyed(snap)
+
+
+def _runtime_of(owner: IngressOwner) -> str | None:
+    return owner.comms_runtime if isinstance(owner, (SessionOwned, MobOwned)) else None
 
 
 def _is_destroyed(snap: SessionDrainSnapshot) -> bool:
@@ -170,33 +184,38 @@ class CommsDrainController:
 
     # -- session lifecycle -------------------------------------------------
 
-    def register_session(self, sid: str) -> None:
-        """Open a session; an id is never reused, so stale exit reports cannot hit a newcomer."""
+    def register_session(self, sid: str) -> bool:
+        """Open a session; whether it was opened now. A registered id is left as it is, and
+        an id is never reused, so stale exit reports cannot hit a newcomer."""
         with self._lock:
-            # Verify the id was never handed out, not even to a torn-down session
             if sid in self._ever_registered:
-                raise AlreadyRegisteredError(sid)
+                return False
             self._ever_registered.add(sid)
             self._sessions[sid] = _INITIAL
+            return True
 
-    def destroy_runtime(self, sid: str) -> None:
-        """Move the runtime to its terminal state; the drain is frozen as it is from here on."""
+    def destroy_runtime(self, sid: str) -> bool:
+        """Move the runtime to its terminal state (the drain is frozen as it is from here
+        on); whether the session was registered."""
         with self._lock:
-            snap = self._require(sid)
+            snap = self._sessions.get(sid)
+            if snap is None:
+                return False
             self._sessions[sid] = replace(snap, runtime=RuntimeState.DESTROYED)
+            return True
 
-    def unregister_session(self, sid: str) -> None:
-        """Teardown: abort the drain (as `abort` would) and forget the session."""
+    def unregister_session(self, sid: str) -> bool:
+        """Teardown: abort the drain task and forget the session; whether it was registered."""
         with self._lock:
-            self._require(sid)
-            del self._sessions[sid]
+            return self._sessions.pop(sid, None) is not None
 
     # -- drain commands ----------------------------------------------------
 
     def set_peer_ingress_context(
         self, sid: str, keep_alive: bool, comms_runtime: str | None, mob_id: str | None,
-    ) -> None:
-        """Seed 004 `SetPeerIngressContext`: settle ingress ownership, then spawn or stop the drain."""
+    ) -> bool:
+        """Seed 004 `SetPeerIngressContext`: settle ingress ownership, then spawn (keep-alive with a
+        runtime) or abort (no keep-alive) the drain; whether a drain task was started."""
         with self._lock:
             snap = self._require_live(sid)
             if comms_runtime is not None:
@@ -211,27 +230,36 @@ class CommsDrainController:
                         )
                     new_owner = SessionOwned(comms_runtime)
                 nxt = replace(snap, owner=new_owner)
-                if not _is_running(nxt):
-                    mode = DrainMode.PERSISTENT_HOST if keep_alive else DrainMode.ATTACHED_SESSION
-                    nxt = replace(nxt, phase=DrainPhase.RUNNING, mode=mode)
             elif not keep_alive:
                 # Detach: the caller is tearing the drain down
                 nxt = replace(snap, owner=Unattached())
-                if _is_running(nxt):
-                    nxt = _stopped(nxt)
             else:
                 # Keep-alive only: no ownership transition, no drain side effect
-                nxt = snap
+                return False
+            spawned = False
+            if not keep_alive:
+                # Abort: stop a running drain and drop its task
+                nxt = replace(_stopped(nxt) if _is_running(nxt) else nxt, task=DrainTask.NONE)
+            elif not _is_running(snap):
+                # Spawn (also the respawn of an exited persistent host)
+                nxt = replace(nxt, phase=DrainPhase.RUNNING, mode=DrainMode.PERSISTENT_HOST, task=DrainTask.ALIVE)
+                spawned = True
+            elif snap.task is DrainTask.NONE or _runtime_of(snap.owner) != comms_runtime:
+                # A running drain without a task, or on another runtime: start a fresh task
+                nxt = replace(nxt, task=DrainTask.ALIVE)
+                spawned = True
             self._sessions[sid] = nxt
+            return spawned
 
-    def stop_drain(self, sid: str) -> None:
-        """Seed 004 `StopDrain`: accepted only while the drain runs."""
+    def stop_drain(self, sid: str) -> bool:
+        """Seed 004 `stage_drain_stop_dsl`: whether the machine accepted StopDrain (a running
+        drain of a live session); the task is left to the caller."""
         with self._lock:
-            snap = self._require_live(sid)
-            # Verify there is a running drain to stop
-            if not _is_running(snap):
-                raise ValidationFailedError(f"drain is not running (phase {snap.phase.value})")
+            snap = self._sessions.get(sid)
+            if snap is None or not _accepts_stop(snap):
+                return False
             self._sessions[sid] = _stopped(snap)
+            return True
 
     def notify_drain_exited(self, sid: str, reason: DrainExitReason) -> None:
         """Seed 004 `NotifyDrainExited`; a report after teardown is a benign straggler (D2b)."""
@@ -242,29 +270,43 @@ class CommsDrainController:
             # Verify the runtime is not destroyed (DrainBindingInvariant)
             if _is_destroyed(snap):
                 raise DestroyedError()
-            if _is_running(snap):
-                self._sessions[sid] = _exited(snap, reason)
+            self._sessions[sid] = replace(_exited(snap, reason) if _is_running(snap) else snap, task=DrainTask.NONE)
+
+    def drain_task_panicked(self, sid: str) -> None:
+        """The drain task ends without reporting (a panic): its handle is finished, the phase unchanged."""
+        with self._lock:
+            snap = self._sessions.get(sid)
+            if snap is not None and snap.task is DrainTask.ALIVE:
+                self._sessions[sid] = replace(snap, task=DrainTask.ENDED)
 
     def abort(self, sid: str) -> None:
         """Seed 004 `Abort`: stop a running drain; a destroyed session rejects StopDrain silently."""
         with self._lock:
             snap = self._require(sid)
-            if _is_running(snap) and not _is_destroyed(snap):
-                self._sessions[sid] = _stopped(snap)
+            if _is_running(snap) and _is_destroyed(snap):
+                return  # StopDrain refused: the task is not aborted either
+            self._sessions[sid] = replace(_stopped(snap) if _is_running(snap) else snap, task=DrainTask.NONE)
 
     def abort_all(self) -> None:
         """Seed 004 `AbortAll`: stop every running drain the machine accepts a StopDrain for."""
         with self._lock:
             for sid, snap in list(self._sessions.items()):
-                if _is_running(snap) and not _is_destroyed(snap):
-                    self._sessions[sid] = _stopped(snap)
+                if _is_running(snap) and _is_destroyed(snap):
+                    continue
+                self._sessions[sid] = replace(_stopped(snap) if _is_running(snap) else snap, task=DrainTask.NONE)
 
-    def wait(self, sid: str) -> None:
-        """Seed 004 `Wait`: a drain still running after its task ended must have panicked — report Failed."""
+    def wait(self, sid: str) -> bool:
+        """Seed 004 `Wait`: await the drain task; whether it had ended. A live task keeps the
+        call waiting (nothing changes); a drain still running after its task ended must have
+        panicked — report Failed."""
         with self._lock:
             snap = self._require(sid)
-            if _is_running(snap) and not _is_destroyed(snap):
-                self._sessions[sid] = _exited(snap, DrainExitReason.FAILED)
+            if snap.task is DrainTask.ALIVE:
+                return False
+            if _accepts_stop(snap):
+                snap = _exited(snap, DrainExitReason.FAILED)
+            self._sessions[sid] = replace(snap, task=DrainTask.NONE)
+            return True
 
     # -- observation -------------------------------------------------------
 

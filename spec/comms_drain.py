@@ -1,28 +1,38 @@
 """The comms drain and peer-ingress ownership of each session (seed 004), as data.
 
 Per session: whether it is registered (or torn down), its runtime state (only
-`destroyed` matters here), the drain's phase and mode, and who owns its peer
-ingress — a tagged union `unattached | session_owned(runtime) | mob_owned(runtime,
-mob)`, stored as a kind plus two integer ids (0 for none). Commands are the seed's
-`SetPeerIngressContext`, `NotifyDrainExited`, `Abort`, `AbortAll` and `Wait`, plus
-the environment's registration, teardown and destruction of a session.
+`destroyed` matters here), the drain's phase and mode, the drain task the
+session's slot holds, and who owns its peer ingress — a tagged union `unattached
+| session_owned(runtime) | mob_owned(runtime, mob)`, stored as a kind plus two
+integer ids (0 for none). Commands are the seed's `SetPeerIngressContext`,
+`NotifyDrainExited`, `Abort`, `AbortAll` and `Wait`, the `StopDrain` staging its
+callers share (`stage_drain_stop_dsl`), plus the environment's registration,
+teardown and destruction of a session and the silent death of a drain task.
 
-Where seed 004 leaves a rule to its DSL (not part of the seed), the reference
-chooses, and says so in the guard or effect's reason:
+What seed 004 delegates to code it does not show is read from upstream
+lukacf/meerkat at v0.7.3 (the tag whose `meerkat_machine/dispatch_drain.rs` is
+the seed, last changed in c559beb98), and followed:
 
-* a session attach may replace a session owner and a mob attach may replace any
-  owner; only a session attach over a mob-owned ingress is refused (a downgrade);
-* `SetPeerIngressContext` with a runtime spawns the drain when it is not running
-  (mode `persistent_host` with keep-alive, `attached_session` without); without a
-  runtime and without keep-alive it detaches and stops a running drain;
-* `NotifyDrainExited` on a registered session whose drain is not running changes
-  nothing (the report is observation-shaped, like the post-teardown one).
+* `SetPeerIngressContext` stages a keep-alive transition that writes nothing, so a
+  refused attach leaves the session exactly as it was (DSL `SetPeerIngressContext`);
+* `update_peer_ingress_context_inner`: with keep-alive and a comms runtime it spawns
+  a drain from `inactive`, `stopped` or `exited_respawnable` (mode `persistent_host`,
+  the only mode that path spawns) or refreshes the task of a running drain whose
+  runtime changed, and reports `Spawned(bool)` to the caller of
+  `maybe_spawn_comms_drain` — spawning from `exited_respawnable` is the respawn;
+  without keep-alive it aborts the drain (`Abort`), after attaching or detaching;
+* `NotifyDrainExited` changes the phase only of a running drain (DSL) and clears
+  the slot's task either way.
+
+Where the seed and upstream return a bool (or nothing) instead of an error — the
+`StopDrain` staging, registration, teardown and destruction — the actions refuse
+nothing; the bool each would return is written in its doc.
 """
 
 from __future__ import annotations
 
 from spec.machine import (
-    Action, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+    Action, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField, check_profile,
 )
 from spec.terms import (
     BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
@@ -32,11 +42,12 @@ from spec.terms import (
 SESSION = enum("session", "absent", "registered", "torn_down")
 RUNTIME = enum("runtime_state", "initializing", "idle", "attached", "running", "retired", "stopped", "destroyed")
 PHASE = enum("drain_phase", "inactive", "running", "stopped", "exited_respawnable")
-MODE = enum("drain_mode", "timed", "attached_session", "persistent_host")
+MODE = enum("drain_mode", "none", "persistent_host")
+TASK = enum("drain_task", "none", "alive", "ended")
 OWNER = enum("owner", "unattached", "session_owned", "mob_owned")
 REASON = enum("exit_reason", "idle_timeout", "dismissed", "failed", "aborted", "session_shutdown")
 
-ERRORS = ("AlreadyRegistered", "NotReady", "Destroyed", "ValidationFailed")
+ERRORS = ("NotReady", "Destroyed", "ValidationFailed")
 
 i = Param("id", ID)
 j = Var("j")
@@ -52,11 +63,15 @@ FIELDS = (
     StateField("session", SESSION, sym(SESSION, "absent"), ID, doc="registered in the sessions map, or torn down"),
     StateField("runtime", RUNTIME, sym(RUNTIME, "initializing"), ID, doc="the session's runtime state"),
     StateField("phase", PHASE, sym(PHASE, "inactive"), ID, doc="the drain's phase"),
-    StateField("mode", MODE, sym(MODE, "timed"), ID, doc="how the drain was spawned"),
+    StateField("mode", MODE, sym(MODE, "none"), ID, doc="how the drain was last spawned (none before the first spawn)"),
+    StateField("task", TASK, sym(TASK, "none"), ID,
+               doc="the drain task the session's slot holds: none, alive, or ended without reporting its exit"),
     StateField("owner", OWNER, sym(OWNER, "unattached"), ID, doc="who owns the peer ingress (the union's tag)"),
     StateField("owner_runtime", INT, lit(0), ID, doc="the owner's comms runtime id; 0 when unattached"),
     StateField("owner_mob", INT, lit(0), ID, doc="the owning mob's id; 0 unless mob-owned"),
 )
+
+Adopted = frozenset[str]
 
 
 def field(name: str, key: Term = i) -> Term:
@@ -75,9 +90,13 @@ def running(x: Term) -> Term:
     return eq(field("phase", x), sym(PHASE, "running"))
 
 
+def task_is(x: Term, value: str) -> Term:
+    return eq(field("task", x), sym(TASK, value))
+
+
 def session_registered() -> Guard:
     return Guard("session_registered", registered(i), "NotReady",
-                 "every command but a drain-exit report needs a registered session (seed: NotReady{Destroyed})",
+                 "the command needs a registered session (seed: NotReady{Destroyed})",
                  (("state", Lit("destroyed", RUNTIME)),))
 
 
@@ -92,63 +111,99 @@ def exit_phase(why: Term) -> Term:
     return ite(respawn, sym(PHASE, "exited_respawnable"), sym(PHASE, "stopped"))
 
 
-def actions() -> tuple[Action, ...]:
+def stop_accepted(x: Term) -> Term:
+    """The machine accepts `StopDrain` (seed: stage_drain_stop_dsl returns true): a running drain of a
+    registered session that is not destroyed."""
+    return and_(registered(x), running(x), not_(destroyed(x)))
+
+
+def spawns() -> Term:
+    """`update_peer_ingress_context_inner` starts a drain task: keep-alive with a comms runtime, and the
+    drain not running (`can_spawn`) or running without a task or on another runtime (a task refresh)."""
+    return and_(keep_alive, ne(runtime_id, lit(0)), or_(
+        not_(running(i)), task_is(i, "none"), ne(field("owner_runtime"), runtime_id)))
+
+
+def actions(adopted: Adopted) -> tuple[Action, ...]:
     attach = ne(runtime_id, lit(0))
     as_mob = and_(attach, ne(mob_id, lit(0)))
     detach = and_(not_(attach), not_(keep_alive))
     new_owner = ite(attach, ite(as_mob, sym(OWNER, "mob_owned"), sym(OWNER, "session_owned")),
                     ite(detach, sym(OWNER, "unattached"), field("owner")))
-    spawn = and_(attach, not_(running(i)))
+    # task, mode and phase first: they read the owner before the attach changes it
     ingress: tuple[Effect, ...] = (
+        AssignAt("task", i, ite(spawns(), sym(TASK, "alive"), ite(keep_alive, field("task"), sym(TASK, "none")))),
+        AssignAt("mode", i, ite(and_(keep_alive, attach, not_(running(i))), sym(MODE, "persistent_host"),
+                                field("mode"))),
+        AssignAt("phase", i, ite(and_(keep_alive, attach), sym(PHASE, "running"),
+                                 ite(and_(not_(keep_alive), running(i)), sym(PHASE, "stopped"), field("phase")))),
         AssignAt("owner_runtime", i, ite(attach, runtime_id, ite(detach, lit(0), field("owner_runtime")))),
         AssignAt("owner_mob", i, ite(as_mob, mob_id, ite(or_(attach, detach), lit(0), field("owner_mob")))),
         AssignAt("owner", i, new_owner),
-        AssignAt("mode", i, ite(spawn, ite(keep_alive, sym(MODE, "persistent_host"), sym(MODE, "attached_session")),
-                                field("mode"))),
-        AssignAt("phase", i, ite(spawn, sym(PHASE, "running"),
-                                 ite(and_(detach, running(i)), sym(PHASE, "stopped"), field("phase")))),
     )
-    stop_if_running = ite(and_(running(i), not_(destroyed(i))), sym(PHASE, "stopped"), field("phase"))
+    # `session` is written last: the other writes read whether the session is registered.
+    # A session id is registered once (decision teardown_is_final); the seed registers a torn-down id again
+    may_register = (eq(field("session"), sym(SESSION, "absent")) if "teardown_is_final" in adopted
+                    else not_(registered(i)))
     return (
-        Action("register_session", (i,), (
-            Guard("session_new", eq(field("session"), sym(SESSION, "absent")), "AlreadyRegistered",
-                  "a session id is registered once"),
-        ), (AssignAt("session", i, sym(SESSION, "registered")), AssignAt("runtime", i, sym(RUNTIME, "idle"))),
-            "the runtime registers a session (environment)"),
-        Action("destroy_runtime", (i,), (session_registered(),),
-               (AssignAt("runtime", i, sym(RUNTIME, "destroyed")),),
-               "the session's runtime reaches Destroyed (environment; terminal)"),
-        Action("unregister_session", (i,), (session_registered(),), (
-            AssignAt("session", i, sym(SESSION, "torn_down")),
-            AssignAt("runtime", i, sym(RUNTIME, "initializing")),
-            *(AssignAt(name, i, next(f.default for f in FIELDS if f.name == name)) for name in DRAIN_FIELDS),
-        ), "teardown: the unregister path aborts the drain task and removes the session's entry"),
+        Action("register_session", (i,), (), (
+            AssignAt("runtime", i, ite(may_register, sym(RUNTIME, "idle"), field("runtime"))),
+            AssignAt("session", i, ite(may_register, sym(SESSION, "registered"), field("session"))),
+        ), "the runtime registers a session (environment); registering a registered session changes nothing. "
+           "Returns `registered`: whether it was registered now"),
+        Action("destroy_runtime", (i,), (), (
+            AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "destroyed"), field("runtime"))),),
+            "the session's runtime reaches Destroyed (environment; terminal); nothing for a session not "
+            "registered. Returns `destroyed`: whether the session was registered"),
+        Action("unregister_session", (i,), (), (
+            AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "initializing"), field("runtime"))),
+            AssignAt("task", i, sym(TASK, "none")),
+            *(AssignAt(name, i, ite(registered(i), next(f.default for f in FIELDS if f.name == name), field(name)))
+              for name in DRAIN_FIELDS),
+            AssignAt("session", i, ite(registered(i), sym(SESSION, "torn_down"), field("session"))),
+        ), "teardown: the unregister path aborts the drain task and removes the session's entry; a session not "
+           "registered is left alone (the seed's unregister_session returns nothing). Returns `removed`: whether "
+           "the session was registered"),
         Action("set_peer_ingress_context", (i, keep_alive, runtime_id, mob_id), (
             session_registered(), not_destroyed(),
             Guard("no_downgrade", not_(and_(attach, not_(as_mob), eq(field("owner"), sym(OWNER, "mob_owned")))),
-                  "ValidationFailed", "a session attach never downgrades a mob-owned ingress"),
+                  "ValidationFailed", "a session attach never downgrades a mob-owned ingress; the keep-alive "
+                  "transition staged before it writes nothing, so the refusal changes nothing"),
         ), ingress,
             "attach the session or a mob as ingress owner (with a runtime), or detach (neither runtime nor "
-            "keep-alive); spawn the drain when attaching and it is not running, stop it on detach"),
-        Action("stop_drain", (i,), (session_registered(), not_destroyed(), Guard(
-            "drain_running", running(i), "ValidationFailed", "only a running drain can be stopped (StopDrain)")),
-            (AssignAt("phase", i, sym(PHASE, "stopped")),), "the DSL's StopDrain on one session"),
+            "keep-alive); with keep-alive and a runtime spawn the drain unless it runs (or refresh its task), "
+            "without keep-alive abort it. Returns `spawned`: whether a drain task was started"),
+        Action("stop_drain", (i,), (), (
+            AssignAt("phase", i, ite(stop_accepted(i), sym(PHASE, "stopped"), field("phase"))),),
+            "stage StopDrain (seed: stage_drain_stop_dsl); a refusal is swallowed into its bool and the task is "
+            "left to the caller. Returns `stopped`: whether the machine accepted it"),
         Action("notify_drain_exited", (i, reason), (Guard(
             "not_destroyed_if_registered", or_(not_(registered(i)), not_(destroyed(i))), "Destroyed",
             "a drain-exit report on a destroyed session is refused as Destroyed; after teardown it is a "
             "benign no-op"),), (
             AssignAt("phase", i, ite(and_(registered(i), running(i)), exit_phase(reason), field("phase"))),
-        ), "the drain task reports that it exited"),
-        Action("abort", (i,), (session_registered(),), (AssignAt("phase", i, stop_if_running),),
-               "stop the session's drain if it runs (a destroyed session's StopDrain is refused: nothing changes)"),
+            AssignAt("task", i, ite(registered(i), sym(TASK, "none"), field("task"))),
+        ), "the drain task reports that it exited (and the slot lets go of it)"),
+        Action("drain_task_panicked", (i,), (), (
+            AssignAt("task", i, ite(and_(registered(i), task_is(i, "alive")), sym(TASK, "ended"), field("task"))),),
+            "the drain task ends without reporting its exit (environment: a panic); the phase is left as it was"),
+        Action("abort", (i,), (session_registered(),), (
+            AssignAt("task", i, ite(and_(running(i), destroyed(i)), field("task"), sym(TASK, "none"))),
+            AssignAt("phase", i, ite(stop_accepted(i), sym(PHASE, "stopped"), field("phase"))),
+        ), "stop the session's drain if it runs and abort its task (a destroyed session's StopDrain is "
+           "refused: nothing changes)"),
         Action("abort_all", (), (), (
-            AssignAll("phase", j, ite(and_(registered(j), running(j), not_(destroyed(j))),
-                                      sym(PHASE, "stopped"), read("phase", j))),
-        ), "stop every running drain"),
+            AssignAll("task", j, ite(and_(registered(j), not_(and_(running(j), destroyed(j)))),
+                                     sym(TASK, "none"), read("task", j))),
+            AssignAll("phase", j, ite(stop_accepted(j), sym(PHASE, "stopped"), read("phase", j))),
+        ), "stop every running drain and abort the tasks of every session whose StopDrain was not refused"),
         Action("wait", (i,), (session_registered(),), (
-            AssignAt("phase", i, ite(and_(running(i), not_(destroyed(i))), exit_phase(sym(REASON, "failed")),
-                                     field("phase"))),
-        ), "await the drain task; a task that ended without reporting is taken as Failed (safety net)"),
+            AssignAt("phase", i, ite(and_(running(i), not_(destroyed(i)), not_(task_is(i, "alive"))),
+                                     exit_phase(sym(REASON, "failed")), field("phase"))),
+            AssignAt("task", i, ite(task_is(i, "alive"), field("task"), sym(TASK, "none"))),
+        ), "await the drain task: while it is alive the seed's call does not return (nothing changes); once it "
+           "ended, a drain still running is taken as Failed (safety net). Returns `returned`: whether the task "
+           "had ended"),
     )
 
 
@@ -196,31 +251,39 @@ def invariants() -> tuple[Invariant, ...]:
         Invariant(
             "same_owner_reattach_is_a_no_op",
             "re-attaching exactly the owner already in place leaves the ownership exactly as it was, and "
-            "with the drain running changes nothing of that session at all",
+            "with keep-alive and the drain running changes nothing of that session at all",
             step=implies(and_(ActionIs("set_peer_ingress_context"), requested_is_current()), and_(
                 unchanged(("owner", "owner_runtime", "owner_mob"), i),
-                implies(eq(at_pre(read("phase", i)), sym(PHASE, "running")), unchanged(DRAIN_FIELDS, i)))),
+                implies(and_(keep_alive, was_running(i)), unchanged((*DRAIN_FIELDS, "task"), i)))),
         ),
         Invariant(
-            "attach_runs_the_drain_detach_stops_it",
-            "after an attach the session's drain runs (a drain it spawns is a persistent host exactly with "
-            "keep-alive); after a detach its ingress is unattached and its drain is not running",
-            step=and_(
-                implies(and_(ActionIs("set_peer_ingress_context"), ne(runtime_id, lit(0))),
-                        eq(read("phase", i), sym(PHASE, "running"))),
-                implies(and_(ActionIs("set_peer_ingress_context"), ne(runtime_id, lit(0)), not_(was_running(i))),
-                        eq(read("mode", i), ite(keep_alive, sym(MODE, "persistent_host"),
-                                                sym(MODE, "attached_session")))),
-                implies(and_(ActionIs("set_peer_ingress_context"), eq(runtime_id, lit(0)), not_(keep_alive)),
-                        and_(eq(read("owner", i), sym(OWNER, "unattached")),
-                             ne(read("phase", i), sym(PHASE, "running"))))),
+            "keep_alive_attach_runs_the_drain_otherwise_it_stops",
+            "after an attach with keep-alive the session's drain runs with a live task (a drain it spawns is a "
+            "persistent host); after a call without keep-alive the drain is not running and holds no task, and "
+            "after a detach the ingress is unattached",
+            step=implies(ActionIs("set_peer_ingress_context"), and_(
+                implies(and_(keep_alive, ne(runtime_id, lit(0))), and_(
+                    eq(read("phase", i), sym(PHASE, "running")), eq(read("mode", i), sym(MODE, "persistent_host")),
+                    implies(not_(was_running(i)), eq(read("task", i), sym(TASK, "alive"))))),
+                implies(not_(keep_alive), and_(ne(read("phase", i), sym(PHASE, "running")),
+                                               eq(read("task", i), sym(TASK, "none")))),
+                implies(and_(eq(runtime_id, lit(0)), not_(keep_alive)),
+                        eq(read("owner", i), sym(OWNER, "unattached"))))),
+        ),
+        Invariant(
+            "a_running_drain_has_a_task",
+            "a running drain of a registered session that is not destroyed has a task in its slot (alive, or "
+            "ended without reporting), so Wait has something to await",
+            state=forall(j, implies(and_(registered(j), running(j), not_(destroyed(j))),
+                                    ne(read("task", j), sym(TASK, "none")))),
         ),
         Invariant(
             "stop_commands_stop_running_drains",
             "StopDrain, Abort and AbortAll leave every running drain they reach (of a live, not destroyed "
             "session) stopped, and touch no drain that was not running",
             step=and_(
-                implies(ActionIs("stop_drain"), eq(read("phase", i), sym(PHASE, "stopped"))),
+                implies(ActionIs("stop_drain"), eq(read("phase", i), ite(
+                    at_pre(stop_accepted(i)), sym(PHASE, "stopped"), at_pre(read("phase", i))))),
                 implies(ActionIs("abort"), eq(read("phase", i), ite(
                     and_(was_running(i), not_(at_pre(destroyed(i)))), sym(PHASE, "stopped"),
                     at_pre(read("phase", i))))),
@@ -230,22 +293,28 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "drain_exit_outcome",
-            "a running drain that exits (reported, or found silent by Wait) is left respawnable exactly when "
-            "it is a persistent host that failed, and stopped otherwise",
+            "a running drain that exits (reported, or found ended without a report by Wait) is left respawnable "
+            "exactly when it is a persistent host that failed, and stopped otherwise; Wait on a live task "
+            "changes nothing",
             step=and_(
                 implies(and_(ActionIs("notify_drain_exited"), at_pre(registered(i)), was_running(i)),
                         eq(read("phase", i), exit_phase_pre(eq(reason, sym(REASON, "failed"))))),
-                implies(and_(ActionIs("wait"), was_running(i), not_(at_pre(destroyed(i)))),
-                        eq(read("phase", i), exit_phase_pre(TRUE)))),
+                implies(and_(ActionIs("wait"), was_running(i), not_(at_pre(destroyed(i))),
+                             ne(at_pre(read("task", i)), sym(TASK, "alive"))),
+                        eq(read("phase", i), exit_phase_pre(TRUE))),
+                implies(and_(ActionIs("wait"), eq(at_pre(read("task", i)), sym(TASK, "alive"))),
+                        unchanged((*DRAIN_FIELDS, "task"), i))),
         ),
         Invariant(
             "environment_changes_take_effect",
-            "a registered session is registered and idle; a destroyed runtime is destroyed; a torn-down "
-            "session is torn down",
+            "a newly registered session is registered and idle; a registered session's destroyed runtime is "
+            "destroyed; a registered session torn down is torn down",
             step=and_(
-                implies(ActionIs("register_session"), and_(registered(i), eq(read("runtime", i), sym(RUNTIME, "idle")))),
-                implies(ActionIs("destroy_runtime"), destroyed(i)),
-                implies(ActionIs("unregister_session"), eq(read("session", i), sym(SESSION, "torn_down")))),
+                implies(and_(ActionIs("register_session"), at_pre(eq(read("session", i), sym(SESSION, "absent")))),
+                        and_(registered(i), eq(read("runtime", i), sym(RUNTIME, "idle")))),
+                implies(and_(ActionIs("destroy_runtime"), at_pre(registered(i))), destroyed(i)),
+                implies(and_(ActionIs("unregister_session"), at_pre(registered(i))),
+                        eq(read("session", i), sym(SESSION, "torn_down")))),
         ),
         Invariant(
             "destroyed_sessions_are_frozen",
@@ -258,23 +327,25 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "torn_down_sessions_are_frozen",
-            "after teardown nothing changes a session again (a late drain-exit report is a no-op)",
+            "after teardown nothing changes a session again (a late drain-exit report is a no-op, and the id "
+            "is not registered again)",
             step=forall(j, implies(eq(at_pre(read("session", j)), sym(SESSION, "torn_down")),
                                    and_(eq(read("session", j), sym(SESSION, "torn_down")),
-                                        unchanged(("runtime", *DRAIN_FIELDS), j)))),
+                                        unchanged(("runtime", "task", *DRAIN_FIELDS), j)))),
         ),
         Invariant(
             "unregistered_sessions_hold_no_drain",
-            "a session that is not registered has no runtime state, no drain and no ingress owner",
+            "a session that is not registered has no runtime state, no drain, no task and no ingress owner",
             state=forall(j, implies(ne(read("session", j), sym(SESSION, "registered")), and_(
                 eq(read("runtime", j), sym(RUNTIME, "initializing")),
                 eq(read("phase", j), sym(PHASE, "inactive")), eq(owner, sym(OWNER, "unattached")),
-                eq(read("mode", j), sym(MODE, "timed"))))),
+                eq(read("mode", j), sym(MODE, "none")), eq(read("task", j), sym(TASK, "none"))))),
         ),
         Invariant(
-            "respawnable_only_for_persistent_hosts",
-            "only a persistent-host drain can be left respawnable",
-            state=forall(j, implies(eq(read("phase", j), sym(PHASE, "exited_respawnable")),
+            "spawned_drains_are_persistent_hosts",
+            "every drain ever spawned (phase past inactive) is a persistent host, the only mode a keep-alive "
+            "attach spawns; so a failed drain is always left respawnable",
+            state=forall(j, implies(ne(read("phase", j), sym(PHASE, "inactive")),
                                     eq(read("mode", j), sym(MODE, "persistent_host")))),
         ),
     )
@@ -286,41 +357,51 @@ CHOICES = (
            "attach over a mob-owned ingress is refused (ValidationFailed)",
            "seed 004 forbids the downgrade and the change of owner otherwise lives in its DSL (not shown)",
            ("no_session_downgrade", "same_owner_reattach_is_a_no_op")),
-    Choice("context_spawns_and_stops", "SetPeerIngressContext spawns and stops the drain",
-           "with a comms runtime the drain is spawned unless it runs (persistent_host with keep-alive, "
-           "attached_session without; a running drain keeps its mode); without a runtime and without keep-alive "
-           "the ingress detaches and a running drain stops; keep-alive alone changes nothing",
-           "the seed's update_peer_ingress_context body is not part of the seed",
-           ("attach_runs_the_drain_detach_stops_it",)),
-    Choice("exit_report_when_not_running", "A drain-exit report for a drain that is not running",
-           "is accepted and changes nothing (like the report after teardown); on a destroyed session it is "
-           "refused as Destroyed",
-           "the report is an observation of a task that already ended", ("drain_exit_outcome",)),
     Choice("destroy_leaves_the_drain", "Destroying the runtime leaves the drain as it was",
            "destroy_runtime (the environment) changes only the runtime state; from then on nothing changes the "
            "session's drain or ownership until teardown",
            "the seed only says no drain mutation happens on a destroyed session",
            ("destroyed_sessions_are_frozen",)),
-    Choice("session_ids_once", "A session id is registered once",
-           "register_session of an id ever registered (also after teardown) is AlreadyRegistered",
-           "a late drain-exit report after teardown must stay a no-op, which a re-registered id would break",
-           ("torn_down_sessions_are_frozen",)),
+    Choice("wait_returns_when_the_task_ended", "A Wait whose task is still alive",
+           "changes nothing: the seed's call is still awaiting the task, and a sequential model places a blocking "
+           "call where it returns, after the task ended (reported through notify_drain_exited, or silently "
+           "through drain_task_panicked)",
+           "the seed awaits the task handle (235-243); the action protocol has no call that stays pending",
+           ("drain_exit_outcome",)),
+)
+
+
+DECISIONS = (
+    Decision(
+        "teardown_is_final", "A torn-down session id is never registered again",
+        seed="Teardown removes the session's entry from the sessions map, and registration only looks for an "
+             "entry: registering the same id again creates a fresh session. A drain-exit report still on its way "
+             "from the old drain task (the seed's D2b straggler, 117-131) then lands on the new session and stops "
+             "its running drain.",
+        reference="`register_session` of an id that was torn down changes nothing (it returns registered = "
+                  "false); the id stays torn down, and a late report stays the benign no-op the seed means it "
+                  "to be.",
+        why="The seed accepts a straggling exit report after teardown precisely because it can no longer "
+            "matter; re-using the id makes it matter, and a new session's live drain is stopped by its "
+            "predecessor's task.",
+        invariants=("torn_down_sessions_are_frozen",)),
 )
 
 
 def build(profile: str = "reference") -> Machine:
-    check_profile(profile)
+    adopted = check_profile(profile, DECISIONS)
     return Machine(
         name="comms_drain",
         doc=__doc__ or "",
         profile=profile,
-        sorts=(SESSION, RUNTIME, PHASE, MODE, OWNER, REASON),
+        sorts=(SESSION, RUNTIME, PHASE, MODE, TASK, OWNER, REASON),
         fields=FIELDS,
         init=(),
         assumptions=(),
-        actions=actions(),
+        actions=actions(adopted),
         invariants=invariants(),
         errors=ERRORS,
         phases=("phase",),
         choices=CHOICES,
+        decisions=DECISIONS,
     )

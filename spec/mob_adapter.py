@@ -6,8 +6,9 @@ from `spec.ops_lifecycle.ALLOWED_FROM`, not restated) with the child session it
 belongs to and the registry that holds it, plus each child session's binding
 (`bound`, and `binding`: the registry index its calls go to; 0 is the adapter's
 fallback registry). Every mutation goes through the adapter, except the
-environment's registry calls `request_retire` and `complete_operation`, which
-never create an operation.
+environment's registry calls `request_retire` and `complete_operation`, and a
+direct registration of a member's operation (left Provisioning) while its
+session has none live.
 
 The adapter resolves "the live operation of a session" in the session's current
 registry. Its answers, as seed 002 writes them:
@@ -17,7 +18,8 @@ registry. Its answers, as seed 002 writes them:
 * registry refusals the seed swallows are no-ops (already Running, already
   peer-ready, already Retiring or Retired, unknown or terminal on abort); every
   other registry error becomes `MobError::Internal` (here `Internal`);
-* retire with no live operation changes nothing — not even the binding;
+* retire with no live operation changes nothing — not even the binding; retire of a
+  live operation still in Provisioning is refused (`Internal`) and keeps the binding;
 * abort, whatever the registry said short of an error, clears the binding.
 
 The seed resolves operations per registry, so "at most one live operation per
@@ -42,7 +44,7 @@ r = Param("registry", INT)
 k = Var("k")
 k2 = Var("k2")
 
-ERRORS = ("Internal", "NotFound", "InvalidTransition")
+ERRORS = ("Internal", "NotFound", "InvalidTransition", "AlreadyRegistered")
 
 FIELDS = (
     StateField("status", STATUS, sym(STATUS, "absent"), ID, doc="the operation's registry status; absent if untracked"),
@@ -141,7 +143,12 @@ def actions() -> tuple[Action, ...]:
             *resolve_or_register(),
             on_live("peer_ready", TRUE),
         ), "the member's peer is ready (already ready: swallowed as AlreadyPeerReady)"),
-        Action("mark_member_retired", (s,), (), (
+        Action("mark_member_retired", (s,), (
+            Guard("live_op_can_retire", not_(exists(k, and_(member_op(k, s), eq(status(k), sym(STATUS, "provisioning"))))),
+                  "Internal", "request_retire on a live operation still Provisioning is an InvalidTransition the "
+                  "adapter reports as Internal, keeping the binding (seed 002: only Retiring and Retired are "
+                  "swallowed)"),
+        ), (
             Assign("found_live", has_live(s)),
             on_live("status", sym(STATUS, "retired")),
             AssignAt("bound", s, and_(read("bound", s), not_(read("found_live")))),
@@ -157,6 +164,17 @@ def actions() -> tuple[Action, ...]:
                                       sym(STATUS, "aborted"), status(o))),
             *clear_binding(),
         ), "abort a provisioning operation in the session's registry, then clear the binding"),
+        Action("register_member_operation", (s, o), (
+            Guard("operation_untracked", eq(status(o), sym(STATUS, "absent")), "AlreadyRegistered",
+                  "the registry refuses an id it tracks (ids are one space here: Choice fresh_operation_ids)"),
+            Guard("session_has_no_live_operation", not_(has_live(s)), "Internal",
+                  "environment scope: the runtime registers a member's operation only while the session has no live "
+                  "one in its registry (with two, seed 002 answers every adapter call with Internal)"),
+        ), (
+            AssignAt("child", o, s), AssignAt("reg", o, read("binding", s)),
+            AssignAt("status", o, sym(STATUS, "provisioning")),
+        ), "the runtime registers the member's operation in the session's registry, Provisioning, without the "
+           "adapter (environment: seed 002's own abort test does this)"),
         registry_call("request_retire", "retiring", "another part of the runtime asks the member to wind down "
                       "(environment: the registry call, not the adapter)"),
         registry_call("complete_operation", "completed",
@@ -180,8 +198,13 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "no_operation_left_provisioning",
-            "the adapter leaves no operation in Provisioning: every live operation it touched runs",
-            state=forall(k, ne(status(k), sym(STATUS, "provisioning"))),
+            "the adapter leaves no operation in Provisioning: only a registration made without it is Provisioning, "
+            "and provision, progress and peer-ready leave the session's live operation past it",
+            step=and_(
+                forall(k, implies(and_(eq(status(k), sym(STATUS, "provisioning")),
+                                       at_pre(ne(status(k), sym(STATUS, "provisioning")))),
+                                  ActionIs("register_member_operation"))),
+                implies(live_updates, forall(k, implies(member_op(k, s), ne(status(k), sym(STATUS, "provisioning")))))),
         ),
         Invariant(
             "untracked_operations_carry_nothing",
@@ -239,9 +262,11 @@ CHOICES = (
            "the reference follows the seed here; the seed's adapter resolves operations only in the session's "
            "current registry", ("one_live_operation_per_child_session",)),
     Choice("adapter_only_mutations", "Every mutation goes through the adapter",
-           "the only other registry calls modelled are request_retire and complete_operation, which never "
-           "create an operation; retention (eviction of old terminal operations) is not modelled",
-           "the issue's claim is about adapter-only mutation; a direct register_operation would break it",
+           "the other registry calls modelled are request_retire, complete_operation and a direct registration "
+           "of a member's operation while its session has none live (as seed 002's abort test does); retention "
+           "(eviction of old terminal operations) is not modelled",
+           "the issue's claim is about adapter-only mutation; a second live operation registered directly would "
+           "break it",
            ("one_live_operation_per_child_session", "no_operation_left_provisioning")),
     Choice("fresh_operation_ids", "Operation ids are globally fresh",
            "a new operation takes the action's `op`, which must be untracked in every registry (the seed's "

@@ -61,7 +61,7 @@ def test_re_attaching_the_same_owner_is_an_exact_no_op() -> None:
 
 
 def test_detaching_clears_the_owner_and_stops_the_drain() -> None:
-    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 3, keep_alive=False),
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 3, keep_alive=True),
                 ("set_peer_ingress_context", {"id": "s", "keep_alive": False, "comms_runtime": 0, "mob": 0}))
     assert (get(state, "owner"), get(state, "owner_runtime"), get(state, "phase")) == ("unattached", 0, "stopped")
 
@@ -72,8 +72,6 @@ def test_a_failed_persistent_host_becomes_respawnable_anything_else_stops() -> N
     assert get(host, "phase") == "exited_respawnable"
     dismissed = run(base, attach("s", 1, keep_alive=True), ("notify_drain_exited", {"id": "s", "reason": "dismissed"}))
     assert get(dismissed, "phase") == "stopped"
-    attached = run(base, attach("s", 1, keep_alive=False), ("notify_drain_exited", {"id": "s", "reason": "failed"}))
-    assert get(attached, "phase") == "stopped"
 
 
 def test_a_drain_exit_report_after_teardown_is_a_benign_no_op() -> None:
@@ -89,8 +87,63 @@ def test_abort_all_stops_every_running_drain() -> None:
 
 
 def test_wait_takes_a_silent_exit_as_failed() -> None:
-    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, keep_alive=True), ("wait", {"id": "s"}))
-    assert get(state, "phase") == "exited_respawnable"
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, keep_alive=True),
+                ("drain_task_panicked", {"id": "s"}), ("wait", {"id": "s"}))
+    assert (get(state, "phase"), get(state, "task")) == ("exited_respawnable", "none")
+
+
+def test_wait_on_a_live_task_awaits_it_and_changes_nothing() -> None:
+    """seed 004 Wait (235-243) awaits the task handle before the Failed safety net."""
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, keep_alive=True))
+    after = run(state, ("wait", {"id": "s"}))
+    assert after.maps == state.maps and get(after, "phase") == "running"
+
+
+def test_a_keep_alive_attach_respawns_an_exited_respawnable_drain() -> None:
+    """The respawn the phase names (maybe_spawn_comms_drain): a new task, running again."""
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, keep_alive=True),
+                ("notify_drain_exited", {"id": "s", "reason": "failed"}))
+    assert (get(state, "phase"), get(state, "task")) == ("exited_respawnable", "none")
+    again = run(state, attach("s", 1, keep_alive=True))
+    assert (get(again, "phase"), get(again, "mode"), get(again, "task")) == ("running", "persistent_host", "alive")
+
+
+def test_an_attach_without_keep_alive_spawns_nothing_and_stops_a_running_drain() -> None:
+    """upstream v0.7.3 update_peer_ingress_context_inner: keep_alive=false aborts the drain."""
+    base = run(fresh(), ("register_session", {"id": "s"}))
+    quiet = run(base, attach("s", 1, keep_alive=False))
+    assert (get(quiet, "owner"), get(quiet, "phase"), get(quiet, "mode")) == ("session_owned", "inactive", "none")
+    stopped = run(base, attach("s", 1, keep_alive=True), attach("s", 1, keep_alive=False))
+    assert (get(stopped, "phase"), get(stopped, "task")) == ("stopped", "none")
+
+
+def test_a_refused_attach_changes_nothing() -> None:
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, mob=7))
+    assert refused(state, *attach("s", 2, keep_alive=False)).guard.name == "no_downgrade"
+
+
+def test_stop_drain_and_the_environment_refuse_nothing() -> None:
+    """seed 004 stage_drain_stop_dsl swallows a refusal into a bool; teardown returns nothing."""
+    state = fresh()
+    for action in ("stop_drain", "destroy_runtime", "unregister_session"):
+        after = run(state, (action, {"id": "s"}))
+        assert after.maps == state.maps
+    registered = run(state, ("register_session", {"id": "s"}))
+    assert run(registered, ("register_session", {"id": "s"})).maps == registered.maps
+    assert run(registered, ("stop_drain", {"id": "s"})).maps == registered.maps
+
+
+def test_a_torn_down_id_is_registered_again_only_in_the_seed() -> None:
+    """decision teardown_is_final."""
+    calls = [("register_session", {"id": "s"}), ("unregister_session", {"id": "s"}), ("register_session", {"id": "s"})]
+    assert get(run(fresh(), *calls), "session") == "torn_down"
+    seed = build("seed")
+    state = model.initial_state(seed, {})
+    for action, params in calls:
+        result = model.step(seed, state, action, params)
+        assert isinstance(result, Accepted)
+        state = result.state
+    assert state.get(seed, "session", "s") == "registered"
 
 
 def test_every_invariant_holds_on_these_walks() -> None:
