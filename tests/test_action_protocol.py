@@ -32,7 +32,7 @@ def test_every_vector_replays_and_follows_the_schema(machine: str, tmp_path: Pat
     validator = jsonschema.Draft202012Validator(schema())
     count, missing = generate_actions(machine, "reference", tmp_path)
     assert not missing and count >= len(MACHINES[machine]("reference").actions)
-    files = sorted(tmp_path.glob("cells/*/*.jsonl"))
+    files = sorted(tmp_path.glob("cells/*/*.jsonl")) + sorted(tmp_path.glob("decisions/*.jsonl"))
     assert len(files) == count
     for path in files:
         lines = path.read_text().splitlines()

@@ -135,7 +135,8 @@ def test_stop_drain_and_the_environment_refuse_nothing() -> None:
 
 def test_a_torn_down_id_is_registered_again_only_in_the_seed() -> None:
     """decision teardown_is_final."""
-    calls = [("register_session", {"id": "s"}), ("unregister_session", {"id": "s"}), ("register_session", {"id": "s"})]
+    calls: list[tuple[str, dict[str, Value]]] = [
+        ("register_session", {"id": "s"}), ("unregister_session", {"id": "s"}), ("register_session", {"id": "s"})]
     assert get(run(fresh(), *calls), "session") == "torn_down"
     seed = build("seed")
     state = model.initial_state(seed, {})

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from spec import model
 from spec.mob_adapter import build
-from spec.model import Accepted, Rejected
+from spec.model import Accepted, Rejected, Value
 
 ADAPTER = build("reference")
 
 
 def test_retiring_a_provisioning_operation_is_internal_and_keeps_the_binding() -> None:
-    """seed 002 mark_member_retired: request_retire of a Provisioning operation is an
-    InvalidTransition the adapter reports as Internal, before the binding is cleared.
-    The adapter itself never leaves an operation Provisioning, so the state is built by hand
-    (the seed's own abort test registers one directly on the registry)."""
+    """seed 002 mark_member_retired (896-903): request_retire of a Provisioning operation is an
+    InvalidTransition the adapter reports as Internal, before the binding is cleared. The adapter
+    never leaves an operation Provisioning; the runtime's direct registration does (as the seed's
+    own abort test registers one)."""
     state = model.initial_state(ADAPTER, {})
-    bound = model.step(ADAPTER, state, "bind_session_registry", {"session": "s", "registry": 2})
-    assert isinstance(bound, Accepted)
-    state = bound.state.copy()
-    for name, value in (("status", "provisioning"), ("child", "s"), ("reg", 2)):
-        state.maps[name]["op"] = value
+    calls: list[tuple[str, dict[str, Value]]] = [("bind_session_registry", {"session": "s", "registry": 2}),
+                                                 ("register_member_operation", {"session": "s", "op": "op"})]
+    for action, params in calls:
+        step = model.step(ADAPTER, state, action, params)
+        assert isinstance(step, Accepted), f"{action} was refused: {step}"
+        state = step.state
+    assert (state.get(ADAPTER, "status", "op"), state.get(ADAPTER, "reg", "op")) == ("provisioning", 2)
     result = model.step(ADAPTER, state, "mark_member_retired", {"session": "s"})
     assert isinstance(result, Rejected), "retire of a Provisioning operation was accepted"
     assert (result.error, result.guard.name) == ("Internal", "live_op_can_retire")
@@ -27,9 +29,10 @@ def test_retiring_a_provisioning_operation_is_internal_and_keeps_the_binding() -
 
 def test_retiring_a_running_operation_clears_the_binding() -> None:
     state = model.initial_state(ADAPTER, {})
-    for action, params in (("bind_session_registry", {"session": "s", "registry": 2}),
-                           ("mark_member_provisioned", {"session": "s", "op": "op"}),
-                           ("mark_member_retired", {"session": "s"})):
+    calls: list[tuple[str, dict[str, Value]]] = [("bind_session_registry", {"session": "s", "registry": 2}),
+                                                 ("mark_member_provisioned", {"session": "s", "op": "op"}),
+                                                 ("mark_member_retired", {"session": "s"})]
+    for action, params in calls:
         result = model.step(ADAPTER, state, action, params)
         assert isinstance(result, Accepted), f"{action} was refused: {result}"
         state = result.state
