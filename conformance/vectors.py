@@ -96,6 +96,11 @@ ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
         ("notify_drain_exited", {"id": "s", "reason": "dismissed"}),
         ("observe", {"id": "s"}),
     ]),
+    # a retired runtime's executor runs to drain it; the seed admits a new input during that run
+    "drain_run_takes_no_input": ("runtime_control", [
+        ("register_runtime", {}), ("runtime_ready", {}), ("attach", {}), ("accept_input", {"input": "i1"}),
+        ("retire", {}), ("begin_run", {}), ("accept_input", {"input": "i2"}), ("observe", {"id": "i2"}),
+    ]),
 }
 
 

@@ -5,14 +5,20 @@ with its own input ledger. Written as production code would be, independent of
 `spec/`. Every check of a call runs before its first write, so a call that
 raises changes nothing.
 
-The seed leaves the state machines open; the project's choices are:
-  * runtimes: initializing -> idle <-> attached, idle/attached -> running -> idle;
-    retire -> retired -> (drained) stop -> stopped; destroy from anywhere -> destroyed
-    (terminal); reset and recycle return a live runtime to idle;
+The seed names the calls and their reports; the rules follow upstream
+meerkat-runtime at the seed's commit:
+  * runtimes: initializing -> idle <-> attached; a run begins in idle, attached or
+    retired (the executor drains a retired runtime) and ends in the state it began
+    in; idle/attached/running -> retire -> retired -> (drained) stop -> stopped;
+    destroy from anywhere -> destroyed (terminal); reset (initializing, idle,
+    attached, retired) -> idle; recycle (idle, retired -> idle; attached stays);
+    recover keeps the state (any but running and destroyed);
   * inputs: accepted -> queued -> staged -> applied [-> applied_pending_consumption]
-    -> consumed; accepted/queued -> superseded | coalesced; any non-terminal input
-    -> abandoned by retire (accepted only), reset, recover (pending consumption
-    only) and destroy. A terminal input never changes again.
+    -> consumed; accepted/queued -> superseded | coalesced; recover and recycle
+    queue accepted and staged inputs again; every non-terminal input -> abandoned
+    by reset, destroy, and by retire when no executor is attached to drain them.
+    A terminal input never changes again. No input is accepted while retired, nor
+    during a run that drains a retired runtime.
 """
 
 from __future__ import annotations
@@ -73,6 +79,10 @@ I = InputLifecycleState  # noqa: E741 - short alias for the transition table
 _TERMINAL_INPUTS = frozenset({I.CONSUMED, I.SUPERSEDED, I.COALESCED, I.ABANDONED})
 LIVE = frozenset({R.IDLE, R.ATTACHED, R.RUNNING})
 DRAINING = LIVE | {R.RETIRED}
+RUN_ORIGINS = frozenset({R.IDLE, R.ATTACHED, R.RETIRED})
+RESETTABLE = frozenset({R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED})
+RECYCLABLE = frozenset({R.IDLE, R.ATTACHED, R.RETIRED})
+RECOVERABLE = frozenset({R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED, R.STOPPED})
 
 # ---------------------------------------------------------------- errors
 
@@ -148,7 +158,7 @@ def _count(data: Mapping[str, object], key: str, default: int | None = None) -> 
 
 @dataclass(frozen=True)
 class RetireReport:
-    """What retire did: abandoned never-queued inputs, left the rest to drain."""
+    """What retire did: left every pending input to drain, or abandoned them all when no executor could."""
 
     inputs_abandoned: int
     inputs_pending_drain: int = 0
@@ -178,7 +188,7 @@ class ResetReport:
 
 @dataclass(frozen=True)
 class RecycleReport:
-    """How many live inputs recycle carried over (re-queued) into the fresh driver."""
+    """How many live inputs recycle carried over into the fresh driver."""
 
     inputs_transferred: int
 
@@ -192,7 +202,7 @@ class RecycleReport:
 
 @dataclass(frozen=True)
 class RecoveryReport:
-    """What crash recovery found (non-terminal inputs) and how it moved them."""
+    """What recovery found (non-terminal inputs) and how many it queued again."""
 
     inputs_recovered: int
     inputs_abandoned: int
@@ -250,8 +260,6 @@ RUNTIME_TRANSITIONS: dict[str, tuple[frozenset[RuntimeState], RuntimeState]] = {
     "runtime_ready": (frozenset({R.INITIALIZING}), R.IDLE),
     "attach": (frozenset({R.IDLE}), R.ATTACHED),
     "detach": (frozenset({R.ATTACHED}), R.IDLE),
-    "begin_run": (frozenset({R.IDLE, R.ATTACHED}), R.RUNNING),
-    "end_run": (frozenset({R.RUNNING}), R.IDLE),
 }
 
 
@@ -261,6 +269,27 @@ class _Runtime:
 
     state: RuntimeState
     ledger: dict[str, InputLifecycleState]
+    run_began_in: RuntimeState | None = None  # set while running: where end_run returns to
+
+    def has_executor(self) -> bool:
+        """An executor is attached to drain the runtime (a run begun idle has none)."""
+        return self.state is R.ATTACHED or (self.state is R.RUNNING and self.run_began_in in (R.ATTACHED, R.RETIRED))
+
+    def draining_run(self) -> bool:
+        return self.state is R.RUNNING and self.run_began_in is R.RETIRED
+
+    def abandon_active(self) -> int:
+        abandoned = self.active()
+        for iid in abandoned:
+            self.ledger[iid] = I.ABANDONED
+        return len(abandoned)
+
+    def requeue(self) -> int:
+        """Replay the ledger as recovery does: accepted and staged inputs are queued again."""
+        moved = self.with_phase([I.ACCEPTED, I.STAGED])
+        for iid in moved:
+            self.ledger[iid] = I.QUEUED
+        return len(moved)
 
     def active(self) -> list[str]:
         return [iid for iid, phase in self.ledger.items() if not phase.is_terminal()]
@@ -336,12 +365,19 @@ class RuntimeControlPlane:
         self._move(rid, "detach")
 
     def begin_run(self, rid: str) -> None:
-        """A run started on an idle or attached runtime."""
-        self._move(rid, "begin_run")
+        """A run started on an idle or attached runtime, or a retired one's executor runs to drain it."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, RUN_ORIGINS)
+            rt.run_began_in, rt.state = rt.state, R.RUNNING
 
     def end_run(self, rid: str) -> None:
-        """The run finished; the runtime is idle again."""
-        self._move(rid, "end_run")
+        """The run finished; the runtime is back in the state the run began in."""
+        with self._lock:
+            rt = self._get(rid)
+            self._require_state(rt, frozenset({R.RUNNING}))
+            assert rt.run_began_in is not None
+            rt.state, rt.run_began_in = rt.run_began_in, None
 
     # ------------------------------------------------------------ inputs
 
@@ -350,6 +386,9 @@ class RuntimeControlPlane:
         with self._lock:
             rt = self._get(rid)
             self._require_input_ready(rt, LIVE)
+            # Verify the runtime is not running only to drain after retire: retired means no new input
+            if rt.draining_run():
+                raise NotReadyError(rt.state)
             # Verify the input id is new to this ledger (terminal entries count too)
             if iid in rt.ledger:
                 raise ValidationFailedError(f"input {iid} already in ledger as {rt.ledger[iid].as_str()}")
@@ -402,15 +441,17 @@ class RuntimeControlPlane:
     # ------------------------------------------------------------ control plane
 
     def retire(self, rid: str) -> RetireReport:
-        """No new input; abandon what was never queued, keep the rest to drain (seed `retire`)."""
+        """No new input; an attached executor drains the rest, and without one nothing could,
+        so every pending input is abandoned (seed `retire`: "no new input, drain existing")."""
         with self._lock:
             rt = self._get(rid)
             self._require_state(rt, LIVE)
-            abandoned = rt.with_phase([I.ACCEPTED])
-            for iid in abandoned:
-                rt.ledger[iid] = I.ABANDONED
-            rt.state = R.RETIRED
-            return RetireReport(inputs_abandoned=len(abandoned), inputs_pending_drain=len(rt.active()))
+            if rt.has_executor():
+                report = RetireReport(inputs_abandoned=0, inputs_pending_drain=len(rt.active()))
+            else:
+                report = RetireReport(inputs_abandoned=rt.abandon_active(), inputs_pending_drain=0)
+            rt.state, rt.run_began_in = R.RETIRED, None
+            return report
 
     def stop(self, rid: str) -> None:
         """A retired runtime whose inputs have all drained stops."""
@@ -422,50 +463,36 @@ class RuntimeControlPlane:
             rt.state = R.STOPPED
 
     def reset(self, rid: str) -> ResetReport:
-        """Abandon all pending input and return to idle (seed `reset`)."""
+        """Abandon all pending input and return to idle (seed `reset`); not during a run."""
         with self._lock:
             rt = self._get(rid)
-            self._require_state(rt, LIVE)
-            abandoned = rt.active()
-            for iid in abandoned:
-                rt.ledger[iid] = I.ABANDONED
+            self._require_state(rt, RESETTABLE)
+            abandoned = rt.abandon_active()
             rt.state = R.IDLE
-            return ResetReport(inputs_abandoned=len(abandoned))
+            return ResetReport(inputs_abandoned=abandoned)
 
     def recycle(self, rid: str) -> RecycleReport:
-        """Fresh driver, same inputs: every live input is carried over; the old driver's
-        in-flight work (staged or applied, not yet pending consumption) is queued again."""
+        """Reset the driver and recover its state (seed `recycle`): every live input is
+        carried over and replayed as `recover` does; an attached runtime stays attached."""
         with self._lock:
             rt = self._get(rid)
-            self._require_state(rt, LIVE)
-            transferred = rt.active()
-            for iid in rt.with_phase([I.STAGED, I.APPLIED]):
-                rt.ledger[iid] = I.QUEUED
-            rt.state = R.IDLE
-            return RecycleReport(inputs_transferred=len(transferred))
+            self._require_state(rt, RECYCLABLE)
+            transferred = len(rt.active())
+            rt.requeue()
+            if rt.state is not R.ATTACHED:
+                rt.state = R.IDLE
+            return RecycleReport(inputs_transferred=transferred)
 
     def recover(self, rid: str) -> RecoveryReport:
-        """After a crash: the run died, half-applied work is redone, unacknowledged work is dropped."""
+        """Replay the ledger (seed `recover`): accepted and staged inputs are queued again,
+        applied ones keep their state; the runtime keeps its own. Not during a run."""
         with self._lock:
             rt = self._get(rid)
-            # Verify the runtime is not destroyed: nothing survives destruction
-            if rt.state is R.DESTROYED:
-                raise InvalidStateError(rt.state)
+            self._require_state(rt, RECOVERABLE)
             recovered = len(rt.active())
-            requeued = rt.with_phase([I.STAGED, I.APPLIED])
-            abandoned = rt.with_phase([I.APPLIED_PENDING_CONSUMPTION])
-            for iid in requeued:
-                rt.ledger[iid] = I.QUEUED
-            for iid in abandoned:
-                rt.ledger[iid] = I.ABANDONED
-            if rt.state is R.RUNNING:
-                rt.state = R.IDLE
-            details = []
-            if requeued:
-                details.append(f"requeued {len(requeued)} staged or applied inputs")
-            if abandoned:
-                details.append(f"abandoned {len(abandoned)} inputs pending consumption")
-            return RecoveryReport(recovered, len(abandoned), len(requeued), tuple(details))
+            requeued = rt.requeue()
+            details = (f"requeued {requeued} accepted or staged inputs",) if requeued else ()
+            return RecoveryReport(recovered, 0, requeued, details)
 
     def destroy(self, rid: str) -> DestroyReport:
         """Terminal: abandon everything live; no recovery is possible (seed `destroy`)."""
@@ -474,11 +501,9 @@ class RuntimeControlPlane:
             # Verify the runtime is not already destroyed
             if rt.state is R.DESTROYED:
                 raise InvalidStateError(rt.state)
-            abandoned = rt.active()
-            for iid in abandoned:
-                rt.ledger[iid] = I.ABANDONED
-            rt.state = R.DESTROYED
-            return DestroyReport(inputs_abandoned=len(abandoned))
+            abandoned = rt.abandon_active()
+            rt.state, rt.run_began_in = R.DESTROYED, None
+            return DestroyReport(inputs_abandoned=abandoned)
 
     # ------------------------------------------------------------ reads
 

@@ -120,11 +120,8 @@ class Prover:
             r, _, _ = self.solve(base + [after], timeout_ms)
             return Ghost(g.pos, g.at, z3.IntVal(0)) if r == z3.unsat else None
 
-        def followed(timeout_ms: int | None) -> Ghost | None:
-            outside = [x != t for t in tr.touched]
-            r, _, _ = self.solve(base + outside + [before != after], timeout_ms)
-            if r != z3.unsat:
-                return None
+        def constructed() -> Ghost:
+            # append / swap-remove at each id the action wrote
             pos, at, n = g.pos, g.at, g.n
             for step, t in enumerate(tr.touched):
                 was = z3.Or([t == e for e in tr.touched[:step]]) if step else z3.BoolVal(False)
@@ -139,10 +136,29 @@ class Prover:
                 )
             return Ghost(pos, at, n)
 
-        # Either construction can be the one that works, and the other one's
-        # query may be a hard `sat`: try both briefly, then both in full.
+        def followed(timeout_ms: int | None) -> Ghost | None:
+            outside = [x != t for t in tr.touched]
+            r, _, _ = self.solve(base + outside + [before != after], timeout_ms)
+            return constructed() if r == z3.unsat else None
+
+        def either(timeout_ms: int | None) -> Ghost | None:
+            # An action that empties the set in some states and changes it only at the
+            # ids it wrote in the others (a pointwise effect under a condition): the
+            # followed bijection, with n = 0 where the set is empty afterwards. The
+            # goal checks the bijection like any other, so this is no assumption.
+            y = z3.FreshConst(self.u.id_sort, "y")
+            nonempty = z3.Exists([y], self.pred(q, tr.post, y, params))
+            r, _, _ = self.solve(base + [nonempty] + [x != t for t in tr.touched] + [before != after],
+                                 timeout_ms)
+            if r != z3.unsat:
+                return None
+            kept = constructed()
+            return Ghost(kept.pos, kept.at, z3.If(nonempty, kept.n, 0))
+
+        # Any construction can be the one that works, and another one's query
+        # may be a hard `sat`: try each briefly, then each in full.
         for timeout_ms in (QUICK_MS, None):
-            for attempt in (followed, emptied):
+            for attempt in (followed, emptied, either):
                 ghost = attempt(timeout_ms)
                 if ghost is not None:
                     return ghost

@@ -5,34 +5,45 @@ NotFound); the ledger maps every input id to its lifecycle state (`none` until
 accepted). Runtimes share nothing in the control plane, so one runtime is the
 whole machine; proofs hold for any number of inputs.
 
-Seed 003 gives the traits, errors and report shapes but none of the rules; the
-reference chooses them (recorded in docs/divergences.md):
+Seed 003 gives the traits, errors and report shapes and a sentence per call; the
+rules come from upstream meerkat-runtime at the seed's commit (e7c3d2c0, where
+`traits.rs` is the seed): its machine catalog's runtime transitions and its
+in-memory driver's `finalize_retire`, `reset_cleanup`, `recycle_preserving_work`
+and recover.
 
-* accept only in idle / attached / running; an input id is accepted once;
+* accept only in idle / attached / running, never during a run that drains a
+  retired runtime (decision `drain_run_takes_no_input`); an id is accepted once;
 * input progress (queue, stage, apply, pending consumption, consume, supersede,
   coalesce) also while retired: a retired runtime drains what it holds;
-* retire abandons the inputs never queued and leaves the rest to drain; stop
-  needs a drained, retired runtime;
-* reset abandons every non-terminal input; destroy does too and is terminal;
-* recycle (reset the driver, keep the ledger) sends staged and applied inputs
-  back to the queue and transfers every non-terminal input;
-* recover sends staged and applied inputs back to the queue, abandons those
-  pending consumption, and turns a running runtime idle.
+* a run begins from idle, attached or retired (a retired runtime's executor
+  runs to drain it) and ends in the state it began in;
+* retire (seed: "no new input, drain existing") abandons nothing when an
+  executor is attached (attached, or a run begun attached or retired) and
+  reports every non-terminal input as pending drain; with no executor to drain
+  them it abandons them all; stop needs a drained, retired runtime;
+* reset (from initializing, idle, attached, retired) abandons every
+  non-terminal input and leaves the runtime idle; destroy abandons them too and
+  is terminal;
+* recover (from any state but running and destroyed; the state is kept) queues
+  accepted and staged inputs again and keeps the others; recycle ("reset driver
+  and recover state", from idle, attached, retired) does the same, transfers
+  every non-terminal input and leaves the runtime idle (attached stays attached).
 
-Four counters hold how many inputs are accepted, admitted (queued, staged or
-applied), in flight (staged or applied) and pending consumption; state
-invariants tie each to the ledger by `card`, so a report read off a counter is a
-count of the inputs it moved.
+Four counters hold how many inputs are accepted, in progress (accepted,
+queued, staged or applied), staged and pending consumption; state invariants tie each to the
+ledger by `card`, so a report read off a counter is a count of the inputs it
+moved.
 """
 
 from __future__ import annotations
 
 from spec.machine import (
-    Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+    Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField,
+    check_profile,
 )
 from spec.terms import (
     ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
-    one_of, or_, read, sym,
+    not_, one_of, or_, read, sym,
 )
 
 RUNTIME = enum("runtime_state", "absent", "initializing", "idle", "attached", "running", "retired", "stopped",
@@ -47,13 +58,17 @@ TERMINAL = ("consumed", "superseded", "coalesced", "abandoned")
 LIVE_INPUT = ("accepted", "queued", "staged", "applied", "applied_pending_consumption")
 SERVING = ("idle", "attached", "running")          # may accept input
 DRAINING = (*SERVING, "retired")                    # inputs may progress
-CLOSED = ("retired", "stopped", "destroyed")        # never serve again
+RUN_ORIGINS = ("idle", "attached", "retired")       # where a run may begin (and so end)
+ENDED = ("stopped", "destroyed")                    # never serve again
+RESETTABLE = ("initializing", "idle", "attached", "retired")    # upstream Reset
+RECYCLABLE = ("idle", "attached", "retired")                    # upstream RecycleFrom{IdleOrRetired,Attached}
+RECOVERABLE = ("initializing", "idle", "attached", "retired", "stopped")  # upstream Recover{Initializing,...}
 
 #: the counted sets of inputs: counter field -> the input states it counts
 COUNTED = {
     "accepted_count": ("accepted",),
-    "admitted_count": ("queued", "staged", "applied"),
-    "in_flight_count": ("staged", "applied"),
+    "in_progress_count": ("accepted", "queued", "staged", "applied"),
+    "staged_count": ("staged",),
     "pending_consumption_count": ("applied_pending_consumption",),
 }
 
@@ -65,6 +80,9 @@ FIELDS = (
     StateField("input", INPUT, sym(INPUT, "none"), ID, doc="each input's lifecycle state; none until accepted"),
     *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}", ghost=True)
       for name, states in COUNTED.items()),
+    StateField("run_began_in", RUNTIME, sym(RUNTIME, "absent"), ghost=True,
+               doc="the state the current run began in (upstream `pre_run_phase`), read by end_run and retire; "
+                   "absent while no run is in progress"),
     StateField("report", REPORT, sym(REPORT, "none"), doc="the last report returned"),
     StateField("report_abandoned", INT, lit(0), doc="the last report's inputs_abandoned"),
     StateField("report_pending_drain", INT, lit(0), doc="the last RetireReport's inputs_pending_drain"),
@@ -78,9 +96,28 @@ def runtime() -> Term:
     return read("runtime")
 
 
+def runtime_is(*members: str) -> Term:
+    return one_of(runtime(), RUNTIME, members)
+
+
 def runtime_not(member: str) -> Term:
     """The runtime is in any state but `member`."""
     return one_of(runtime(), RUNTIME, tuple(m for m in RUNTIME.members if m != member))
+
+
+def run_began_in(*members: str) -> Term:
+    return one_of(read("run_began_in"), RUNTIME, members)
+
+
+def draining_run() -> Term:
+    """A run is draining a retired runtime (upstream `DrainQueuedRun`)."""
+    return and_(runtime_is("running"), run_began_in("retired"))
+
+
+def executor_attached() -> Term:
+    """An executor is attached to drain the runtime: it is attached, or runs a run begun attached or
+    retired (upstream: retire finds the attachment's wake channel; a run begun idle has none)."""
+    return or_(runtime_is("attached"), and_(runtime_is("running"), run_began_in("attached", "retired")))
 
 
 def state_of(key: Term) -> Term:
@@ -93,7 +130,7 @@ def counted(name: str, key: Term) -> Term:
 
 def live_inputs() -> Term:
     """Non-terminal inputs, as the sum of the disjoint counters."""
-    return add(read("accepted_count"), read("admitted_count"), read("pending_consumption_count"))
+    return add(read("in_progress_count"), read("pending_consumption_count"))
 
 
 # --------------------------------------------------------------------------- guards
@@ -105,7 +142,7 @@ def registered() -> Guard:
 
 
 def in_states(name: str, allowed: tuple[str, ...], error: str = "InvalidState", why: str = "") -> Guard:
-    return Guard(name, one_of(runtime(), RUNTIME, allowed), error,
+    return Guard(name, runtime_is(*allowed), error,
                  why or f"legal only while the runtime is {', '.join(allowed)}", (("state", runtime()),))
 
 
@@ -133,12 +170,18 @@ def move_input(sources: tuple[str, ...], to: str) -> tuple[Effect, ...]:
     return (*effects, AssignAt("input", x, sym(INPUT, to)))
 
 
-def pointwise(mapping: dict[str, str]) -> AssignAll:
-    """Every input in a state of `mapping` moves to its image; the others stay."""
-    value: Term = state_of(j)
+def image(mapping: dict[str, str], of: Term) -> Term:
+    """The state an input in state `of` moves to under `mapping` (itself when unmapped)."""
+    value: Term = of
     for source, target in mapping.items():
-        value = ite(eq(state_of(j), sym(INPUT, source)), sym(INPUT, target), value)
-    return AssignAll("input", j, value)
+        value = ite(eq(of, sym(INPUT, source)), sym(INPUT, target), value)
+    return value
+
+
+def pointwise(mapping: dict[str, str], when: Term | None = None) -> AssignAll:
+    """Every input in a state of `mapping` moves to its image (only if `when` holds); the others stay."""
+    moved = image(mapping, state_of(j))
+    return AssignAll("input", j, moved if when is None else ite(when, moved, state_of(j)))
 
 
 def report(kind: str, **counts: Term) -> tuple[Effect, ...]:
@@ -153,7 +196,7 @@ def set_runtime(state: str) -> Assign:
     return Assign("runtime", sym(RUNTIME, state))
 
 
-INPUT_MOVES = {
+INPUT_MOVES: dict[str, tuple[tuple[str, ...], str]] = {
     "queue_input": (("accepted",), "queued"),
     "stage_input": (("queued",), "staged"),
     "apply_input": (("staged",), "applied"),
@@ -163,19 +206,24 @@ INPUT_MOVES = {
     "coalesce_input": (("accepted", "queued"), "coalesced"),
 }
 
-RUNTIME_MOVES = {
+RUNTIME_MOVES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "runtime_ready": (("initializing",), "idle", "the driver finished initializing"),
     "attach": (("idle",), "attached", "an executor attaches"),
     "detach": (("attached",), "idle", "the executor detaches"),
-    "begin_run": (("idle", "attached"), "running", "a run starts"),
-    "end_run": (("running",), "idle", "the run ends"),
 }
 
 ABANDON_ALL = {s: "abandoned" for s in LIVE_INPUT}
-REQUEUE = {"staged": "queued", "applied": "queued"}
+#: recover and recycle (upstream in-memory recover): accepted and staged inputs are queued again;
+#: queued, applied and pending-consumption ones keep their state
+RECOVER = {"accepted": "queued", "staged": "queued"}
 
 
-def actions() -> tuple[Action, ...]:
+def recover_inputs() -> tuple[Effect, ...]:
+    """RECOVER on the ledger and its counters (the inputs it moves stay in progress)."""
+    return (pointwise(RECOVER), *zero("accepted_count", "staged_count"))
+
+
+def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
     out: list[Action] = [
         Action("register_runtime", (), (
             Guard("runtime_new", eq(runtime(), sym(RUNTIME, "absent")), "InvalidState",
@@ -184,13 +232,26 @@ def actions() -> tuple[Action, ...]:
     ]
     for name, (allowed, to, doc) in RUNTIME_MOVES.items():
         out.append(Action(name, (), (registered(), in_states("from_state", allowed)), (set_runtime(to),), doc))
+    out += [
+        Action("begin_run", (), (registered(), in_states("from_state", RUN_ORIGINS)), (
+            Assign("run_began_in", runtime()), set_runtime("running"),
+        ), "a run starts (upstream Prepare from idle or attached; DrainQueuedRun from retired)"),
+        Action("end_run", (), (registered(), in_states("from_state", ("running",))), (
+            Assign("runtime", read("run_began_in")), Assign("run_began_in", sym(RUNTIME, "absent")),
+        ), "the run ends; the runtime returns to the state the run began in"),
+    ]
+    accepting = [registered(), not_destroyed(),
+                 in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or "
+                           "running (never after retire, stop or destroy)")]
+    if "drain_run_takes_no_input" in adopted:
+        accepting.append(Guard("not_draining", not_(draining_run()), "NotReady",
+                               "a run that drains a retired runtime takes no new input", (("state", runtime()),)))
     out.append(Action("accept_input", (x,), (
-        registered(), not_destroyed(),
-        in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or running "
-                  "(never after retire, stop or destroy)"),
+        *accepting,
         Guard("input_new", eq(state_of(x), sym(INPUT, "none")), "ValidationFailed",
               "an input id enters the ledger once"),
-    ), (AssignAt("input", x, sym(INPUT, "accepted")), Assign("accepted_count", add(read("accepted_count"), lit(1)))),
+    ), (AssignAt("input", x, sym(INPUT, "accepted")),
+        *(Assign(n, add(read(n), lit(1))) for n in COUNTED if "accepted" in COUNTED[n])),
         "the driver accepts an input into the ledger"))
     for name, (allowed, to) in INPUT_MOVES.items():
         out.append(Action(name, (x,), (
@@ -198,39 +259,39 @@ def actions() -> tuple[Action, ...]:
             in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
             input_from(allowed),
         ), move_input(allowed, to), f"the input moves to {to}"))
-    pending = read("admitted_count")
+    drains = executor_attached()
     out += [
         Action("retire", (), (registered(), in_states("from_state", SERVING)), (
-            *report("retire", abandoned=read("accepted_count"),
-                    pending_drain=add(pending, read("pending_consumption_count"))),
-            pointwise({"accepted": "abandoned"}), *zero("accepted_count"), set_runtime("retired"),
-        ), "no new input; inputs never queued are abandoned, the rest drain"),
+            *report("retire", abandoned=ite(drains, lit(0), live_inputs()),
+                    pending_drain=ite(drains, live_inputs(), lit(0))),
+            pointwise(ABANDON_ALL, not_(drains)), *(Assign(n, ite(drains, read(n), lit(0))) for n in COUNTED),
+            Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
+        ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
+           "they are abandoned"),
         Action("stop", (), (registered(), in_states("from_state", ("retired",)), Guard(
             "drained", eq(live_inputs(), lit(0)), "InvalidState", "a retired runtime stops once drained",
             (("state", runtime()),))), (set_runtime("stopped"),), "a drained, retired runtime stops"),
-        Action("reset_runtime", (), (registered(), in_states("from_state", SERVING)), (
+        Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
             *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
             set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
            "the conformance protocol's own call)"),
-        Action("recycle", (), (registered(), in_states("from_state", SERVING)), (
-            *report("recycle", transferred=live_inputs()), pointwise(REQUEUE), *zero("in_flight_count"),
-            set_runtime("idle"),
-        ), "a new driver instance takes over every pending input; staged and applied ones are queued again"),
-        Action("recover", (), (registered(), Guard(
-            "recoverable", runtime_not("destroyed"),
-            "InvalidState", "a destroyed runtime cannot be recovered", (("state", runtime()),))), (
-            *report("recover", recovered=live_inputs(), requeued=read("in_flight_count"),
-                    abandoned=read("pending_consumption_count")),
-            pointwise({**REQUEUE, "applied_pending_consumption": "abandoned"}),
-            *zero("in_flight_count", "pending_consumption_count"),
-            Assign("runtime", ite(eq(runtime(), sym(RUNTIME, "running")), sym(RUNTIME, "idle"), runtime())),
-        ), "after a crash: staged and applied inputs are queued again, those pending consumption abandoned"),
+        Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
+            *report("recycle", transferred=live_inputs()), *recover_inputs(),
+            Assign("runtime", ite(runtime_is("attached"), sym(RUNTIME, "attached"), sym(RUNTIME, "idle"))),
+        ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
+           "inputs are queued again)"),
+        Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
+            *report("recover", recovered=live_inputs(), requeued=add(read("accepted_count"), read("staged_count")),
+                    abandoned=lit(0)),
+            *recover_inputs(),
+        ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
+           "so does the runtime"),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
             *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
-            set_runtime("destroyed"),
+            Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
         ), "terminal: every pending input is abandoned"),
     ]
     return tuple(out)
@@ -245,12 +306,7 @@ def was(key: Term, states: tuple[str, ...]) -> Term:
 
 def moves_exactly(mapping: dict[str, str]) -> Term:
     """Every input in a source state moves to its image and no other input changes."""
-    def image(k: Term) -> Term:
-        value: Term = at_pre(state_of(k))
-        for source, target in mapping.items():
-            value = ite(at_pre(eq(state_of(k), sym(INPUT, source))), sym(INPUT, target), value)
-        return value
-    return forall(j, eq(state_of(j), image(j)))
+    return forall(j, eq(state_of(j), image(mapping, at_pre(state_of(j)))))
 
 
 #: how far along its lifecycle an input is (terminal states last)
@@ -266,14 +322,23 @@ def stage(t: Term) -> Term:
     return value
 
 
-def reports(action: str, moved: dict[str, str], **counts: tuple[str, ...]) -> Term:
-    claims = [eq(read(f"report_{k}"), at_pre(add(*(read(c) for c in names)))) for k, names in counts.items()]
+def reported(count: str, before: Term) -> Term:
+    """The report's `count` equals `before`, a term read on the pre-state."""
+    return eq(read(f"report_{count}"), at_pre(before))
+
+
+def reports(action: str, *claims: Term) -> Term:
     kind = sym(REPORT, action.removesuffix("_runtime"))
-    return implies(ActionIs(action), and_(eq(read("report"), kind), moves_exactly(moved), *claims))
+    return implies(ActionIs(action), and_(eq(read("report"), kind), *claims))
+
+
+def retired_or_draining() -> Term:
+    return or_(runtime_is("retired"), draining_run())
 
 
 def invariants() -> tuple[Invariant, ...]:
-    live = ("accepted_count", "admitted_count", "pending_consumption_count")
+    live = live_inputs()
+    drained = at_pre(executor_attached())
     return (
         *(Invariant(
             f"{name}_consistency",
@@ -283,27 +348,53 @@ def invariants() -> tuple[Invariant, ...]:
         Invariant(
             "destroyed_is_terminal",
             "a destroyed runtime stays destroyed",
-            step=implies(at_pre(eq(runtime(), sym(RUNTIME, "destroyed"))), eq(runtime(), sym(RUNTIME, "destroyed"))),
+            step=implies(at_pre(runtime_is("destroyed")), runtime_is("destroyed")),
         ),
         Invariant(
-            "closed_runtimes_never_serve_again",
-            "once retired, stopped or destroyed a runtime never serves again, and no input enters its ledger",
+            "closed_runtimes_reopen_only_by_reset_or_recycle",
+            "a stopped or destroyed runtime never serves again; a retired one is idle or attached again only "
+            "through reset or recycle; and no input enters a ledger unless the runtime is idle, attached or "
+            "running",
             step=and_(
-                implies(at_pre(one_of(runtime(), RUNTIME, CLOSED)), one_of(runtime(), RUNTIME, CLOSED)),
+                implies(at_pre(runtime_is(*ENDED)), runtime_is(*ENDED)),
+                implies(and_(at_pre(runtime_is("retired")), runtime_is("idle", "attached")),
+                        or_(ActionIs("reset_runtime"), ActionIs("recycle"))),
                 forall(j, implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))),
                                        eq(state_of(j), sym(INPUT, "accepted"))),
-                                  at_pre(one_of(runtime(), RUNTIME, SERVING))))),
+                                  at_pre(runtime_is(*SERVING))))),
+        ),
+        Invariant(
+            "runs_end_where_they_began",
+            "a run is in progress exactly while the runtime is running, it began in idle, attached or retired, "
+            "and end_run returns the runtime to that state",
+            state=and_(implies(runtime_is("running"), run_began_in(*RUN_ORIGINS)),
+                       implies(not_(runtime_is("running")), run_began_in("absent"))),
+            step=implies(ActionIs("end_run"), eq(runtime(), at_pre(read("run_began_in")))),
+        ),
+        Invariant(
+            "retired_runtimes_take_no_input",
+            "no input enters the ledger of a retired runtime, not even during a run that drains it",
+            step=forall(j, implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))), ne(state_of(j), sym(INPUT, "none"))),
+                                   at_pre(not_(retired_or_draining())))),
+        ),
+        Invariant(
+            "retired_runtimes_drain_their_inputs",
+            "once a runtime is retired (or runs to drain), a pending input is abandoned only by reset or "
+            "destroy: it otherwise drains",
+            step=forall(j, implies(and_(at_pre(retired_or_draining()), was(j, LIVE_INPUT),
+                                        eq(state_of(j), sym(INPUT, "abandoned"))),
+                                   or_(ActionIs("reset_runtime"), ActionIs("destroy")))),
         ),
         Invariant(
             "inputs_only_move_forward",
             "an input enters the ledger only as accepted, by accept_input, and only moves forward along its "
-            "lifecycle, except that recycle and recover send staged and applied inputs back to the queue",
+            "lifecycle, except that recycle and recover send staged inputs back to the queue",
             step=forall(j, and_(
                 implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))), ne(state_of(j), sym(INPUT, "none"))),
                         and_(ActionIs("accept_input"), eq(state_of(j), sym(INPUT, "accepted")))),
                 implies(lt(stage(state_of(j)), at_pre(stage(state_of(j)))),
                         and_(or_(ActionIs("recycle"), ActionIs("recover")), eq(state_of(j), sym(INPUT, "queued")),
-                             was(j, ("staged", "applied")))))),
+                             was(j, ("staged",)))))),
         ),
         Invariant(
             "terminal_inputs_never_change",
@@ -315,30 +406,47 @@ def invariants() -> tuple[Invariant, ...]:
             "each report moves exactly the inputs its rule names, and its counts are the numbers of inputs in "
             "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
             "drain, transferred and recovered the non-terminal inputs it carries over (counted by the counters "
-            "the consistency invariants tie to the ledger)",
+            "the consistency invariants tie to the ledger); retire abandons all or nothing, as an executor is "
+            "there to drain or not",
             step=and_(
-                reports("retire", {"accepted": "abandoned"}, abandoned=("accepted_count",),
-                        pending_drain=("admitted_count", "pending_consumption_count")),
-                reports("reset_runtime", ABANDON_ALL, abandoned=live),
-                reports("destroy", ABANDON_ALL, abandoned=live),
-                reports("recycle", REQUEUE, transferred=live),
-                reports("recover", {**REQUEUE, "applied_pending_consumption": "abandoned"},
-                        recovered=live, requeued=("in_flight_count",),
-                        abandoned=("pending_consumption_count",))),
+                reports("retire",
+                        implies(drained, and_(moves_exactly({}), reported("abandoned", lit(0)),
+                                              reported("pending_drain", live))),
+                        implies(not_(drained), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live),
+                                                    reported("pending_drain", lit(0))))),
+                reports("reset_runtime", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
+                reports("destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
+                reports("recycle", moves_exactly(RECOVER), reported("transferred", live)),
+                reports("recover", moves_exactly(RECOVER), reported("recovered", live),
+                        reported("requeued", add(read("accepted_count"), read("staged_count"))),
+                        reported("abandoned", lit(0)))),
         ),
         Invariant(
             "no_live_input_outside_a_working_runtime",
             "before it is ready, and once stopped or destroyed, a runtime holds no non-terminal input",
-            state=implies(one_of(runtime(), RUNTIME, ("absent", "initializing", "stopped", "destroyed")),
-                          forall(j, not_live(j))),
+            state=implies(runtime_is("absent", "initializing", "stopped", "destroyed"), forall(j, not_live(j))),
         ),
         Invariant(
             "no_input_before_registration",
             "a runtime that is absent or initializing has an empty ledger",
-            state=implies(one_of(runtime(), RUNTIME, ("absent", "initializing")),
-                          forall(j, eq(state_of(j), sym(INPUT, "none")))),
+            state=implies(runtime_is("absent", "initializing"), forall(j, eq(state_of(j), sym(INPUT, "none")))),
         ),
     )
+
+
+DECISIONS = (
+    Decision(
+        "drain_run_takes_no_input", "A run that drains a retired runtime takes no new input",
+        seed="A retired runtime's executor starts a run to drain it (upstream `DrainQueuedRun`: Retired to "
+             "Running, ending Retired again), and input admission reads the runtime state alone: Running is "
+             "open to ingress, so `accept_input` during that run admits the input into the retired runtime's "
+             "ledger.",
+        reference="`accept_input` during a run begun in retired is `NotReady{state: running}`; inputs still "
+                  "progress and the run ends retired.",
+        why="Seed 003 defines retire as 'no new input, drain existing' (line 173): a drain run is part of "
+            "draining, not a way back to serving; reset and recycle are.",
+        invariants=("retired_runtimes_take_no_input",)),
+)
 
 
 CHOICES = (
@@ -356,29 +464,13 @@ CHOICES = (
            "accept_input needs idle, attached or running (NotReady{state} otherwise, Destroyed when destroyed); an "
            "input id already in the ledger is refused as ValidationFailed",
            "retire promises 'no new input'; the seed's AcceptOutcome (not shown) may deduplicate instead of "
-           "refusing a known id", ("closed_runtimes_never_serve_again",)),
-    Choice("retire_drains", "Retire abandons what was never queued and drains the rest",
-           "retire (from idle, attached, running) abandons accepted inputs and reports the queued, staged, "
-           "applied and pending-consumption ones as pending drain; they keep progressing while retired; stop "
-           "needs a retired runtime with no non-terminal input",
-           "the seed's 'no new input, drain existing' with RetireReport's two counts",
-           ("reports_count_the_inputs_they_move", "no_live_input_outside_a_working_runtime")),
-    Choice("reset_reopens_nothing", "Reset and recycle only from a serving runtime",
-           "reset abandons every non-terminal input and recycle requeues staged and applied ones, both from "
-           "idle, attached or running, leaving the runtime idle; a retired, stopped or destroyed runtime is "
-           "InvalidState",
-           "resetting a retired runtime to idle would let it accept input again",
-           ("closed_runtimes_never_serve_again",)),
-    Choice("recycle_transfers_all", "Recycle transfers every pending input",
-           "RecycleReport.inputs_transferred counts every non-terminal input the new driver takes over; only "
-           "staged and applied inputs change state (back to queued); accepted and pending-consumption inputs "
-           "keep theirs",
-           "the seed: 'reset driver and recover state'; work applied and awaiting consumption is not redone",
-           ("reports_count_the_inputs_they_move",)),
-    Choice("recover_after_crash", "Recover requeues in-flight work and abandons unconsumed work",
-           "recover (any state but destroyed) requeues staged and applied inputs, abandons those pending "
-           "consumption, and turns a running runtime idle; inputs_recovered counts every non-terminal input",
-           "the crashed run cannot be resumed; RecoveryReport's three counts",
+           "refusing a known id", ("closed_runtimes_reopen_only_by_reset_or_recycle",)),
+    Choice("recover_without_a_store", "Recover is the in-memory driver's",
+           "recover and recycle replay the ledger as upstream's in-memory driver does: accepted and staged "
+           "inputs are queued again and applied or pending-consumption ones keep their state (so nothing is "
+           "abandoned); the persistent driver's store-backed replay, which settles an applied input by its "
+           "boundary receipt (consumed when committed, queued when missing), is not modelled",
+           "the machine has no store and no boundary receipts; the seed's RecoveryReport has the counts of both",
            ("reports_count_the_inputs_they_move",)),
 )
 
@@ -388,7 +480,7 @@ def not_live(k: Term) -> Term:
 
 
 def build(profile: str = "reference") -> Machine:
-    check_profile(profile)
+    adopted = check_profile(profile, DECISIONS)
     return Machine(
         name="runtime_control",
         doc=__doc__ or "",
@@ -397,10 +489,10 @@ def build(profile: str = "reference") -> Machine:
         fields=FIELDS,
         init=(),
         assumptions=(),
-        actions=actions(),
+        actions=actions(adopted),
         invariants=invariants(),
         errors=ERRORS,
         phases=("runtime", "input"),
         choices=CHOICES,
+        decisions=DECISIONS,
     )
-

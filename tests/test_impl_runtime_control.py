@@ -30,9 +30,9 @@ RUNTIME_MOVES: dict[str, tuple[set[RuntimeState], RuntimeState]] = {
     "runtime_ready": ({R.INITIALIZING}, R.IDLE),
     "attach": ({R.IDLE}, R.ATTACHED),
     "detach": ({R.ATTACHED}, R.IDLE),
-    "begin_run": ({R.IDLE, R.ATTACHED}, R.RUNNING),
-    "end_run": ({R.RUNNING}, R.IDLE),
 }
+RUN_ORIGINS = (R.IDLE, R.ATTACHED, R.RETIRED)
+RUN_CALLS = ("begin_run", "end_run")
 INPUT_MOVES: dict[str, tuple[set[InputLifecycleState], InputLifecycleState]] = {
     "queue_input": ({P.ACCEPTED}, P.QUEUED),
     "stage_input": ({P.QUEUED}, P.STAGED),
@@ -43,6 +43,16 @@ INPUT_MOVES: dict[str, tuple[set[InputLifecycleState], InputLifecycleState]] = {
     "coalesce_input": ({P.ACCEPTED, P.QUEUED}, P.COALESCED),
 }
 CONTROL_CALLS = ("retire", "stop", "reset", "recycle", "recover", "destroy")
+LIVE_PHASES = (P.ACCEPTED, P.QUEUED, P.STAGED, P.APPLIED, P.APPLIED_PENDING_CONSUMPTION)
+#: the states each control call is allowed from (upstream's runtime transitions at the seed's commit)
+CONTROL_FROM: dict[str, set[RuntimeState]] = {
+    "retire": {R.IDLE, R.ATTACHED, R.RUNNING},
+    "stop": {R.RETIRED},
+    "reset": {R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED},
+    "recycle": {R.IDLE, R.ATTACHED, R.RETIRED},
+    "recover": {R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED, R.STOPPED},
+    "destroy": {s for s in R if s is not R.DESTROYED},
+}
 
 # ------------------------------------------------------------------ helpers
 
@@ -82,7 +92,8 @@ def full_ledger(state: RuntimeState, rid: str = "rt") -> RuntimeControlPlane:
         for step in path:
             getattr(plane, step)(rid, phase.value)
     assert plane.inputs(rid) == {"abandoned": P.ABANDONED, **{p.value: p for p in PATHS}}
-    steps = {R.IDLE: [], R.ATTACHED: ["attach"], R.RUNNING: ["begin_run"], R.RETIRED: ["retire"],
+    # a runtime retires through an attached executor, so its inputs are left to drain
+    steps = {R.IDLE: [], R.ATTACHED: ["attach"], R.RUNNING: ["begin_run"], R.RETIRED: ["attach", "retire"],
              R.DESTROYED: ["destroy"]}[state]
     for step in steps:
         getattr(plane, step)(rid)
@@ -203,7 +214,7 @@ def test_reports_are_frozen() -> None:
 # ------------------------------------------------------------------ registration and lookup
 
 RUNTIME_LEVEL = [
-    *RUNTIME_MOVES, *CONTROL_CALLS, "accept_input", *INPUT_MOVES,
+    *RUNTIME_MOVES, *RUN_CALLS, *CONTROL_CALLS, "accept_input", *INPUT_MOVES,
     "runtime_state", "input_state", "active_input_ids", "inputs",
 ]
 
@@ -268,6 +279,32 @@ def test_runtime_moves_follow_the_table(name: str, state: RuntimeState) -> None:
         assert plane.runtime_state("rt") is state
 
 
+@pytest.mark.parametrize("origin", RUN_ORIGINS)
+def test_a_run_ends_in_the_state_it_began_in(origin: RuntimeState) -> None:
+    """Upstream: Prepare from idle or attached, DrainQueuedRun from retired; the run's end returns there."""
+    plane = runtime_in(origin)
+    plane.begin_run("rt")
+    assert plane.runtime_state("rt") is R.RUNNING
+    plane.end_run("rt")
+    assert plane.runtime_state("rt") is origin
+
+
+@pytest.mark.parametrize("state", [s for s in R if s not in RUN_ORIGINS])
+def test_a_run_begins_only_in_idle_attached_or_retired(state: RuntimeState) -> None:
+    plane = runtime_in(state)
+    with pytest.raises(InvalidStateError) as info:
+        plane.begin_run("rt")
+    assert info.value.state is state and plane.runtime_state("rt") is state
+
+
+@pytest.mark.parametrize("state", [s for s in R if s is not R.RUNNING])
+def test_a_run_ends_only_while_running(state: RuntimeState) -> None:
+    plane = runtime_in(state)
+    with pytest.raises(InvalidStateError) as info:
+        plane.end_run("rt")
+    assert info.value.state is state and plane.runtime_state("rt") is state
+
+
 # ------------------------------------------------------------------ accepting input
 
 
@@ -303,6 +340,18 @@ def test_an_input_id_is_never_accepted_twice(phase: InputLifecycleState) -> None
         plane.accept_input("rt", phase.value)
     assert phase.value in info.value.reason
     assert snapshot(plane) == before
+
+
+def test_a_run_that_drains_a_retired_runtime_takes_no_new_input() -> None:
+    plane = full_ledger(R.RETIRED)
+    plane.begin_run("rt")
+    before = snapshot(plane)
+    with pytest.raises(NotReadyError) as info:
+        plane.accept_input("rt", "late")
+    assert info.value.state is R.RUNNING and snapshot(plane) == before
+    plane.stage_input("rt", "queued")  # the drain itself goes on
+    plane.end_run("rt")
+    assert plane.runtime_state("rt") is R.RETIRED
 
 
 def test_accept_reports_destroyed_before_duplicate_and_not_ready_before_duplicate() -> None:
@@ -376,32 +425,62 @@ def test_moving_an_unknown_input_is_a_validation_failure(name: str) -> None:
 
 # ------------------------------------------------------------------ control plane
 
+ABANDON_ALL = {p: P.ABANDONED for p in LIVE_PHASES}
+RECOVER = {P.ACCEPTED: P.QUEUED, P.STAGED: P.QUEUED}
 EXPECTED_EFFECTS: dict[str, dict[InputLifecycleState, InputLifecycleState]] = {
-    "retire": {P.ACCEPTED: P.ABANDONED},
-    "reset": {p: P.ABANDONED for p in (P.ACCEPTED, P.QUEUED, P.STAGED, P.APPLIED, P.APPLIED_PENDING_CONSUMPTION)},
-    "recycle": {P.STAGED: P.QUEUED, P.APPLIED: P.QUEUED},
-    "recover": {P.STAGED: P.QUEUED, P.APPLIED: P.QUEUED, P.APPLIED_PENDING_CONSUMPTION: P.ABANDONED},
-    "destroy": {p: P.ABANDONED for p in (P.ACCEPTED, P.QUEUED, P.STAGED, P.APPLIED, P.APPLIED_PENDING_CONSUMPTION)},
+    "reset": ABANDON_ALL, "recycle": RECOVER, "recover": RECOVER, "destroy": ABANDON_ALL,
 }
 
 
-@pytest.mark.parametrize("state", LIVE)
 @pytest.mark.parametrize("name", list(EXPECTED_EFFECTS))
+@pytest.mark.parametrize("state", [*LIVE, R.RETIRED])
 def test_control_calls_move_exactly_the_expected_inputs(name: str, state: RuntimeState) -> None:
     plane = full_ledger(state)
     before = plane.inputs("rt")
+    if state not in CONTROL_FROM[name]:
+        with pytest.raises(InvalidStateError):
+            call(plane, name, "rt")
+        assert plane.inputs("rt") == before
+        return
     call(plane, name, "rt")
     moved = changed(before, plane.inputs("rt"))
     assert moved == {p.value: to for p, to in EXPECTED_EFFECTS[name].items()}
 
 
-@pytest.mark.parametrize("state", LIVE)
-def test_retire_abandons_never_queued_inputs_and_leaves_the_rest_to_drain(state: RuntimeState) -> None:
+def after_steps(state: RuntimeState, *steps: str) -> RuntimeControlPlane:
     plane = full_ledger(state)
+    for step in steps:
+        getattr(plane, step)("rt")
+    return plane
+
+
+# where an executor is attached to drain: attached, or a run begun attached or retired
+WITH_EXECUTOR: dict[str, tuple[RuntimeState, tuple[str, ...]]] = {
+    "attached": (R.ATTACHED, ()), "run_from_attached": (R.ATTACHED, ("begin_run",)),
+    "drain_run": (R.RETIRED, ("begin_run",))}
+WITHOUT_EXECUTOR: dict[str, tuple[RuntimeState, tuple[str, ...]]] = {
+    "idle": (R.IDLE, ()), "run_from_idle": (R.IDLE, ("begin_run",))}
+
+
+@pytest.mark.parametrize("where", list(WITH_EXECUTOR))
+def test_retire_leaves_every_pending_input_to_an_attached_executor(where: str) -> None:
+    """Seed 003: retire is 'no new input, drain existing'; pending drain 'will be processed before stopping'."""
+    state, steps = WITH_EXECUTOR[where]
+    plane = after_steps(state, *steps)
+    before = plane.inputs("rt")
     report = plane.retire("rt")
-    assert report == RetireReport(inputs_abandoned=1, inputs_pending_drain=4)
-    assert plane.runtime_state("rt") is R.RETIRED
-    assert plane.active_input_ids("rt") == ["queued", "staged", "applied", "applied_pending_consumption"]
+    assert report == RetireReport(inputs_abandoned=0, inputs_pending_drain=len(plane.active_input_ids("rt")))
+    assert plane.inputs("rt") == before and plane.runtime_state("rt") is R.RETIRED
+
+
+@pytest.mark.parametrize("where", list(WITHOUT_EXECUTOR))
+def test_retire_without_an_executor_abandons_every_pending_input(where: str) -> None:
+    """Upstream: with no runtime loop to drain them, retire abandons the pending inputs."""
+    state, steps = WITHOUT_EXECUTOR[where]
+    plane = after_steps(state, *steps)
+    report = plane.retire("rt")
+    assert report == RetireReport(inputs_abandoned=5, inputs_pending_drain=0)
+    assert plane.active_input_ids("rt") == [] and plane.runtime_state("rt") is R.RETIRED
 
 
 def test_a_retired_runtime_drains_then_stops() -> None:
@@ -409,12 +488,16 @@ def test_a_retired_runtime_drains_then_stops() -> None:
     with pytest.raises(InvalidStateError) as info:
         plane.stop("rt")
     assert info.value.state is R.RETIRED
-    plane.stage_input("rt", "queued")
-    plane.apply_input("rt", "queued")
-    plane.consume_input("rt", "queued")
-    plane.apply_input("rt", "staged")
-    plane.consume_input("rt", "staged")
-    plane.consume_input("rt", "applied")
+    plane.queue_input("rt", "accepted")
+    plane.begin_run("rt")  # its executor runs to drain it
+    for iid in ("accepted", "queued"):
+        plane.stage_input("rt", iid)
+    for iid in ("accepted", "queued", "staged"):
+        plane.apply_input("rt", iid)
+    for iid in ("accepted", "queued", "staged", "applied"):
+        plane.consume_input("rt", iid)
+    plane.end_run("rt")
+    assert plane.runtime_state("rt") is R.RETIRED
     assert plane.active_input_ids("rt") == ["applied_pending_consumption"]
     with pytest.raises(InvalidStateError):
         plane.stop("rt")
@@ -433,53 +516,62 @@ def test_stop_only_from_retired(state: RuntimeState) -> None:
     assert info.value.state is state
 
 
-@pytest.mark.parametrize("name", ["retire", "reset", "recycle"])
-@pytest.mark.parametrize("state", [R.INITIALIZING, R.RETIRED, R.STOPPED, R.DESTROYED])
-def test_retire_reset_recycle_only_from_a_live_runtime(name: str, state: RuntimeState) -> None:
-    plane = full_ledger(state) if state in (R.RETIRED, R.DESTROYED) else runtime_in(state)
+@pytest.mark.parametrize("name", ["retire", "reset", "recycle", "recover"])
+@pytest.mark.parametrize("state", list(R))
+def test_control_calls_only_from_their_states(name: str, state: RuntimeState) -> None:
+    """Upstream: retire from idle, attached, running; reset from initializing, idle, attached, retired;
+    recycle from idle, attached, retired; recover from every state but running and destroyed."""
+    plane = full_ledger(state) if state in (*LIVE, R.RETIRED, R.DESTROYED) else runtime_in(state)
     before = snapshot(plane)
+    if state in CONTROL_FROM[name]:
+        call(plane, name, "rt")
+        target = {"retire": R.RETIRED, "reset": R.IDLE, "recover": state,
+                  "recycle": R.ATTACHED if state is R.ATTACHED else R.IDLE}[name]
+        assert plane.runtime_state("rt") is target
+        return
     with pytest.raises(InvalidStateError) as info:
         call(plane, name, "rt")
     assert info.value.state is state
     assert snapshot(plane) == before
 
 
-@pytest.mark.parametrize("state", LIVE)
-def test_reset_and_recycle_return_to_idle_with_their_counts(state: RuntimeState) -> None:
+@pytest.mark.parametrize("state", [R.IDLE, R.ATTACHED, R.RETIRED])
+def test_reset_and_recycle_with_their_counts(state: RuntimeState) -> None:
     plane = full_ledger(state)
     assert plane.reset("rt") == ResetReport(inputs_abandoned=5)
     assert plane.runtime_state("rt") is R.IDLE and plane.active_input_ids("rt") == []
     plane = full_ledger(state)
     assert plane.recycle("rt") == RecycleReport(inputs_transferred=5)
-    assert plane.runtime_state("rt") is R.IDLE
+    assert plane.runtime_state("rt") is (R.ATTACHED if state is R.ATTACHED else R.IDLE)
     live = {i: plane.input_state("rt", i) for i in plane.active_input_ids("rt")}
-    assert sorted(p.value for p in live.values() if p is not None) == [
-        "accepted", "applied_pending_consumption", "queued", "queued", "queued"]
+    assert live == {"accepted": P.QUEUED, "queued": P.QUEUED, "staged": P.QUEUED, "applied": P.APPLIED,
+                    "applied_pending_consumption": P.APPLIED_PENDING_CONSUMPTION}
 
 
-@pytest.mark.parametrize("state", [R.INITIALIZING, *LIVE, R.RETIRED, R.STOPPED])
-def test_recover_ends_a_dead_run_and_keeps_other_states(state: RuntimeState) -> None:
-    plane = full_ledger(state) if state in (*LIVE, R.RETIRED) else runtime_in(state)
-    plane.recover("rt")
-    assert plane.runtime_state("rt") is (R.IDLE if state is R.RUNNING else state)
+def test_reset_and_recycle_bring_a_retired_runtime_back_to_serving() -> None:
+    """Upstream Reset and RecycleFromIdleOrRetired both lead a retired runtime to idle."""
+    for name in ("reset", "recycle"):
+        plane = full_ledger(R.RETIRED)
+        call(plane, name, "rt")
+        plane.accept_input("rt", "fresh")
+        assert plane.input_state("rt", "fresh") is P.ACCEPTED
 
 
 def test_recover_counts_and_details() -> None:
-    plane = full_ledger(R.RUNNING)
+    plane = full_ledger(R.IDLE)
     report = plane.recover("rt")
-    assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (5, 1, 2)
-    assert len(report.details) == 2
-    assert any("2" in d and "requeued" in d for d in report.details)
-    assert any("1" in d and "abandoned" in d for d in report.details)
+    assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (5, 0, 2)
+    assert len(report.details) == 1 and "2" in report.details[0] and "requeued" in report.details[0]
+    assert plane.input_state("rt", "applied_pending_consumption") is P.APPLIED_PENDING_CONSUMPTION
     again = plane.recover("rt")  # nothing left to move: no details
-    assert again == RecoveryReport(inputs_recovered=4, inputs_abandoned=0, inputs_requeued=0, details=())
+    assert again == RecoveryReport(inputs_recovered=5, inputs_abandoned=0, inputs_requeued=0, details=())
 
 
 def test_recover_on_a_retired_runtime_requeues_for_the_drain() -> None:
     plane = full_ledger(R.RETIRED)
     report = plane.recover("rt")
-    assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (4, 1, 2)
-    assert plane.active_input_ids("rt") == ["queued", "staged", "applied"]
+    assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (5, 0, 2)
+    assert plane.active_input_ids("rt") == [p.value for p in LIVE_PHASES]
     assert plane.runtime_state("rt") is R.RETIRED
 
 
@@ -495,7 +587,7 @@ def test_destroy_from_any_state_but_destroyed(state: RuntimeState) -> None:
 def test_destroyed_is_terminal() -> None:
     plane = full_ledger(R.DESTROYED)
     before = snapshot(plane)
-    for name in [*RUNTIME_MOVES, *CONTROL_CALLS]:
+    for name in [*RUNTIME_MOVES, *RUN_CALLS, *CONTROL_CALLS]:
         with pytest.raises(InvalidStateError) as info:
             call(plane, name, "rt")
         assert info.value.state is R.DESTROYED, name
@@ -512,7 +604,7 @@ def test_destroyed_is_terminal() -> None:
 
 RIDS = ["a", "b", "ghost"]
 IIDS = ["i0", "i1", "i2", "i3", "i4"]
-ALL_CALLS = ["register_runtime", *RUNTIME_MOVES, *CONTROL_CALLS, "accept_input", *INPUT_MOVES]
+ALL_CALLS = ["register_runtime", *RUNTIME_MOVES, *RUN_CALLS, *CONTROL_CALLS, "accept_input", *INPUT_MOVES]
 
 
 def check_report(name: str, report: Report, before: dict[str, InputLifecycleState],
@@ -526,20 +618,21 @@ def check_report(name: str, report: Report, before: dict[str, InputLifecycleStat
         assert set(moved.values()) <= {P.ABANDONED}
     elif name == "retire":
         assert isinstance(report, RetireReport)
-        assert report.inputs_abandoned == len(moved) and set(moved.values()) <= {P.ABANDONED}
-        assert report.inputs_pending_drain == sum(not p.is_terminal() for p in after.values())
-    elif name == "recycle":
-        assert isinstance(report, RecycleReport)
-        assert report.inputs_transferred == len(active_before)
-        assert set(moved) <= set(active_before) and set(moved.values()) <= {P.QUEUED}
-        assert all(before[i] in (P.STAGED, P.APPLIED) for i in moved)
-    elif name == "recover":
-        assert isinstance(report, RecoveryReport)
-        assert report.inputs_recovered == len(active_before)
-        assert report.inputs_abandoned == sum(p is P.ABANDONED for p in moved.values())
-        assert report.inputs_requeued == sum(p is P.QUEUED for p in moved.values())
-        assert report.inputs_abandoned + report.inputs_requeued == len(moved)
-        assert len(report.details) == (report.inputs_abandoned > 0) + (report.inputs_requeued > 0)
+        if moved:  # no executor to drain: every pending input abandoned
+            assert report == RetireReport(len(active_before), 0) and len(moved) == len(active_before)
+            assert set(moved.values()) == {P.ABANDONED}
+        else:
+            assert report == RetireReport(0, len(active_before))
+    elif name in ("recycle", "recover"):
+        requeued = [i for i in active_before if before[i] in (P.ACCEPTED, P.STAGED)]
+        assert moved == {i: P.QUEUED for i in requeued}
+        if name == "recycle":
+            assert report == RecycleReport(len(active_before))
+        else:
+            assert isinstance(report, RecoveryReport)
+            assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (
+                len(active_before), 0, len(requeued))
+            assert len(report.details) == (len(requeued) > 0)
     else:
         assert report is None
         assert len(moved) <= 1
