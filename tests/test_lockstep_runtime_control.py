@@ -11,7 +11,9 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from conformance.bindings import RuntimeControlBinding
-from impl.runtime_control import InputLifecycleState, ResetReport, RuntimeControlPlane, RuntimeState
+from impl.runtime_control import (
+    InputLifecycleState, RecoveryReport, ResetReport, RetireReport, RuntimeControlPlane, RuntimeState,
+)
 from spec.model import Value
 from spec.runtime_control import build
 from tests.lockstep_generic import lockstep_for
@@ -52,7 +54,37 @@ class RetireAcceptsLater(RuntimeControlPlane):
             rt.state = saved
 
 
-@pytest.mark.parametrize("broken", [ResetKeepsAccepted, RetireAcceptsLater])
+class EndRunAlwaysIdle(RuntimeControlPlane):
+    """Broken: a run ends idle whatever state it began in."""
+
+    def end_run(self, rid: str) -> None:
+        super().end_run(rid)
+        self._runtimes[rid].state = RuntimeState.IDLE
+
+
+class RetireAbandonsAccepted(RuntimeControlPlane):
+    """Broken: retire with an executor attached abandons the inputs never queued instead of draining them."""
+
+    def retire(self, rid: str) -> RetireReport:
+        report = super().retire(rid)
+        accepted = [i for i, p in self.inputs(rid).items() if p is InputLifecycleState.ACCEPTED]
+        for iid in accepted:
+            self._runtimes[rid].ledger[iid] = InputLifecycleState.ABANDONED
+        return RetireReport(report.inputs_abandoned + len(accepted), report.inputs_pending_drain - len(accepted))
+
+
+class RecoverEndsARun(RuntimeControlPlane):
+    """Broken: recover is allowed during a run and ends it idle."""
+
+    def recover(self, rid: str) -> RecoveryReport:
+        rt = self._runtimes.get(rid)
+        if rt is not None and rt.state is RuntimeState.RUNNING:
+            rt.state, rt.run_began_in = RuntimeState.IDLE, None
+        return super().recover(rid)
+
+
+@pytest.mark.parametrize("broken", [ResetKeepsAccepted, RetireAcceptsLater, EndRunAlwaysIdle, RetireAbandonsAccepted,
+                                    RecoverEndsARun])
 def test_a_broken_plane_fails_the_lockstep(broken: type[RuntimeControlPlane]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep(broken), settings=settings(
