@@ -48,6 +48,9 @@ CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
 
 #: the reads that show everything observable, made after each sequence in exhaustive mode
 PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0}), ("feed", {"after": 1})]
+#: the reads random mode makes after every call that may change state (not `wait_poll`: it polls;
+#: the feed is read where random mode steers its cursors)
+OBSERVATION: list[Call] = [("operations", {})]
 
 
 def id_names(count: int) -> list[str]:
@@ -91,6 +94,12 @@ def alphabet(ids: list[str]) -> list[Call]:
 class Outcome:
     events: list[Event]
     mismatch: int | None  # index of the first event whose result differs
+    at_call: int | None = None  # index (into the calls, reads made to observe not counted) of that call
+
+    @property
+    def observations(self) -> int:
+        """Events that are observation reads the driver added, not calls of the sequence."""
+        return sum(e.observation for e in self.events)
 
 
 class Endpoint(Protocol):
@@ -102,24 +111,35 @@ class Endpoint(Protocol):
 
 
 def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: list[Call] | None = None,
-        reached: Callable[[Any], None] | None = None) -> Outcome:
+        reached: Callable[[Any], None] | None = None, observe: list[Call] | None = None,
+        reads: frozenset[str] = frozenset()) -> Outcome:
     """Reset both sides, then make every call on both; stop at the first mismatch. With
-    `probes`, `reached(oracle)` sees the state after `calls`, before the probes (which may
-    change it: polling a waiter does), and then the probes are made too."""
+    `observe`, those reads follow every call not in `reads` (so a wrong state shows where it
+    arises, not only when a later call happens to refuse differently). With `probes`,
+    `reached(oracle)` sees the state after `calls`, before the probes (which may change it:
+    polling a waiter does), and then the probes are made too."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
         from conformance.process import ImplementationFailed
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
-    events = []
+    events: list[Event] = []
+
+    def make(name: str, args: dict[str, Any], observation: bool = False) -> bool:
+        observed = impl.request(name, args)
+        expected = oracle.call(name, args)
+        events.append(Event(len(events) + 2, name, args, observed, observation=observation))
+        return agrees(expected, observed)
+
     for n, (name, args) in enumerate(calls + (probes or [])):
         if n == len(calls) and reached is not None:
             reached(oracle)
-        observed = impl.request(name, args)
-        expected = oracle.call(name, args)
-        events.append(Event(n + 2, name, args, observed))
-        if not agrees(expected, observed):
-            return Outcome(events, n)
+        if not make(name, args):
+            return Outcome(events, len(events) - 1, min(n, len(calls) - 1))
+        if observe and n < len(calls) and name not in reads:
+            for read in observe:
+                if not make(*read, observation=True):
+                    return Outcome(events, len(events) - 1, n)
     if not probes and reached is not None:
         reached(oracle)
     return Outcome(events, None)
@@ -151,27 +171,28 @@ class NotReproduced(Exception):
 SHRINK_BUDGET = 60.0
 
 
-def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
-           ids: list[str], id_args: frozenset[str] = frozenset({"id", "ids"})) -> tuple[list[Call], Outcome]:
+def shrink(attempt_run: Callable[[list[Call]], Outcome], calls: list[Call], ids: list[str],
+           id_args: frozenset[str] = frozenset({"id", "ids"})) -> tuple[list[Call], Outcome]:
     """A shorter sequence that still fails: cut after the mismatch, delete chunks (for at
-    most SHRINK_BUDGET seconds), rename ids."""
+    most SHRINK_BUDGET seconds), rename ids. `attempt_run` runs a sequence on both sides."""
     deadline = time.perf_counter() + SHRINK_BUDGET
+
     def attempt(candidate: list[Call]) -> Outcome | None:
-        outcome = run(impl, oracle, config, candidate)
-        return outcome if outcome.mismatch is not None else None
+        outcome = attempt_run(candidate)
+        return outcome if outcome.at_call is not None else None
 
     best = attempt(calls)
-    if best is None or best.mismatch is None:
+    if best is None or best.at_call is None:
         raise NotReproduced()
-    calls = calls[: best.mismatch + 1]
+    calls = calls[: best.at_call + 1]
     chunk = max(len(calls) // 2, 1)
     while chunk >= 1 and time.perf_counter() < deadline:
         start = 0
         while start < len(calls) and time.perf_counter() < deadline:
             candidate = calls[:start] + calls[start + chunk:]
             found = attempt(candidate) if candidate else None
-            if found is not None and found.mismatch is not None:
-                calls, best = candidate[: found.mismatch + 1], found
+            if found is not None and found.at_call is not None:
+                calls, best = candidate[: found.at_call + 1], found
             else:
                 start += chunk
         chunk //= 2
@@ -190,17 +211,8 @@ def shrink(impl: Endpoint, oracle: Any, config: Any, calls: list[Call],
     renamed = [(name, rename(args)) for name, args in calls]
     found = attempt(renamed)
     if found is not None:
-        calls, best = renamed[: (found.mismatch or 0) + 1], found
+        calls, best = renamed[: (found.at_call or 0) + 1], found
     return calls, best
-
-
-def exhaustive_sequences(calls: list[Call], depth: int, configs: tuple[Any, ...] = CONFIGS,
-                         ) -> Iterator[tuple[Any, list[Call]]]:
-    """Every sequence of 1..depth calls, shortest first, for the first two configs (no pruning)."""
-    for length in range(1, depth + 1):
-        for config in configs[:2]:
-            for combo in itertools.product(calls, repeat=length):
-                yield config, list(combo)
 
 
 def _protocol(name: str) -> "MachineProtocol":
@@ -208,35 +220,96 @@ def _protocol(name: str) -> "MachineProtocol":
     return protocol(name)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a drive draws from: the machine's protocol, the configurations to run under
+    (`--config`, else the protocol's) and which calls (`--calls`, `--exclude`)."""
+
+    proto: "MachineProtocol"
+    configs: tuple[Any, ...] = ()
+    only: frozenset[str] | None = None
+    exclude: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, machine: str, configs: tuple[Any, ...] = (), only: frozenset[str] | None = None,
+           exclude: frozenset[str] = frozenset()) -> "Plan":
+        proto = _protocol(machine)
+        return cls(proto, configs or proto.configs, only, exclude)
+
+    @property
+    def filtered(self) -> bool:
+        return self.only is not None or bool(self.exclude)
+
+    def keeps(self, name: str) -> bool:
+        return (self.only is None or name in self.only) and name not in self.exclude
+
+    def alphabet(self, ids: list[str]) -> list[Call]:
+        return [c for c in self.proto.make_alphabet(ids) if self.keeps(c[0])]
+
+    def observation(self, ids: list[str]) -> list[Call]:
+        """The reads that show the implementation's whole observable state for `ids`."""
+        return [c for c in self.proto.make_observation(ids) if self.keeps(c[0])]
+
+
+#: a coverage cell: (call, "ok" or the refusing guard, the phase(s) it was made from)
+Cell = tuple[str, str, tuple[str, ...]]
+
+
+def _phase(oracle: Any, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
+    """The machine's phase fields (`Machine.phases`) as the call finds them: a global as it
+    is, a per-id field at each id the call names."""
+    machine, state = oracle.machine, oracle.state
+    out: list[str] = []
+    for name in machine.phases:
+        if machine.field(name).key is None:
+            out.append(str(state.get(machine, name)))
+            continue
+        for arg, value in call[1].items():
+            if arg in id_args:
+                out += [str(state.get(machine, name, one)) for one in (value if isinstance(value, list) else [value])]
+    return tuple(out) or ("-",)
+
+
+def step_cell(oracle: Any, call: Call, id_args: frozenset[str]) -> Cell:
+    """Make `call` on `oracle` and return the cell it covered."""
+    phase = _phase(oracle, call, id_args)
+    oracle.call(*call)
+    refused = next((g.name for _, g in oracle.decision.steps if g is not None), "ok")
+    return (call[0], refused, phase)
+
+
 def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: str = "ops_lifecycle",
+                     plan: Plan | None = None, reached: set[Cell] | None = None,
                      ) -> Iterator[tuple[Any, list[Call]]]:
-    """Endless random sequences. Registrations are weighted up so that ops exist to act on,
-    and now and then the oldest id of the pool is swapped for a fresh one: ids are never
-    reused, so a fixed pool would be used up early in a sequence."""
-    proto = _protocol(machine)
-    if not proto.registrations:
-        yield from _guided_sequences(rng, ids, depth, machine)
+    """Endless random sequences; `reached` collects the cells they cover. For the registry:
+    registrations are weighted up so that ops exist to act on, and now and then the oldest
+    id of the pool is swapped for a fresh one: ids are never reused, so a fixed pool would
+    be used up early in a sequence."""
+    plan = plan or Plan.of(machine)
+    cells = reached if reached is not None else set()
+    if not plan.proto.registrations:
+        yield from _guided_sequences(rng, ids, depth, plan, cells)
         return
     for n in itertools.count():
-        config = rng.choice(proto.configs)
-        if n % LONG_EVERY == LONG_FIRST:
+        config = rng.choice(plan.configs)
+        if n % LONG_EVERY == LONG_FIRST and not plan.filtered:
             yield config, _long_sequence(rng, ids, config)
             continue
         window, minted = list(ids), 0
-        calls = by_call(proto.make_alphabet(window))
-        guide = proto.oracle("reference", config)
+        calls = by_call(plan.alphabet(window))
+        guide = plan.proto.oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
             if rng.random() < 0.08:
                 minted += 1
                 window = window[1:] + [f"{ids[0]}{minted}"]
-                calls = by_call(proto.make_alphabet(window))
+                calls = by_call(plan.alphabet(window))
             # every call is as likely as any other, whatever the number of its argument
             # combinations; registrations are weighted up so that ops exist to act on
             name = next(iter(calls)) if rng.random() < 0.2 else rng.choice(list(calls))  # registrations come first
             call = rng.choice(calls[name])
             call = _steer(rng, guide, call, window)
-            guide.call(*call)
+            cells.add(step_cell(guide, call, plan.proto.id_args()))
             sequence.append(call)
         yield config, sequence
 
@@ -325,37 +398,55 @@ def feed_cursors(head: int, watermark: int) -> tuple[int, ...]:
     return tuple(sorted({0, max(0, head - 1), head, head + 1, max(0, watermark - 1), watermark}))
 
 
-def _leads_somewhere(oracle: Any, call: Call, calls: list[Call]) -> bool:
-    """After `call`, the spec still accepts some call."""
-    after = oracle.clone()
-    after.call(*call)
-    return any("ok" in after.clone().call(*c) for c in calls)
-
-
-def _guided_sequences(rng: random.Random, ids: list[str], depth: int, machine: str,
+def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan, reached: set[Cell],
                       ) -> Iterator[tuple[Any, list[Call]]]:
-    """Random sequences steered by the reference spec: three calls in four are drawn from
-    those the spec accepts in the state reached so far, avoiding (mostly) a call after
-    which the spec accepts nothing at all (destroying the runtime, say), so sequences get
-    past the set-up a machine needs (register a runtime, accept an input, …) instead of
-    being refused at the door; the rest are drawn from every call, so refusals are
-    exercised too."""
-    proto = _protocol(machine)
-    calls = [c for c in proto.make_alphabet(ids) if c[0] not in proto.reads]
+    """Random sequences steered by the reference spec toward what no sequence has done yet.
+    Each step looks at every call of the alphabet in the state reached (the spec's answer,
+    its cell, the state it leads to) and draws from, in turn of preference: calls whose cell
+    no sequence has covered; accepted calls into a spec state no sequence has entered (so
+    walks go deep: an input's whole lifecycle is seven calls); any accepted call; any call
+    (so refusals are exercised too) — always the call's name first, uniformly, then its
+    arguments, so a call with many argument combinations is no likelier than one with none.
+    A state from which no accepted call leads anywhere else (a destroyed or stopped runtime)
+    ends the sequence once it has nothing new to cover, and the calls into it are avoided
+    afterwards unless they cover something new."""
+    proto = plan.proto
+    calls = [c for c in plan.alphabet(ids) if c[0] not in proto.reads]
+    id_args = proto.id_args()
+    known: dict[Any, list[tuple[Call, Cell, Any]]] = {}  # state -> (call, cell, next state)
+    entered: set[Any] = set()
+    dead: set[Any] = set()  # states in which the spec accepts nothing
     while True:
-        config = rng.choice(proto.configs)
+        config = rng.choice(plan.configs)
         guide = proto.oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
-            choice = rng.choice(calls)
-            if rng.random() < 0.75:
-                accepted = [c for c in calls if "ok" in guide.clone().call(*c)]
-                rng.shuffle(accepted)
-                lively = [c for c in accepted[:3] if _leads_somewhere(guide, c, calls)]
-                choice = (lively or accepted or [choice])[0] if rng.random() < 0.9 else \
-                    (accepted or [choice])[0]
-            guide.call(*choice)
-            sequence.append(choice)
+            key = (config, state_key(guide))
+            entered.add(key)
+            if len(known) > 100_000:
+                known.clear()
+            if key not in known:  # the same states recur: each one's options are computed once
+                options = []
+                for call in calls:
+                    after = guide.clone()
+                    options.append((call, step_cell(after, call, id_args), (config, state_key(after))))
+                known[key] = options
+            options = known[key]
+            accepted = [o for o in options if o[1][1] == "ok"]
+            lively = [o for o in accepted if o[2] not in dead and o[2] != key]
+            if not lively:  # absorbing (nothing accepted leads anywhere else): start afresh
+                dead.add(key)
+                if not [o for o in options if o[1] not in reached]:
+                    break
+            roll = rng.random()
+            pools = [[o for o in options if o[1] not in reached] if roll < 0.4 else [],
+                     [o for o in lively if o[2] not in entered] if roll < 0.8 else [],
+                     lively if roll < 0.95 else [], options]
+            pool = next(p for p in pools if p)
+            name = rng.choice(sorted({o[0][0] for o in pool}))
+            call = rng.choice([o for o in pool if o[0][0] == name])[0]
+            reached.add(step_cell(guide, call, id_args))
+            sequence.append(call)
         yield config, sequence
 
 
@@ -368,30 +459,53 @@ def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, c
     return tuple((config, tuple(calls)) for config, calls in itertools.islice(sequences, count))
 
 
-def drive_random(impl: Implementation, profile: str, runs: int, depth: int, id_count: int, seed: int,
-                 progress: Callable[[str], None] | None = None, machine: str = "ops_lifecycle") -> DriveResult:
-    proto = _protocol(machine)
-    oracle = proto.oracle(profile)
+def observed_run(impl: Endpoint, oracle: Any, plan: Plan, ids: list[str], config: Any,
+                 calls: list[Call]) -> Outcome:
+    """`run`, reading the whole observable state after every call that may change it."""
+    return run(impl, oracle, config, calls, observe=plan.observation(ids), reads=plan.proto.reads)
+
+
+def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: int, seed: int,
+                 progress: Callable[[str], None] | None = None, machine: str = "ops_lifecycle",
+                 plan: Plan | None = None, reached: set[Cell] | None = None) -> DriveResult:
+    plan = plan or Plan.of(machine)
+    oracle = plan.proto.oracle(profile)
     ids = id_names(id_count)
     rng = random.Random(seed)
+    cells = reached if reached is not None else set()
     started = last = time.perf_counter()
-    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth, machine)):
+    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth, plan.proto.machine, plan, cells)):
         if n >= runs:
             break
-        outcome = run(impl, oracle, config, calls)
-        if outcome.mismatch is not None:
+        window = _window(ids, calls, plan)
+        outcome = observed_run(impl, oracle, plan, window, config, calls)
+        if outcome.at_call is not None:
+            def attempt(candidate: list[Call]) -> Outcome:
+                return observed_run(impl, oracle, plan, _window(ids, candidate, plan), config, candidate)
             try:
-                small, shrunk = shrink(impl, oracle, config, calls, ids, proto.id_args())
+                small, shrunk = shrink(attempt, calls, ids, plan.proto.id_args())
             except NotReproduced:  # report what failed, as it failed
                 return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                                   Failure(config, calls[: outcome.mismatch + 1], outcome, n + 1, reproduced=False))
+                                   Failure(config, calls[: outcome.at_call + 1], outcome, n + 1, reproduced=False))
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
                                Failure(config, small, shrunk, n + 1))
         now = time.perf_counter()
         if progress is not None and now - last > 2:
             last = now
-            progress(f"  {n + 1}/{runs} sequences, {impl.requests} requests")
+            progress(f"  {n + 1}/{runs} sequences, {impl.requests} requests, {len(cells)} cells reached")
     return DriveResult(runs, impl.requests, time.perf_counter() - started, None)
+
+
+def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
+    """The ids in play: the pool and every id a call of the sequence names (the registry's
+    random mode mints fresh ones)."""
+    id_args = plan.proto.id_args()
+    seen = dict.fromkeys(ids)
+    for _, args in calls:
+        for name, value in args.items():
+            if name in id_args:
+                seen.update(dict.fromkeys(value if isinstance(value, list) else [value]))
+    return list(seen)
 
 
 def state_key(oracle: Any) -> Any:
@@ -401,18 +515,24 @@ def state_key(oracle: Any) -> Any:
             tuple((name, tuple(sorted(m.items(), key=repr))) for name, m in sorted(s.maps.items())))
 
 
-def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
+def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: int,
                      progress: Callable[[str], None] | None = None, machine: Machine | None = None,
-                     name: str = "ops_lifecycle") -> DriveResult:
-    proto = _protocol(machine.name if machine is not None else name)
+                     name: str = "ops_lifecycle", plan: Plan | None = None, prune: bool = True) -> DriveResult:
+    """Breadth first over every sequence up to `depth` (None: `phase_depth`), the first
+    failure a shortest one. With `prune`, a sequence is not extended when an earlier one
+    reached the same spec state (an implementation whose later answers depend on history
+    the spec does not record can escape that; random mode is the search for those)."""
+    plan = plan or Plan.of(machine.name if machine is not None else name)
+    proto = plan.proto
     oracle = proto.oracle(profile, None, machine)
     ids = id_names(id_count)
-    calls = proto.make_alphabet(ids)
+    calls = plan.alphabet(ids)
     probes = proto.make_probes(ids)
+    depth = depth or phase_depth(plan, ids)
     started = last = time.perf_counter()
     sequences = 0
     seen: set[Any] = set()
-    frontier: deque[tuple[Any, list[Call]]] = deque((config, []) for config in proto.configs[:2])
+    frontier: deque[tuple[Any, list[Call]]] = deque((config, []) for config in plan.configs[:2])
     while frontier:  # breadth first over every config at once: the first failure is a shortest one
         config, prefix = frontier.popleft()
         for call in calls:
@@ -428,7 +548,7 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
                                    Failure(config, sequence, outcome, sequences))
             if len(sequence) < depth and call[0] not in proto.reads:
                 key = keys[0]
-                if key not in seen:
+                if not prune or key not in seen:
                     seen.add(key)
                     frontier.append((config, sequence))
             now = time.perf_counter()
@@ -437,3 +557,46 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int, id_count: int,
                 progress(f"  {sequences} sequences, length {len(sequence)}, {len(seen)} states, "
                          f"{impl.requests} requests")
     return DriveResult(sequences, impl.requests, time.perf_counter() - started, None)
+
+
+@functools.lru_cache(maxsize=32)
+def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[Any, ...], calls: tuple[str, ...],
+                 limit: int) -> int:
+    proto = _protocol(machine)
+    alphabet = [c for c in proto.make_alphabet(list(ids)) if c[0] in calls and c[0] not in proto.reads]
+    found: dict[tuple[str, str], int] = {}
+    fields = [proto.oracle().machine.field(f) for f in proto.oracle().machine.phases]
+    every = {(f.name, m) for f in fields for m in f.sort.members}
+    for config in configs:
+        root = proto.oracle("reference", config)
+        seen = {state_key(root)}
+        frontier: deque[tuple[Any, int]] = deque([(root, 0)])
+        while frontier and not every <= found.keys() and len(seen) < PHASE_STATES:
+            oracle, length = frontier.popleft()
+            if length >= limit:
+                continue
+            for call in alphabet:
+                after = oracle.clone()
+                after.call(*call)
+                for f in after.machine.phases:
+                    fld = after.machine.field(f)
+                    keys = [None] if fld.key is None else sorted(after.state.ids())
+                    for k in keys:
+                        found.setdefault((f, str(after.state.get(after.machine, f, k))), length + 1)
+                key = state_key(after)
+                if key not in seen:
+                    seen.add(key)
+                    frontier.append((after, length + 1))
+    return max(found.values(), default=1)
+
+
+#: how far (calls, states) `phase_depth` searches the spec
+PHASE_SEARCH, PHASE_STATES = 10, 20_000
+
+
+def phase_depth(plan: Plan, ids: list[str]) -> int:
+    """The shortest depth at which breadth-first search over the spec's states has reached
+    every value of every phase field it reaches within PHASE_SEARCH calls: exhaustive mode's
+    default depth, so that every phase of the machine is entered and probed."""
+    calls = tuple(sorted({c[0] for c in plan.alphabet(ids)}))
+    return _phase_depth(plan.proto.machine, tuple(ids), tuple(plan.configs[:2]), calls, PHASE_SEARCH)

@@ -34,6 +34,7 @@ class MachineProtocol:
     make_oracle: Callable[[str, Any, Machine | None], Any]
     make_alphabet: Callable[[list[str]], list[Call]]
     make_probes: Callable[[list[str]], list[Call]]
+    make_observation: Callable[[list[str]], list[Call]]  # reads of the whole state that change nothing
     registrations: int                 # per id, the first calls of the alphabet that create state (weighted up)
     one_id_depth: int                  # how deep mutation runs search exhaustively over one id
 
@@ -63,7 +64,7 @@ def _ops() -> MachineProtocol:
     return MachineProtocol(
         "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
-        drive.alphabet, lambda ids: list(drive.PROBES), 2, 5)
+        drive.alphabet, lambda ids: list(drive.PROBES), lambda ids: list(drive.OBSERVATION), 2, 5)
 
 
 def _actions(name: str) -> MachineProtocol:
@@ -72,7 +73,8 @@ def _actions(name: str) -> MachineProtocol:
     return MachineProtocol(
         name, calls, actions.NoConfig.from_json, (actions.NoConfig(),), actions.READS,
         lambda profile, config, m: actions.ActionOracle(name, profile, config, m),
-        lambda ids: actions.alphabet(calls, ids), lambda ids: actions.probes(calls, ids), 0,
+        lambda ids: actions.alphabet(calls, ids), lambda ids: actions.probes(calls, ids),
+        lambda ids: actions.probes(calls, ids), 0,
         10)  # deep set-ups (an input's whole lifecycle) over small state spaces
 
 

@@ -32,6 +32,7 @@ class Event:
     args: dict[str, Any]
     result: dict[str, Any]
     snapshot: dict[str, Any] | None = None
+    observation: bool = False  # a read the driver added to look at the state (not written to traces)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"call": self.call, "args": self.args, "result": self.result}

@@ -8,13 +8,22 @@ the traceback only when OPSREF_DEBUG is set).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import textwrap
 import sys
 import traceback
-from typing import Sequence
+from typing import Any, Sequence
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _names(text: str) -> frozenset[str]:
+    """A comma-separated list of call names."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected call names separated by commas")
+    return names
 
 
 def _positive(text: str) -> int:
@@ -123,13 +132,28 @@ def parser() -> argparse.ArgumentParser:
         "drive", help="run an implementation over the stdio protocol and compare it with the spec",
         description=textwrap.fill(
             "Start CMD, speak the JSON-lines protocol (conformance/PROTOCOL.md) with it, and compare "
-            "every response with the spec. Random mode draws --runs sequences of --depth calls and "
-            "shrinks a failing one; exhaustive mode tries every sequence up to --depth over --ids ids, "
-            "breadth first, so its counterexample is a shortest one. A counterexample is printed and "
-            "written to --out, a trace that `opsref check` replays. --machine picks the machine (and "
-            "with it the protocol's calls): the registry's own protocol for ops_lifecycle, the action "
-            "protocol derived from the spec for the others."),
-        epilog=("Example: opsref drive --mode exhaustive --depth 3 -- node examples/js-registry/server.js\n"
+            "every response with the spec. --machine picks the machine (and with it the protocol's "
+            "calls): the registry's own protocol for ops_lifecycle, the action protocol derived from "
+            "the spec for the others.") + "\n\n" + textwrap.fill(
+            "Random mode (the default) draws --runs sequences of --depth calls: each call's name "
+            "uniformly before its arguments, steered by the reference spec toward (call, guard, "
+            "phase) cells no sequence has covered yet, a sequence ending where the spec accepts "
+            "nothing. After every call that may change state it reads the implementation's whole "
+            "observable state (observe of every id in play and observe_globals; for the registry its "
+            "operations and feed), so a wrong state shows where it arises. A failing sequence is "
+            "shrunk; the cells reached are reported.") + "\n\n" + textwrap.fill(
+            "Exhaustive mode tries every sequence up to --depth over --ids ids, breadth first (its "
+            "counterexample is a shortest one), probing everything observable after each. It PRUNES: "
+            "a sequence is not extended when an earlier one reached the same spec state, so an "
+            "implementation whose answers depend on history the spec does not record can escape it "
+            "(random mode is the search for those); --no-prune tries literally every sequence. Its "
+            "default depth is the smallest at which the spec has entered every phase of the machine.")
+        + "\n\n" + textwrap.fill(
+            "A counterexample is printed with its configuration and written to --out, a trace that "
+            "`opsref check` replays."),
+        epilog=("Examples:\n  opsref drive -- node examples/js-registry/server.js\n"
+                "  opsref drive --machine runtime_control --calls accept_input,retire,stop -- CMD\n"
+                "  opsref drive --config '{\"max_completed\": 1, \"max_concurrent\": 1}' -- CMD\n"
                 "Exit status: 0 conforms, 1 a mismatch or a crashing / hanging / garbage-printing "
                 "implementation, 2 bad usage or a command that cannot start."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -140,14 +164,24 @@ def parser() -> argparse.ArgumentParser:
                             f"{', '.join(MACHINES)})")
     drive.add_argument("--mode", choices=("random", "exhaustive"), default="random", help="default random")
     drive.add_argument("--depth", type=_positive, default=None,
-                       help="calls per sequence (random, default 30) or the maximum length (exhaustive, default 3)")
+                       help="calls per sequence (random, default 30) or the maximum length (exhaustive, "
+                            "default: the depth that reaches every phase)")
     drive.add_argument("--ids", type=_positive, default=None, help="id pool size (default 3 random, 2 exhaustive)")
     drive.add_argument("--runs", type=_positive, default=300, help="random sequences (default 300)")
     drive.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    drive.add_argument("--config", action="append", default=[], metavar="JSON",
+                       help="run under this configuration (a JSON object, as in a trace header; repeatable; "
+                            "default: the protocol's own set)")
+    drive.add_argument("--calls", type=_names, default=None, metavar="A,B,...",
+                       help="draw only these calls (comma-separated; reset is always made)")
+    drive.add_argument("--exclude", type=_names, default=frozenset(), metavar="A,B,...",
+                       help="never draw these calls (comma-separated)")
+    drive.add_argument("--no-prune", action="store_true",
+                       help="exhaustive mode: extend every sequence, not one per spec state reached")
     drive.add_argument("--timeout", type=_positive_seconds, default=5.0, metavar="SECONDS",
                        help="per-request time limit (default 5)")
-    drive.add_argument("--out", default="opsref-counterexample.jsonl",
-                       help="where to write a counterexample trace (default opsref-counterexample.jsonl)")
+    drive.add_argument("--out", default=None, metavar="FILE",
+                       help="where to write a counterexample trace (default build/opsref-counterexample-MACHINE.jsonl)")
     drive.add_argument("impl_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
                        help="the implementation to start")
     drive.set_defaults(run=cmd_drive)
@@ -277,44 +311,81 @@ def cmd_drive(args: argparse.Namespace) -> int:
         print("opsref drive: give the implementation's command after --, e.g. "
               "opsref drive -- node examples/js-registry/server.js", file=sys.stderr)
         return EXIT_USAGE
-    depth = args.depth or (30 if args.mode == "random" else 3)
+    plan, bad = _drive_plan(args)
+    if plan is None:
+        print(f"opsref drive: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     id_count = args.ids or (3 if args.mode == "random" else 2)
+    depth = args.depth or (30 if args.mode == "random" else drive.phase_depth(plan, drive.id_names(id_count)))
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     progress(f"opsref drive: {args.machine}, {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
              f"{' '.join(command)}")
+    reached: set[drive.Cell] = set()
     try:
         with Implementation(command, args.timeout) as impl:
             if args.mode == "random":
                 result = drive.drive_random(impl, args.profile, args.runs, depth, id_count, args.seed, progress,
-                                            args.machine)
+                                            args.machine, plan, reached)
             else:
-                result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress, name=args.machine)
+                result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress, name=args.machine,
+                                                plan=plan, prune=not args.no_prune)
     except ImplementationFailed as failed:
         print(f"opsref drive: {failed}", file=sys.stderr)
         return EXIT_FINDING
     summary = (f"{result.sequences} sequences, {result.requests} requests in {result.seconds:.1f} s "
                f"({result.requests / max(result.seconds, 1e-9):,.0f} requests/s)")
+    if reached:
+        summary += f"; {len(reached)} (call, guard, phase) cells reached"
     if result.failure is None:
         print(f"opsref drive: conforms to the {args.profile} profile: {summary}")
         return EXIT_OK
     f = result.failure
-    out = Path(args.out)
+    out = Path(args.out or f"build/opsref-counterexample-{args.machine}.jsonl")
     header = Header(args.machine, f.config)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         write(out, header, f.outcome.events)
         saved = f"written to {out} (replay: opsref check {out} --profile {args.profile})"
     except OSError as err:
         saved = f"NOT written: cannot write {out}: {err.strerror or err}"
     replay = check.check(header, iter(f.outcome.events), args.profile)
-    print(f"opsref drive: MISMATCH after {summary}; counterexample of {len(f.outcome.events)} calls {saved}")
+    reads = f.outcome.observations
+    length = len(f.outcome.events) - reads
+    print(f"opsref drive: MISMATCH after {summary}")
+    print(f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
+          f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
+          f"{json.dumps(f.config.to_json())}, {saved}")
     if not f.reproduced:
         print("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
               "implementation is not deterministic (shown unshrunk, as it first failed)")
     print(check.render(str(out), args.profile, replay))
     return EXIT_FINDING
+
+
+def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
+    """The drive's plan from --config / --calls / --exclude, or (None, why not)."""
+    from conformance.calls import BadInput
+    from conformance.drive import Plan
+    from conformance.protocol import protocol
+    proto = protocol(args.machine)
+    configs = []
+    for n, text in enumerate(args.config, 1):
+        try:
+            configs.append(proto.parse_config(json.loads(text), f"--config #{n}"))
+        except json.JSONDecodeError as err:
+            return None, f"--config #{n} is not JSON: {err.msg} (column {err.colno})"
+        except (BadInput, ValueError, OverflowError) as err:
+            return None, f"bad --config #{n}: {err}"
+    known = set(proto.calls)
+    for option, names in (("--calls", args.calls or frozenset()), ("--exclude", args.exclude)):
+        unknown = sorted(names - known)
+        if unknown:
+            return None, (f"{option}: unknown call {unknown[0]!r} for machine {args.machine}; "
+                          f"known: {', '.join(sorted(known))}")
+    return Plan.of(args.machine, tuple(configs), args.calls, args.exclude), ""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def test_compiled_model_agrees_with_the_interpreter_and_refusals_change_nothing(
             assert not model.violated_invariants(machine, want.state, state, action, params)
             state = want.state
             accepted += 1
-    assert refused > 50 and accepted > 100, (refused, accepted)
+    assert refused >= 10 and accepted > 100, (refused, accepted)
 
 
 def _walks(name: str, count: int) -> list[tuple[Any, list[tuple[str, dict[str, Value]]]]]:
