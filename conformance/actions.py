@@ -5,7 +5,8 @@ already the seed's API (one action, one call), so the protocol is derived from
 the machine itself: each action is a call whose arguments are the action's
 parameters (an id is a string, an enum its member name, a bool a bool, an int
 an integer >= 0), answered `{"ok": null}` or `{"error": {"kind", ...}}` with the
-fields the refusing guard names. Two reads show the state in the spec's terms:
+fields the refusing guard names; an action that declares `returns` (the seed's return
+value: a spawned flag, an operation id, a report's counts) answers them as an object. Two reads show the state in the spec's terms:
 `observe {"id"}` (every per-id field but ghosts) and `observe_globals {}`
 (every machine-wide field but ghosts and configuration). No configuration: the
 header's `config` is `{}`.
@@ -20,7 +21,7 @@ from conformance.calls import Arg, BadInput, CallSpec, _describe
 from conformance.oracle import Decision, Result, snake
 from spec.compiled import compile_machine
 from spec.machine import Guard, Machine
-from spec.model import State, Value, initial_state
+from spec.model import State, Value, evaluate, initial_state
 from spec.registry import MACHINES
 from spec.terms import BOOL, ID, INT, Param
 
@@ -73,7 +74,9 @@ def calls_for(machine: Machine) -> dict[str, CallSpec]:
     clash = RESERVED & {a.name for a in machine.actions}
     if clash:
         raise ValueError(f"{machine.name}: action {sorted(clash)[0]!r} has the name of a protocol call")
-    out = {a.name: CallSpec(a.name, tuple(_arg(p) for p in a.params), "null") for a in machine.actions}
+    out = {a.name: CallSpec(a.name, tuple(_arg(p) for p in a.params),
+                            "{" + ", ".join(f'"{n}"' for n, _ in a.returns) + "}" if a.returns else "null")
+           for a in machine.actions}
     out["observe"] = CallSpec("observe", (Arg("id", "id"),),
                               "{" + ", ".join(f'"{f}"' for f in observed_fields(machine, True)) + "}")
     if observed_fields(machine, False):
@@ -135,10 +138,14 @@ class ActionOracle:
         if name == "observe_globals":
             return {"ok": self.observe_globals()}
         params: dict[str, Value] = dict(args)
+        returns = self.machine.action(name).returns
+        pre = self.state.copy() if returns else None
         refused = self.compiled.apply(self.state, name, params)
         self._steps.append((name, refused))
         if refused is None:
-            return {"ok": None}
+            if not returns:
+                return {"ok": None}
+            return {"ok": {n: evaluate(self.machine, term, self.state, params, pre, name) for n, term in returns}}
         payload = self.compiled.payload(name, refused, self.state, params)
         return {"error": {"kind": snake(refused.error), **dict(payload)}}
 

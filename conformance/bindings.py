@@ -58,6 +58,10 @@ def _number(name: str) -> int:
 class CommsDrainBinding:
     """Comms runtimes and mobs are numbered in the protocol (0: none given): `rt<n>`, `mob<n>` here."""
 
+    #: the bool a call returns, by the name the protocol answers it under
+    RETURNS = {"register_session": "registered", "destroy_runtime": "destroyed", "unregister_session": "removed",
+               "set_peer_ingress_context": "spawned", "stop_drain": "stopped", "wait": "returned"}
+
     def __init__(self, controller: CommsDrainController | None = None) -> None:
         self.impl = controller or CommsDrainController()
 
@@ -78,10 +82,11 @@ class CommsDrainBinding:
             "wait": lambda: c.wait(sid),
         }
         try:
-            calls[name]()
+            returned = calls[name]()
         except CommsDrainError as err:
             return error_result(err)
-        return {"ok": None}
+        answer = self.RETURNS.get(name)
+        return {"ok": None if answer is None else {answer: returned}}
 
     def observe(self, key: str) -> dict[str, Any]:
         snap = self.impl.snapshot(key)
@@ -146,10 +151,10 @@ class MobAdapterBinding:
             "complete_operation": lambda: self.holder(op)[1].complete_operation(op, OperationResult(op, "done")),
         }
         try:
-            calls[name]()
+            returned = calls[name]()
         except (MobError, OpsLifecycleError) as err:
-            return error_result(err, ())
-        return {"ok": None}
+            return error_result(err, ("id", "status", "action"))
+        return {"ok": {"operation": returned} if name == "mark_member_provisioned" else None}
 
     def register_member_operation(self, session: str, op: str) -> None:
         """The runtime registers the member's operation itself, in the registry the session's
@@ -217,6 +222,7 @@ class RuntimeControlBinding:
             counts = returned.to_dict()
             self.report["report"] = method
             self.report.update({f"report_{n}": counts[f"inputs_{n}"] for n in REPORT_COUNTS[method]})
+            return {"ok": {f"inputs_{n}": counts[f"inputs_{n}"] for n in REPORT_COUNTS[method]}}
         return {"ok": None}
 
     def observe(self, key: str) -> dict[str, Any]:

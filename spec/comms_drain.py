@@ -150,11 +150,13 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("runtime", i, ite(may_register, sym(RUNTIME, "idle"), field("runtime"))),
             AssignAt("session", i, ite(may_register, sym(SESSION, "registered"), field("session"))),
         ), "the runtime registers a session (environment); registering a registered session changes nothing. "
-           "Returns `registered`: whether it was registered now"),
+           "Returns `registered`: whether it was registered now",
+           returns=(("registered", at_pre(may_register)),)),
         Action("destroy_runtime", (i,), (), (
             AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "destroyed"), field("runtime"))),),
             "the session's runtime reaches Destroyed (environment; terminal); nothing for a session not "
-            "registered. Returns `destroyed`: whether the session was registered"),
+            "registered. Returns `destroyed`: whether the session was registered",
+            returns=(("destroyed", at_pre(registered(i))),)),
         Action("unregister_session", (i,), (), (
             AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "initializing"), field("runtime"))),
             AssignAt("task", i, sym(TASK, "none")),
@@ -163,7 +165,7 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("session", i, ite(registered(i), sym(SESSION, "torn_down"), field("session"))),
         ), "teardown: the unregister path aborts the drain task and removes the session's entry; a session not "
            "registered is left alone (the seed's unregister_session returns nothing). Returns `removed`: whether "
-           "the session was registered"),
+           "the session was registered", returns=(("removed", at_pre(registered(i))),)),
         Action("set_peer_ingress_context", (i, keep_alive, runtime_id, mob_id), (
             session_registered(), not_destroyed(),
             Guard("no_downgrade", not_(and_(attach, not_(as_mob), eq(field("owner"), sym(OWNER, "mob_owned")))),
@@ -172,11 +174,13 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
         ), ingress,
             "attach the session or a mob as ingress owner (with a runtime), or detach (neither runtime nor "
             "keep-alive); with keep-alive and a runtime spawn the drain unless it runs (or refresh its task), "
-            "without keep-alive abort it. Returns `spawned`: whether a drain task was started"),
+            "without keep-alive abort it. Returns `spawned`: whether a drain task was started",
+            returns=(("spawned", at_pre(spawns())),)),
         Action("stop_drain", (i,), (), (
             AssignAt("phase", i, ite(stop_accepted(i), sym(PHASE, "stopped"), field("phase"))),),
             "stage StopDrain (seed: stage_drain_stop_dsl); a refusal is swallowed into its bool and the task is "
-            "left to the caller. Returns `stopped`: whether the machine accepted it"),
+            "left to the caller. Returns `stopped`: whether the machine accepted it",
+            returns=(("stopped", at_pre(stop_accepted(i))),)),
         Action("notify_drain_exited", (i, reason), (Guard(
             "not_destroyed_if_registered", or_(not_(registered(i)), not_(destroyed(i))), "Destroyed",
             "a drain-exit report on a destroyed session is refused as Destroyed; after teardown it is a "
@@ -203,7 +207,7 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("task", i, ite(task_is(i, "alive"), field("task"), sym(TASK, "none"))),
         ), "await the drain task: while it is alive the seed's call does not return (nothing changes); once it "
            "ended, a drain still running is taken as Failed (safety net). Returns `returned`: whether the task "
-           "had ended"),
+           "had ended", returns=(("returned", not_(at_pre(task_is(i, "alive")))),)),
     )
 
 

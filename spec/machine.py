@@ -99,6 +99,10 @@ class Action:
     effects: tuple[Effect, ...]
     doc: str
     label: str = ""  # the action name the seed reports in InvalidTransition
+    #: what the call answers when accepted, as named terms on the post-state (`at_pre` reads
+    #: the pre-state): the seed's return values (a spawned flag, an operation id, report
+    #: counts). No returns: the call answers null.
+    returns: tuple[tuple[str, Term], ...] = ()
 
     @property
     def writes(self) -> tuple[str, ...]:

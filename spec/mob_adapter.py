@@ -34,8 +34,8 @@ from spec.machine import (
 )
 from spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
 from spec.terms import (
-    BOOL, FALSE, ID, INT, TRUE, ActionIs, Param, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
-    lit, ne, not_, one_of, or_, read, sym,
+    BOOL, FALSE, ID, INT, TRUE, ActionIs, Lit, Param, Sort, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
+    lit, ne, not_, one_of, or_, read, sym, the,
 )
 
 s = Param("session", ID)
@@ -45,6 +45,7 @@ k = Var("k")
 k2 = Var("k2")
 
 ERRORS = ("Internal", "NotFound", "InvalidTransition", "AlreadyRegistered")
+TEXT = Sort("text")  # an error's action name
 
 FIELDS = (
     StateField("status", STATUS, sym(STATUS, "absent"), ID, doc="the operation's registry status; absent if untracked"),
@@ -114,9 +115,11 @@ def clear_binding() -> tuple[Effect, ...]:
 def registry_call(name: str, to: str, doc: str) -> Action:
     """A registry call made outside the adapter; the registry's own guards, in its order."""
     return Action(name, (o,), (
-        Guard("operation_tracked", ne(status(o), sym(STATUS, "absent")), "NotFound", "the registry knows the operation"),
+        Guard("operation_tracked", ne(status(o), sym(STATUS, "absent")), "NotFound", "the registry knows the operation",
+              (("id", o),)),
         Guard("from_status_valid", accepts(name, o), "InvalidTransition",
-              f"the registry allows {name} only from {', '.join(ALLOWED_FROM[name])}"),
+              f"the registry allows {name} only from {', '.join(ALLOWED_FROM[name])}",
+              (("id", o), ("status", status(o)), ("action", Lit(name, TEXT)))),
     ), (AssignAt("status", o, sym(STATUS, to)),), doc)
 
 
@@ -134,7 +137,8 @@ def actions() -> tuple[Action, ...]:
                 accepts("provisioning_succeeded", k), eq(status(k), sym(STATUS, "running"))))))),
                 "Internal", "provisioning_succeeded on a live operation past Running is an InvalidTransition the "
                 "adapter reports as Internal (only 'already Running' is swallowed)"),
-        ), resolve_or_register(), "the member is provisioned: its live operation runs (registered if none)"),
+        ), resolve_or_register(), "the member is provisioned: its live operation runs (registered if none); "
+           "returns the operation's id (seed 002: OperationId)", returns=(("operation", the(k, member_op(k, s))),)),
         Action("report_member_progress", (s, o), (fresh_op_if_needed(),), (
             *resolve_or_register(),
             on_live("progress", add(read("progress", k), lit(1))),

@@ -131,6 +131,18 @@ def _eval(t: Term, env: Env) -> Value:
         return _eval(t.element, env) in coll
     if isinstance(t, ActionIs):
         return env.action == t.action
+    if isinstance(t, Quant) and t.kind == "the":
+        saved_the = env.bound.get(t.var.name)
+        found: Value = ""
+        for ident in _universe(env):
+            env.bound[t.var.name] = ident
+            if ident != FRESH_ID and _eval(t.body, env) is True:
+                found = ident
+                break
+        env.bound.pop(t.var.name, None)
+        if saved_the is not None:
+            env.bound[t.var.name] = saved_the
+        return found
     if isinstance(t, Quant):
         results = []
         saved = env.bound.get(t.var.name)

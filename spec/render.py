@@ -28,7 +28,7 @@ def text(t: Term) -> str:
     if isinstance(t, ActionIs):
         return f"action = {t.action}"
     if isinstance(t, Quant):
-        symbol = {"forall": "∀", "exists": "∃", "card": "#"}[t.kind]
+        symbol = {"forall": "∀", "exists": "∃", "card": "#", "the": "ι"}[t.kind]
         return f"{symbol}{t.var.name}. {text(t.body)}" if t.kind != "card" else f"#{{{t.var.name} | {text(t.body)}}}"
     if isinstance(t, Range):
         return f"∀{t.var.name} ∈ ({text(t.lo)}, {text(t.hi)}]. {text(t.body)}"

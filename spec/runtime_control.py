@@ -188,6 +188,12 @@ def report(kind: str, **counts: Term) -> tuple[Effect, ...]:
     return (Assign("report", sym(REPORT, kind)), *(Assign(f"report_{k}", v) for k, v in counts.items()))
 
 
+def returned(*counts: str) -> tuple[tuple[str, Term], ...]:
+    """The report the call returns: each count as its effects recorded it (seed 003's
+    RetireReport, ResetReport, RecycleReport, RecoveryReport, DestroyReport fields)."""
+    return tuple((f"inputs_{c}", read(f"report_{c}")) for c in counts)
+
+
 def zero(*names: str) -> tuple[Effect, ...]:
     return tuple(Assign(n, lit(0)) for n in names)
 
@@ -267,7 +273,7 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
             pointwise(ABANDON_ALL, not_(drains)), *(Assign(n, ite(drains, read(n), lit(0))) for n in COUNTED),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
-           "they are abandoned"),
+           "they are abandoned", returns=returned("abandoned", "pending_drain")),
         Action("stop", (), (registered(), in_states("from_state", ("retired",)), Guard(
             "drained", eq(live_inputs(), lit(0)), "InvalidState", "a retired runtime stops once drained",
             (("state", runtime()),))), (set_runtime("stopped"),), "a drained, retired runtime stops"),
@@ -275,24 +281,24 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
             *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
             set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
-           "the conformance protocol's own call)"),
+           "the conformance protocol's own call)", returns=returned("abandoned")),
         Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
             *report("recycle", transferred=live_inputs()), *recover_inputs(),
             Assign("runtime", ite(runtime_is("attached"), sym(RUNTIME, "attached"), sym(RUNTIME, "idle"))),
         ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
-           "inputs are queued again)"),
+           "inputs are queued again)", returns=returned("transferred")),
         Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
             *report("recover", recovered=live_inputs(), requeued=add(read("accepted_count"), read("staged_count")),
                     abandoned=lit(0)),
             *recover_inputs(),
         ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
-           "so does the runtime"),
+           "so does the runtime", returns=returned("recovered", "abandoned", "requeued")),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
             *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
-        ), "terminal: every pending input is abandoned"),
+        ), "terminal: every pending input is abandoned", returns=returned("abandoned")),
     ]
     return tuple(out)
 

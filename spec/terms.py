@@ -123,7 +123,8 @@ class Contains:
 
 @dataclass(frozen=True)
 class Quant:
-    """`forall` / `exists` over ids, or `card`: the number of ids satisfying body."""
+    """`forall` / `exists` over ids, `card`: the number of ids satisfying body, or `the`:
+    the id satisfying body (returned values only)."""
 
     kind: str
     var: Var
@@ -247,6 +248,12 @@ def exists(var: Var, body: Term) -> Term:
 
 def card(var: Var, body: Term) -> Term:
     return Quant("card", var, body)
+
+
+def the(var: Var, body: Term) -> Term:
+    """The id for which `body` holds ("" when none does). Only for the values an action
+    returns (`Action.returns`), which the interpreter evaluates and no proof reads."""
+    return Quant("the", var, body)
 
 
 def in_range(var: Var, lo: Term, hi: Term, body: Term) -> Term:
