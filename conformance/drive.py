@@ -53,6 +53,10 @@ PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 
 OBSERVATION: list[Call] = [("operations", {})]
 
 
+#: `opsref drive`'s random mode by default: what the tests of caught bugs run too
+RANDOM_DEFAULTS = {"runs": 300, "depth": 30, "id_count": 3, "seed": 0}
+
+
 def id_names(count: int) -> list[str]:
     return [chr(ord("a") + n) if n < 26 else f"op{n}" for n in range(count)]
 

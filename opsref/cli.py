@@ -167,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
                        help="calls per sequence (random, default 30) or the maximum length (exhaustive, "
                             "default: the depth that reaches every phase)")
     drive.add_argument("--ids", type=_positive, default=None, help="id pool size (default 3 random, 2 exhaustive)")
-    drive.add_argument("--runs", type=_positive, default=300, help="random sequences (default 300)")
+    drive.add_argument("--runs", type=_positive, default=300, help="random sequences (default 300)")  # RANDOM_DEFAULTS
     drive.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     drive.add_argument("--config", action="append", default=[], metavar="JSON",
                        help="run under this configuration (a JSON object, as in a trace header; repeatable; "
@@ -315,8 +315,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
     if plan is None:
         print(f"opsref drive: {bad}", file=sys.stderr)
         return EXIT_USAGE
-    id_count = args.ids or (3 if args.mode == "random" else 2)
-    depth = args.depth or (30 if args.mode == "random" else drive.phase_depth(plan, drive.id_names(id_count)))
+    defaults = drive.RANDOM_DEFAULTS
+    id_count = args.ids or (defaults["id_count"] if args.mode == "random" else 2)
+    depth = args.depth or (defaults["depth"] if args.mode == "random" else drive.phase_depth(plan, drive.id_names(id_count)))
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
