@@ -101,6 +101,11 @@ ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
         ("register_runtime", {}), ("runtime_ready", {}), ("attach", {}), ("accept_input", {"input": "i1"}),
         ("retire", {}), ("begin_run", {}), ("accept_input", {"input": "i2"}), ("observe", {"id": "i2"}),
     ]),
+    # a retire leaves an input to drain; the seed's stop then abandons it, the reference refuses to stop
+    "retired_runtimes_stop_once_drained": ("runtime_control", [
+        ("register_runtime", {}), ("runtime_ready", {}), ("attach", {}), ("accept_input", {"input": "i1"}),
+        ("retire", {}), ("stop", {}), ("observe", {"id": "i1"}),
+    ]),
 }
 
 

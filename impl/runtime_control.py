@@ -9,14 +9,15 @@ The seed names the calls and their reports; the rules follow upstream
 meerkat-runtime at the seed's commit:
   * runtimes: initializing -> idle <-> attached; a run begins in idle, attached or
     retired (the executor drains a retired runtime) and ends in the state it began
-    in; idle/attached/running -> retire -> retired -> (drained) stop -> stopped;
-    destroy from anywhere -> destroyed (terminal); reset (initializing, idle,
-    attached, retired) -> idle; recycle (idle, retired -> idle; attached stays);
-    recover keeps the state (any but running and destroyed);
+    in; idle/attached/running -> retire -> retired (retiring again changes nothing);
+    idle/attached/running/retired -> stop -> stopped, a retired runtime (or a run
+    draining it) only once drained; destroy from anywhere -> destroyed (terminal);
+    reset (initializing, idle, attached, retired) -> idle; recycle (idle, retired
+    -> idle; attached stays); recover keeps the state (any but running and destroyed);
   * inputs: accepted -> queued -> staged -> applied [-> applied_pending_consumption]
     -> consumed; accepted/queued -> superseded | coalesced; recover and recycle
     queue accepted and staged inputs again; every non-terminal input -> abandoned
-    by reset, destroy, and by retire when no executor is attached to drain them.
+    by reset, destroy, stop, and by retire when no executor is attached to drain them.
     A terminal input never changes again. No input is accepted while retired, nor
     during a run that drains a retired runtime.
 """
@@ -80,6 +81,8 @@ _TERMINAL_INPUTS = frozenset({I.CONSUMED, I.SUPERSEDED, I.COALESCED, I.ABANDONED
 LIVE = frozenset({R.IDLE, R.ATTACHED, R.RUNNING})
 DRAINING = LIVE | {R.RETIRED}
 RUN_ORIGINS = frozenset({R.IDLE, R.ATTACHED, R.RETIRED})
+RETIRABLE = LIVE | {R.RETIRED}
+STOPPABLE = LIVE | {R.RETIRED}
 RESETTABLE = frozenset({R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED})
 RECYCLABLE = frozenset({R.IDLE, R.ATTACHED, R.RETIRED})
 RECOVERABLE = frozenset({R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED, R.STOPPED})
@@ -442,11 +445,13 @@ class RuntimeControlPlane:
 
     def retire(self, rid: str) -> RetireReport:
         """No new input; an attached executor drains the rest, and without one nothing could,
-        so every pending input is abandoned (seed `retire`: "no new input, drain existing")."""
+        so every pending input is abandoned (seed `retire`: "no new input, drain existing").
+        Retiring a retired runtime changes nothing and reports what it still has to drain:
+        whatever it holds, an executor took over when it first retired."""
         with self._lock:
             rt = self._get(rid)
-            self._require_state(rt, LIVE)
-            if rt.has_executor():
+            self._require_state(rt, RETIRABLE)
+            if rt.has_executor() or rt.state is R.RETIRED:
                 report = RetireReport(inputs_abandoned=0, inputs_pending_drain=len(rt.active()))
             else:
                 report = RetireReport(inputs_abandoned=rt.abandon_active(), inputs_pending_drain=0)
@@ -454,13 +459,16 @@ class RuntimeControlPlane:
             return report
 
     def stop(self, rid: str) -> None:
-        """A retired runtime whose inputs have all drained stops."""
+        """The executor stops and every pending input is abandoned; there is no report. A retired
+        runtime first drains what its retire left pending (seed: "processed before stopping")."""
         with self._lock:
             rt = self._get(rid)
-            # Verify the runtime is retired and fully drained
-            if rt.state is not R.RETIRED or rt.active():
+            self._require_state(rt, STOPPABLE)
+            # Verify a retired runtime, or a run draining it, has drained every pending input
+            if (rt.state is R.RETIRED or rt.draining_run()) and rt.active():
                 raise InvalidStateError(rt.state)
-            rt.state = R.STOPPED
+            rt.abandon_active()
+            rt.state, rt.run_began_in = R.STOPPED, None
 
     def reset(self, rid: str) -> ResetReport:
         """Abandon all pending input and return to idle (seed `reset`); not during a run."""

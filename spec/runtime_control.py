@@ -20,7 +20,12 @@ and recover.
 * retire (seed: "no new input, drain existing") abandons nothing when an
   executor is attached (attached, or a run begun attached or retired) and
   reports every non-terminal input as pending drain; with no executor to drain
-  them it abandons them all; stop needs a drained, retired runtime;
+  them it abandons them all; retiring a retired runtime changes nothing and
+  reports again what it still has to drain (upstream `RetireAlreadyRetired`);
+* stop (upstream `StopRuntimeExecutor`, then the executor's exit) from idle,
+  attached, running or retired abandons every non-terminal input and returns
+  no report; a retired runtime, or a run draining it, stops only once drained
+  (decision `retired_runtimes_stop_once_drained`);
 * reset (from initializing, idle, attached, retired) abandons every
   non-terminal input and leaves the runtime idle; destroy abandons them too and
   is terminal;
@@ -59,6 +64,8 @@ LIVE_INPUT = ("accepted", "queued", "staged", "applied", "applied_pending_consum
 SERVING = ("idle", "attached", "running")          # may accept input
 DRAINING = (*SERVING, "retired")                    # inputs may progress
 RUN_ORIGINS = ("idle", "attached", "retired")       # where a run may begin (and so end)
+RETIRABLE = (*SERVING, "retired")                   # upstream RetireRequestedFromIdle, RetireAlreadyRetired
+STOPPABLE = (*SERVING, "retired")                   # upstream StopRuntimeExecutor{Idle,Attached,Running,Retired}
 ENDED = ("stopped", "destroyed")                    # never serve again
 RESETTABLE = ("initializing", "idle", "attached", "retired")    # upstream Reset
 RECYCLABLE = ("idle", "attached", "retired")                    # upstream RecycleFrom{IdleOrRetired,Attached}
@@ -118,6 +125,13 @@ def executor_attached() -> Term:
     """An executor is attached to drain the runtime: it is attached, or runs a run begun attached or
     retired (upstream: retire finds the attachment's wake channel; a run begun idle has none)."""
     return or_(runtime_is("attached"), and_(runtime_is("running"), run_began_in("attached", "retired")))
+
+
+def retire_drains() -> Term:
+    """Retire leaves the inputs to drain: an executor is attached, or the runtime is already
+    retired (a retired runtime holds non-terminal inputs only if an executor took them over
+    when it retired; retire without one abandoned them all)."""
+    return or_(executor_attached(), runtime_is("retired"))
 
 
 def state_of(key: Term) -> Term:
@@ -265,18 +279,25 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
             in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
             input_from(allowed),
         ), move_input(allowed, to), f"the input moves to {to}"))
-    drains = executor_attached()
+    drains = retire_drains()
+    stopping = [registered(), in_states("from_state", STOPPABLE)]
+    if "retired_runtimes_stop_once_drained" in adopted:
+        stopping.append(Guard(
+            "drained", or_(not_(retired_or_draining()), eq(live_inputs(), lit(0))), "InvalidState",
+            "a retired runtime, or a run draining it, stops only once every pending input has drained",
+            (("state", runtime()),)))
     out += [
-        Action("retire", (), (registered(), in_states("from_state", SERVING)), (
+        Action("retire", (), (registered(), in_states("from_state", RETIRABLE)), (
             *report("retire", abandoned=ite(drains, lit(0), live_inputs()),
                     pending_drain=ite(drains, live_inputs(), lit(0))),
             pointwise(ABANDON_ALL, not_(drains)), *(Assign(n, ite(drains, read(n), lit(0))) for n in COUNTED),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
-           "they are abandoned", returns=returned("abandoned", "pending_drain")),
-        Action("stop", (), (registered(), in_states("from_state", ("retired",)), Guard(
-            "drained", eq(live_inputs(), lit(0)), "InvalidState", "a retired runtime stops once drained",
-            (("state", runtime()),))), (set_runtime("stopped"),), "a drained, retired runtime stops"),
+           "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain")),
+        Action("stop", (), tuple(stopping), (
+            pointwise(ABANDON_ALL), *zero(*COUNTED), Assign("run_began_in", sym(RUNTIME, "absent")),
+            set_runtime("stopped"),
+        ), "the executor stops and every non-terminal input is abandoned; no report"),
         Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
             *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
             set_runtime("idle"),
@@ -344,7 +365,7 @@ def retired_or_draining() -> Term:
 
 def invariants() -> tuple[Invariant, ...]:
     live = live_inputs()
-    drained = at_pre(executor_attached())
+    drained = at_pre(retire_drains())
     return (
         *(Invariant(
             f"{name}_consistency",
@@ -413,7 +434,7 @@ def invariants() -> tuple[Invariant, ...]:
             "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
             "drain, transferred and recovered the non-terminal inputs it carries over (counted by the counters "
             "the consistency invariants tie to the ledger); retire abandons all or nothing, as an executor is "
-            "there to drain or not",
+            "there to drain or not (a retired runtime's inputs are already left to drain)",
             step=and_(
                 reports("retire",
                         implies(drained, and_(moves_exactly({}), reported("abandoned", lit(0)),
@@ -426,6 +447,11 @@ def invariants() -> tuple[Invariant, ...]:
                 reports("recover", moves_exactly(RECOVER), reported("recovered", live),
                         reported("requeued", add(read("accepted_count"), read("staged_count"))),
                         reported("abandoned", lit(0)))),
+        ),
+        Invariant(
+            "stop_abandons_every_pending_input",
+            "stop abandons exactly the non-terminal inputs and moves no other",
+            step=implies(ActionIs("stop"), moves_exactly(ABANDON_ALL)),
         ),
         Invariant(
             "no_live_input_outside_a_working_runtime",
@@ -452,6 +478,19 @@ DECISIONS = (
         why="Seed 003 defines retire as 'no new input, drain existing' (line 173): a drain run is part of "
             "draining, not a way back to serving; reset and recycle are.",
         invariants=("retired_runtimes_take_no_input",)),
+    Decision(
+        "retired_runtimes_stop_once_drained", "A retired runtime stops only once drained",
+        seed="Upstream's stop (`StopRuntimeExecutor`, accepted from Idle, Attached, Running and Retired, then "
+             "`RuntimeExecutorExited` to Stopped) ends in the driver's `stop_runtime_cleanup`, which abandons "
+             "every non-terminal input whatever the state; so stopping a retired runtime abandons the inputs "
+             "its retire reported as pending drain.",
+        reference="`stop` from idle, attached or running abandons every non-terminal input as upstream does; "
+                  "from retired, or during a run that drains a retired runtime, it is `InvalidState{state}` "
+                  "while any input is non-terminal, and a drained one stops.",
+        why="Seed 003 promises that the inputs a retire leaves pending drain 'will be processed before "
+            "stopping' (RetireReport, lines 89-91) and defines retire as 'drain existing' (line 173); a stop "
+            "that abandons them breaks the count the retire report just gave.",
+        invariants=("retired_runtimes_drain_their_inputs",)),
 )
 
 
@@ -465,12 +504,21 @@ CHOICES = (
            "input calls answer with the driver's errors (NotFound, Destroyed, NotReady{state}, ValidationFailed), "
            "runtime calls with the control plane's (NotFound, InvalidState{state}); StoreError, "
            "RecoveryCorruption and Internal are not modelled",
-           "the seed has two error enums for two layers the reference folds into one machine"),
-    Choice("accept_while_serving", "Input is accepted only while idle, attached or running",
+           "the seed has two error enums for two layers the reference folds into one machine, and documents "
+           "InvalidState{state} as 'invalid state for this operation'. Upstream does not use it for that: its "
+           "control plane answers a retire, recycle, reset, recover or destroy that its machine refuses with "
+           "Internal(the machine's rejection text), and its stop with ValidationFailed{reason}; the reference "
+           "answers the seed's typed, comparable InvalidState{state} instead, so on these refusals a port of "
+           "upstream differs in the error kind (the seed profile does not model it)"),
+    Choice("accept_while_serving", "Input only while serving, as upstream; a repeated id is refused",
            "accept_input needs idle, attached or running (NotReady{state} otherwise, Destroyed when destroyed); an "
            "input id already in the ledger is refused as ValidationFailed",
-           "retire promises 'no new input'; the seed's AcceptOutcome (not shown) may deduplicate instead of "
-           "refusing a known id", ("closed_runtimes_reopen_only_by_reset_or_recycle",)),
+           "the states are not open: they are upstream's (its driver's `accept_resolved_input` admits input only "
+           "where the lifecycle classification accepts it, idle, attached and running, and answers "
+           "NotReady{state} elsewhere, initializing included, the very error the seed's own test displays) and "
+           "retire promises 'no new input'. What the seed leaves open is a repeated id: its AcceptOutcome (not "
+           "shown) can deduplicate by idempotency key, which the machine does not model, so it refuses a known "
+           "id", ("closed_runtimes_reopen_only_by_reset_or_recycle",)),
     Choice("recover_without_a_store", "Recover is the in-memory driver's",
            "recover and recycle replay the ledger as upstream's in-memory driver does: accepted and staged "
            "inputs are queued again and applied or pending-consumption ones keep their state (so nothing is "

@@ -46,8 +46,8 @@ CONTROL_CALLS = ("retire", "stop", "reset", "recycle", "recover", "destroy")
 LIVE_PHASES = (P.ACCEPTED, P.QUEUED, P.STAGED, P.APPLIED, P.APPLIED_PENDING_CONSUMPTION)
 #: the states each control call is allowed from (upstream's runtime transitions at the seed's commit)
 CONTROL_FROM: dict[str, set[RuntimeState]] = {
-    "retire": {R.IDLE, R.ATTACHED, R.RUNNING},
-    "stop": {R.RETIRED},
+    "retire": {R.IDLE, R.ATTACHED, R.RUNNING, R.RETIRED},
+    "stop": {R.IDLE, R.ATTACHED, R.RUNNING, R.RETIRED},
     "reset": {R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED},
     "recycle": {R.IDLE, R.ATTACHED, R.RETIRED},
     "recover": {R.INITIALIZING, R.IDLE, R.ATTACHED, R.RETIRED, R.STOPPED},
@@ -318,6 +318,8 @@ def test_a_live_runtime_accepts_a_new_input_as_accepted(state: RuntimeState) -> 
 
 @pytest.mark.parametrize("state", [R.INITIALIZING, R.RETIRED, R.STOPPED])
 def test_no_input_is_accepted_unless_live(state: RuntimeState) -> None:
+    """Upstream's driver admits input only where its lifecycle classification accepts it (idle, attached,
+    running) and answers NotReady{state} elsewhere, initializing included."""
     plane = runtime_in(state)
     with pytest.raises(NotReadyError) as info:
         plane.accept_input("rt", "x")
@@ -508,12 +510,57 @@ def test_a_retired_runtime_drains_then_stops() -> None:
         plane.accept_input("rt", "late")
 
 
-@pytest.mark.parametrize("state", [s for s in R if s is not R.RETIRED])
-def test_stop_only_from_retired(state: RuntimeState) -> None:
+def test_a_run_that_drains_a_retired_runtime_stops_only_once_drained() -> None:
+    """Decision retired_runtimes_stop_once_drained: a drain run is part of draining, so it does not stop
+    while an input is pending (upstream's stop would abandon them)."""
+    plane = after_steps(R.RETIRED, "begin_run")
+    before = snapshot(plane)
+    with pytest.raises(InvalidStateError) as info:
+        plane.stop("rt")
+    assert info.value.state is R.RUNNING and snapshot(plane) == before
+    drain = {"accepted": ["queue_input", "stage_input", "apply_input"], "queued": ["stage_input", "apply_input"],
+             "staged": ["apply_input"]}
+    for iid, path in drain.items():
+        for step in path:
+            getattr(plane, step)("rt", iid)
+    for iid in ("accepted", "queued", "staged", "applied", "applied_pending_consumption"):
+        plane.consume_input("rt", iid)
+    plane.stop("rt")  # no report: stop returns nothing
+    assert plane.runtime_state("rt") is R.STOPPED
+
+
+@pytest.mark.parametrize("state", [s for s in R if s not in CONTROL_FROM["stop"]])
+def test_stop_only_from_idle_attached_running_or_retired(state: RuntimeState) -> None:
+    """Upstream: StopRuntimeExecutor from Idle, Attached, Running and Retired reaches Stopped; not from
+    Initializing (no executor exit from there), Stopped or Destroyed."""
     plane = runtime_in(state)
     with pytest.raises(InvalidStateError) as info:
         plane.stop("rt")
     assert info.value.state is state
+
+
+@pytest.mark.parametrize("state", LIVE)
+def test_stop_abandons_every_pending_input_of_a_serving_runtime(state: RuntimeState) -> None:
+    """Upstream `stop_runtime_cleanup`: stopping abandons every non-terminal input, and stop returns no report."""
+    plane = full_ledger(state)
+    before = plane.inputs("rt")
+    plane.stop("rt")  # no report: stop returns nothing
+    assert changed(before, plane.inputs("rt")) == {p.value: P.ABANDONED for p in LIVE_PHASES}
+    assert plane.runtime_state("rt") is R.STOPPED
+    with pytest.raises(NotReadyError):
+        plane.accept_input("rt", "late")
+
+
+def test_retiring_a_retired_runtime_changes_nothing_and_reports_its_pending_drain() -> None:
+    """Upstream `RetireAlreadyRetired`: retire on a retired runtime is accepted and changes nothing; the
+    report counts again what its executor still has to drain."""
+    plane = full_ledger(R.RETIRED)
+    before = snapshot(plane)
+    assert plane.retire("rt") == RetireReport(inputs_abandoned=0, inputs_pending_drain=5)
+    assert snapshot(plane) == before
+    plane = runtime_in(R.RETIRED)
+    assert plane.retire("rt") == RetireReport(inputs_abandoned=0, inputs_pending_drain=0)
+    assert plane.runtime_state("rt") is R.RETIRED
 
 
 @pytest.mark.parametrize("name", ["retire", "reset", "recycle", "recover"])
@@ -633,6 +680,9 @@ def check_report(name: str, report: Report, before: dict[str, InputLifecycleStat
             assert (report.inputs_recovered, report.inputs_abandoned, report.inputs_requeued) == (
                 len(active_before), 0, len(requeued))
             assert len(report.details) == (len(requeued) > 0)
+    elif name == "stop":
+        assert report is None
+        assert moved == {i: P.ABANDONED for i in active_before}
     else:
         assert report is None
         assert len(moved) <= 1

@@ -12,7 +12,8 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from conformance.bindings import RuntimeControlBinding
 from impl.runtime_control import (
-    InputLifecycleState, RecoveryReport, ResetReport, RetireReport, RuntimeControlPlane, RuntimeState,
+    InputLifecycleState, InvalidStateError, RecoveryReport, ResetReport, RetireReport, RuntimeControlPlane,
+    RuntimeState,
 )
 from spec.model import Value
 from spec.runtime_control import build
@@ -83,8 +84,39 @@ class RecoverEndsARun(RuntimeControlPlane):
         return super().recover(rid)
 
 
+class RetireRefusesRetired(RuntimeControlPlane):
+    """Broken: retiring a retired runtime is refused (upstream accepts it and changes nothing)."""
+
+    def retire(self, rid: str) -> RetireReport:
+        rt = self._runtimes.get(rid)
+        if rt is not None and rt.state is RuntimeState.RETIRED:
+            raise InvalidStateError(rt.state)
+        return super().retire(rid)
+
+
+class StopAbandonsPendingDrain(RuntimeControlPlane):
+    """Broken, as upstream's stop: a retired runtime stops at once, abandoning what its retire left to drain."""
+
+    def stop(self, rid: str) -> None:
+        rt = self._runtimes.get(rid)
+        if rt is not None and (rt.state is RuntimeState.RETIRED or rt.draining_run()):
+            rt.abandon_active()
+        super().stop(rid)
+
+
+class StopKeepsPendingInputs(RuntimeControlPlane):
+    """Broken: stop leaves the queued inputs of a serving runtime in the ledger."""
+
+    def stop(self, rid: str) -> None:
+        kept = [i for i, p in self.inputs(rid).items() if p is InputLifecycleState.QUEUED]
+        super().stop(rid)
+        for iid in kept:
+            self._runtimes[rid].ledger[iid] = InputLifecycleState.QUEUED
+
+
 @pytest.mark.parametrize("broken", [ResetKeepsAccepted, RetireAcceptsLater, EndRunAlwaysIdle, RetireAbandonsAccepted,
-                                    RecoverEndsARun])
+                                    RecoverEndsARun, RetireRefusesRetired, StopAbandonsPendingDrain,
+                                    StopKeepsPendingInputs])
 def test_a_broken_plane_fails_the_lockstep(broken: type[RuntimeControlPlane]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep(broken), settings=settings(
