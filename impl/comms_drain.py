@@ -222,13 +222,23 @@ class CommsDrainController:
                 new_owner: IngressOwner
                 if mob_id is not None:
                     new_owner = MobOwned(comms_runtime, mob_id)
-                else:
-                    # Verify a session attach does not downgrade a mob-owned ingress
-                    if isinstance(snap.owner, MobOwned):
+                    # Verify a mob attach takes over nothing but an unattached or session-owned ingress,
+                    # or re-asserts the very mob owner in place
+                    if isinstance(snap.owner, MobOwned) and snap.owner != new_owner:
                         raise ValidationFailedError(
-                            f"session attach cannot replace mob-owned ingress (mob {snap.owner.mob_id})"
+                            f"mob attach cannot replace the ingress of mob {snap.owner.mob_id} "
+                            f"on runtime {snap.owner.comms_runtime}"
                         )
+                else:
                     new_owner = SessionOwned(comms_runtime)
+                    # Verify a session attach neither downgrades a mob-owned ingress nor replaces
+                    # another session runtime (it may only re-assert the one in place)
+                    if not isinstance(snap.owner, Unattached) and snap.owner != new_owner:
+                        raise ValidationFailedError(
+                            f"session attach cannot replace the "
+                            f"{'mob-owned' if isinstance(snap.owner, MobOwned) else 'session-owned'} ingress "
+                            f"on runtime {_runtime_of(snap.owner)}"
+                        )
                 nxt = replace(snap, owner=new_owner)
             elif not keep_alive:
                 # Detach: the caller is tearing the drain down

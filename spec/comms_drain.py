@@ -15,6 +15,12 @@ the seed, last changed in c559beb98), and followed:
 
 * `SetPeerIngressContext` stages a keep-alive transition that writes nothing, so a
   refused attach leaves the session exactly as it was (DSL `SetPeerIngressContext`);
+* which attach may replace which owner is the DSL's: `AttachSessionIngress` only from
+  `unattached` or as the exact re-assertion of the same session runtime,
+  `AttachMobIngress` from `unattached`, from any `session_owned` (a mob takes over a
+  session's drain) or as the exact re-assertion of the same mob and runtime; the
+  shell stops a refused attach with `ValidationFailed { reason }` (seed 85-87), the
+  reason being the DSL authority's text for the `AttachPeerIngress` context;
 * `update_peer_ingress_context_inner`: with keep-alive and a comms runtime it spawns
   a drain from `inactive`, `stopped` or `exited_respawnable` (mode `persistent_host`,
   the only mode that path spawns) or refreshes the task of a running drain whose
@@ -168,9 +174,21 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
            "the session was registered", returns=(("removed", at_pre(registered(i))),)),
         Action("set_peer_ingress_context", (i, keep_alive, runtime_id, mob_id), (
             session_registered(), not_destroyed(),
-            Guard("no_downgrade", not_(and_(attach, not_(as_mob), eq(field("owner"), sym(OWNER, "mob_owned")))),
-                  "ValidationFailed", "a session attach never downgrades a mob-owned ingress; the keep-alive "
-                  "transition staged before it writes nothing, so the refusal changes nothing"),
+            Guard("owner_allows_session_attach", implies(and_(attach, not_(as_mob)), or_(
+                eq(field("owner"), sym(OWNER, "unattached")),
+                and_(eq(field("owner"), sym(OWNER, "session_owned")), eq(field("owner_runtime"), runtime_id),
+                     eq(field("owner_mob"), lit(0))))),
+                  "ValidationFailed", "a session attach takes an unattached ingress or re-asserts the very session "
+                  "runtime that owns it: it never downgrades a mob-owned ingress nor replaces another runtime "
+                  "(upstream DSL AttachSessionIngress); the keep-alive transition staged before it writes nothing, "
+                  "so the refusal changes nothing"),
+            Guard("owner_allows_mob_attach", implies(as_mob, or_(
+                eq(field("owner"), sym(OWNER, "unattached")), eq(field("owner"), sym(OWNER, "session_owned")),
+                and_(eq(field("owner"), sym(OWNER, "mob_owned")), eq(field("owner_runtime"), runtime_id),
+                     eq(field("owner_mob"), mob_id)))),
+                  "ValidationFailed", "a mob attach takes an unattached or session-owned ingress, or re-asserts the "
+                  "very mob and runtime that own it: one mob never replaces another (upstream DSL "
+                  "AttachMobIngress); the refusal changes nothing"),
         ), ingress,
             "attach the session or a mob as ingress owner (with a runtime), or detach (neither runtime nor "
             "keep-alive); with keep-alive and a runtime spawn the drain unless it runs (or refresh its task), "
@@ -251,6 +269,15 @@ def invariants() -> tuple[Invariant, ...]:
             "a mob-owned ingress never becomes session-owned in one step",
             step=forall(j, implies(eq(at_pre(owner), sym(OWNER, "mob_owned")),
                                    ne(owner, sym(OWNER, "session_owned")))),
+        ),
+        Invariant(
+            "owners_are_replaced_only_by_a_mob_takeover",
+            "an ingress owner in place stays exactly as it is until a detach or teardown unattaches it, except "
+            "that a mob may take over a session-owned ingress",
+            step=forall(j, implies(
+                and_(ne(at_pre(owner), sym(OWNER, "unattached")), ne(owner, sym(OWNER, "unattached"))),
+                or_(and_(eq(owner, at_pre(owner)), eq(rt, at_pre(rt)), eq(mob, at_pre(mob))),
+                    and_(eq(at_pre(owner), sym(OWNER, "session_owned")), eq(owner, sym(OWNER, "mob_owned")))))),
         ),
         Invariant(
             "same_owner_reattach_is_a_no_op",
@@ -356,11 +383,6 @@ def invariants() -> tuple[Invariant, ...]:
 
 
 CHOICES = (
-    Choice("attach_and_downgrade", "Which attach may replace which owner",
-           "a session attach may replace a session owner; a mob attach may replace any owner; only a session "
-           "attach over a mob-owned ingress is refused (ValidationFailed)",
-           "seed 004 forbids the downgrade and the change of owner otherwise lives in its DSL (not shown)",
-           ("no_session_downgrade", "same_owner_reattach_is_a_no_op")),
     Choice("destroy_leaves_the_drain", "Destroying the runtime leaves the drain as it was",
            "destroy_runtime (the environment) changes only the runtime state; from then on nothing changes the "
            "session's drain or ownership until teardown",

@@ -51,7 +51,33 @@ def test_a_session_attach_never_downgrades_a_mob_owned_ingress() -> None:
     state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, mob=7))
     assert (get(state, "owner"), get(state, "owner_runtime"), get(state, "owner_mob")) == ("mob_owned", 1, 7)
     refusal = refused(state, *attach("s", 1))
-    assert refusal.error == "ValidationFailed" and refusal.guard.name == "no_downgrade"
+    assert refusal.error == "ValidationFailed" and refusal.guard.name == "owner_allows_session_attach"
+
+
+def test_a_session_attach_never_replaces_another_session_runtime() -> None:
+    """upstream v0.7.3 DSL AttachSessionIngress: only from unattached or the same session runtime."""
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1))
+    for keep_alive in (True, False):
+        refusal = refused(state, *attach("s", 2, keep_alive=keep_alive))
+        assert refusal.error == "ValidationFailed" and refusal.guard.name == "owner_allows_session_attach"
+    detached = run(state, ("set_peer_ingress_context", {"id": "s", "keep_alive": False, "comms_runtime": 0, "mob": 0}))
+    assert get(run(detached, attach("s", 2)), "owner_runtime") == 2
+
+
+def test_a_mob_attach_never_replaces_another_mob_owner() -> None:
+    """upstream v0.7.3 DSL AttachMobIngress: a mob-owned ingress takes only the same mob on the same runtime."""
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, mob=7))
+    for runtime, mob in ((1, 8), (2, 7), (2, 8)):
+        refusal = refused(state, *attach("s", runtime, mob=mob))
+        assert refusal.error == "ValidationFailed" and refusal.guard.name == "owner_allows_mob_attach"
+    assert run(state, attach("s", 1, mob=7)).maps == state.maps
+
+
+def test_a_mob_takes_over_a_session_owned_ingress_on_any_runtime() -> None:
+    """upstream v0.7.3 DSL AttachMobIngress: the promotion from session_owned."""
+    state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1), attach("s", 2, mob=7))
+    assert (get(state, "owner"), get(state, "owner_runtime"), get(state, "owner_mob")) == ("mob_owned", 2, 7)
+    assert get(state, "task") == "alive"
 
 
 def test_re_attaching_the_same_owner_is_an_exact_no_op() -> None:
@@ -119,7 +145,8 @@ def test_an_attach_without_keep_alive_spawns_nothing_and_stops_a_running_drain()
 
 def test_a_refused_attach_changes_nothing() -> None:
     state = run(fresh(), ("register_session", {"id": "s"}), attach("s", 1, mob=7))
-    assert refused(state, *attach("s", 2, keep_alive=False)).guard.name == "no_downgrade"
+    assert refused(state, *attach("s", 2, keep_alive=False)).guard.name == "owner_allows_session_attach"
+    assert refused(state, *attach("s", 2, mob=8)).guard.name == "owner_allows_mob_attach"
 
 
 def test_stop_drain_and_the_environment_refuse_nothing() -> None:
@@ -150,7 +177,9 @@ def test_a_torn_down_id_is_registered_again_only_in_the_seed() -> None:
 def test_every_invariant_holds_on_these_walks() -> None:
     state = fresh()
     calls: list[tuple[str, dict[str, Value]]] = [
-        ("register_session", {"id": "s"}), attach("s", 1, mob=2), attach("s", 1, mob=2), ("wait", {"id": "s"}),
+        ("register_session", {"id": "s"}), attach("s", 1), attach("s", 1, mob=2), attach("s", 1, mob=2),
+        ("wait", {"id": "s"}),
+        ("set_peer_ingress_context", {"id": "s", "keep_alive": False, "comms_runtime": 0, "mob": 0}),
         attach("s", 4, mob=5), ("destroy_runtime", {"id": "s"}), ("unregister_session", {"id": "s"})]
     for action, params in calls:
         result = model.step(DRAIN, state, action, params)
@@ -170,3 +199,18 @@ def test_the_proofs_catch_a_stop_drain_that_stops_nothing() -> None:
     broken = DRAIN.with_action(replace(stop, effects=()))
     failed = {o.id for o in prove_unbounded(broken, 20000) if o.result == "violated"}
     assert failed == {"stop_commands_stop_running_drains/stop_drain"}
+
+
+def test_the_proofs_catch_an_attach_that_replaces_another_owner() -> None:
+    """Without upstream's attach guards a session runtime replaces another and a mob another
+    mob: the proofs name the invariant that rules it out, and only that one."""
+    from dataclasses import replace
+
+    from proofs.inductive import prove_unbounded
+
+    ingress = DRAIN.action("set_peer_ingress_context")
+    loose = tuple(g for g in ingress.guards if g.name not in ("owner_allows_session_attach", "owner_allows_mob_attach"))
+    broken = DRAIN.with_action(replace(ingress, guards=loose))
+    failed = {o.id for o in prove_unbounded(broken, 20000) if o.result == "violated"}
+    assert failed == {"owners_are_replaced_only_by_a_mob_takeover/set_peer_ingress_context",
+                      "no_session_downgrade/set_peer_ingress_context"}

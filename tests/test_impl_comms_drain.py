@@ -185,12 +185,13 @@ def test_keep_alive_attach_spawns_persistent_host_drain() -> None:
 
 
 def test_a_running_drain_on_another_runtime_gets_a_fresh_task() -> None:
-    """upstream needs_task_refresh: Spawned(true) without a new SpawnDrain."""
+    """upstream needs_task_refresh: Spawned(true) without a new SpawnDrain (a mob taking over a
+    session's drain is the one attach that may change the runtime)."""
     c = fresh()
     running(c, runtime="a")
-    assert c.set_peer_ingress_context(S, True, "b", None) is True
-    assert (snap(c).phase, snap(c).owner) == (DrainPhase.RUNNING, SessionOwned("b"))
-    assert c.set_peer_ingress_context(S, True, "b", None) is False
+    assert c.set_peer_ingress_context(S, True, "b", "m") is True
+    assert (snap(c).phase, snap(c).owner) == (DrainPhase.RUNNING, MobOwned("b", "m"))
+    assert c.set_peer_ingress_context(S, True, "b", "m") is False
 
 
 def test_attach_respawns_a_stopped_drain() -> None:
@@ -211,20 +212,40 @@ def test_keep_alive_attach_respawns_an_exited_respawnable_drain() -> None:
     assert (snap(c).phase, snap(c).task) == (DrainPhase.RUNNING, DrainTask.ALIVE)
 
 
-def test_session_attach_replaces_a_session_owner() -> None:
+def test_session_attach_never_replaces_another_session_runtime() -> None:
+    """upstream v0.7.3 DSL AttachSessionIngress: from unattached, or the same session runtime again."""
     c = fresh()
     running(c, runtime="a")
+    before = snap(c)
+    for keep_alive in (False, True):
+        with pytest.raises(ValidationFailedError):
+            c.set_peer_ingress_context(S, keep_alive, "b", None)
+        assert snap(c) == before  # owner kept, drain still running on "a"
+    c.set_peer_ingress_context(S, False, None, None)
     c.set_peer_ingress_context(S, False, "b", None)
     assert snap(c).owner == SessionOwned("b")
 
 
-@pytest.mark.parametrize("prior", [None, ("a", None), ("a", "m1")])
-def test_mob_attach_replaces_any_owner(prior: tuple[str, str | None] | None) -> None:
+@pytest.mark.parametrize("prior", [None, ("a", None)])
+def test_mob_attach_takes_an_unattached_or_session_owned_ingress(prior: tuple[str, str | None] | None) -> None:
     c = fresh()
     if prior is not None:
         c.set_peer_ingress_context(S, False, prior[0], prior[1])
     c.set_peer_ingress_context(S, False, "b", "m2")
     assert snap(c).owner == MobOwned("b", "m2")
+
+
+@pytest.mark.parametrize("other", [("a", "m2"), ("b", "m1"), ("b", "m2")])
+def test_mob_attach_never_replaces_another_mob_owner(other: tuple[str, str]) -> None:
+    """upstream v0.7.3 DSL AttachMobIngress: a mob-owned ingress takes only the same mob on the same runtime."""
+    c = fresh()
+    c.set_peer_ingress_context(S, True, "a", "m1")
+    before = snap(c)
+    with pytest.raises(ValidationFailedError):
+        c.set_peer_ingress_context(S, True, *other)
+    assert snap(c) == before
+    assert c.set_peer_ingress_context(S, True, "a", "m1") is False
+    assert snap(c) == before
 
 
 def test_mob_owned_ingress_is_never_downgraded_by_a_session_attach() -> None:

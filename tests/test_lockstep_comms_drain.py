@@ -9,7 +9,7 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from conformance.bindings import CommsDrainBinding
-from impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase
+from impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase, RuntimeState, Unattached
 from spec.comms_drain import build
 from spec.model import Value
 from tests.lockstep_generic import lockstep_for
@@ -47,7 +47,19 @@ class AbortIgnoresDestroyed(CommsDrainController):
                 self._sessions[sid] = replace(snap, phase=DrainPhase.STOPPED)
 
 
-@pytest.mark.parametrize("broken", [ExitAlwaysStops, AbortIgnoresDestroyed])
+class AttachReplacesAnyOwner(CommsDrainController):
+    """Broken: an attach replaces whatever owner is in place (upstream's DSL refuses a session
+    attach over another runtime and a mob attach over another mob)."""
+
+    def set_peer_ingress_context(self, sid: str, keep_alive: bool, comms_runtime: str | None,
+                                 mob_id: str | None) -> bool:
+        snap = self._sessions.get(sid)
+        if comms_runtime is not None and snap is not None and snap.runtime is not RuntimeState.DESTROYED:
+            self._sessions[sid] = replace(snap, owner=Unattached())
+        return super().set_peer_ingress_context(sid, keep_alive, comms_runtime, mob_id)
+
+
+@pytest.mark.parametrize("broken", [ExitAlwaysStops, AbortIgnoresDestroyed, AttachReplacesAnyOwner])
 def test_a_broken_controller_fails_the_lockstep(broken: type[CommsDrainController]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep(broken, ("a", "b")), settings=settings(
