@@ -141,6 +141,7 @@ class MobAdapterBinding:
         a = self.adapter
         calls: dict[str, Callable[[], object]] = {
             "bind_session_registry": lambda: a.bind_session_registry(session, "owner", self.registry(args)),
+            "active_operation_id_for_session": lambda: a.active_operation_id_for_session(session) or "",
             "mark_member_provisioned": lambda: a.mark_member_provisioned(session, "mob/member"),
             "report_member_progress": lambda: a.report_member_progress(session, "turn dispatched"),
             "mark_member_peer_ready": lambda: a.mark_member_peer_ready(session, "mob/member"),
@@ -154,7 +155,9 @@ class MobAdapterBinding:
             returned = calls[name]()
         except (MobError, OpsLifecycleError) as err:
             return error_result(err, ("id", "status", "action"))
-        return {"ok": {"operation": returned} if name == "mark_member_provisioned" else None}
+        # the operation id the seed returns; none ("") when no live operation is resolved
+        answers_operation = name in ("mark_member_provisioned", "active_operation_id_for_session")
+        return {"ok": {"operation": returned} if answers_operation else None}
 
     def register_member_operation(self, session: str, op: str) -> None:
         """The runtime registers the member's operation itself, in the registry the session's

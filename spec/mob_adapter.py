@@ -10,11 +10,18 @@ environment's registry calls `request_retire` and `complete_operation`, and a
 direct registration of a member's operation (left Provisioning) while its
 session has none live.
 
+Seed 002 is upstream lukacf/meerkat `meerkat-mob/src/runtime/ops_adapter.rs` at
+v0.5.0 (6cf1232c; the file last changed in c051fa0c), `MobOpsAdapter`. The registry
+it calls is `RuntimeOpsLifecycleRegistry` of that tag, whose guards for the calls
+the adapter makes are the ones `ALLOWED_FROM` holds.
+
 The adapter resolves "the live operation of a session" in the session's current
 registry. Its answers, as seed 002 writes them:
 
 * provision / progress / peer-ready reuse that operation or register a new one
   (id `op`, fresh), and canonicalize Provisioning to Running before updating it;
+* resolving the live operation alone (`active_operation_id_for_session`) registers
+  nothing, canonicalizes it the same way and answers its id;
 * registry refusals the seed swallows are no-ops (already Running, already
   peer-ready, already Retiring or Retired, unknown or terminal on abort); every
   other registry error becomes `MobError::Internal` (here `Internal`);
@@ -89,6 +96,13 @@ def fresh_op_if_needed() -> Guard:
                  "registering a new operation under a tracked id is AlreadyRegistered, reported as Internal")
 
 
+def canonicalize() -> AssignAll:
+    """The session's live operation still Provisioning moves to Running (seed 002:
+    ensure_running_before_live_update)."""
+    return AssignAll("status", k, ite(and_(member_op(k, s), accepts("provisioning_succeeded", k)),
+                                      sym(STATUS, "running"), status(k)))
+
+
 def resolve_or_register() -> tuple[Effect, ...]:
     """Reuse the session's live operation, else register `op` for it; then canonicalize
     Provisioning to Running (seed: ensure_operation + ensure_running_before_live_update).
@@ -98,8 +112,7 @@ def resolve_or_register() -> tuple[Effect, ...]:
         AssignAt("child", o, ite(new, s, read("child", o))),
         AssignAt("reg", o, ite(new, read("binding", s), read("reg", o))),
         AssignAt("status", o, ite(new, sym(STATUS, "provisioning"), status(o))),
-        AssignAll("status", k, ite(and_(member_op(k, s), accepts("provisioning_succeeded", k)),
-                                   sym(STATUS, "running"), status(k))),
+        canonicalize(),
     )
 
 
@@ -131,6 +144,11 @@ def actions() -> tuple[Action, ...]:
     return (
         Action("bind_session_registry", (s, r), (), (AssignAt("bound", s, TRUE), AssignAt("binding", s, r)),
                "route the child session's operations to registry `registry` (0: the fallback)"),
+        Action("active_operation_id_for_session", (s,), (), (canonicalize(),),
+               "resolve the session's live operation without registering one, canonicalized to Running; "
+               "returns its id, or none (\"\") when the session has no live operation in its registry "
+               "(seed 002: Option<OperationId>)",
+               returns=(("operation", the(k, member_op(k, s))),)),
         Action("mark_member_provisioned", (s, o), (
             fresh_op_if_needed(),
             Guard("live_op_can_run", not_(exists(k, and_(member_op(k, s), not_(or_(
@@ -192,6 +210,7 @@ def actions() -> tuple[Action, ...]:
 def invariants() -> tuple[Invariant, ...]:
     live_updates = or_(ActionIs("mark_member_provisioned"), ActionIs("report_member_progress"),
                        ActionIs("mark_member_peer_ready"))
+    canonicalizing = or_(live_updates, ActionIs("active_operation_id_for_session"))
     return (
         Invariant(
             "one_live_operation_per_child_session",
@@ -203,12 +222,14 @@ def invariants() -> tuple[Invariant, ...]:
         Invariant(
             "no_operation_left_provisioning",
             "the adapter leaves no operation in Provisioning: only a registration made without it is Provisioning, "
-            "and provision, progress and peer-ready leave the session's live operation past it",
+            "and provision, progress, peer-ready and resolving the live operation leave the session's live "
+            "operation past it",
             step=and_(
                 forall(k, implies(and_(eq(status(k), sym(STATUS, "provisioning")),
                                        at_pre(ne(status(k), sym(STATUS, "provisioning")))),
                                   ActionIs("register_member_operation"))),
-                implies(live_updates, forall(k, implies(member_op(k, s), ne(status(k), sym(STATUS, "provisioning")))))),
+                implies(canonicalizing,
+                        forall(k, implies(member_op(k, s), ne(status(k), sym(STATUS, "provisioning")))))),
         ),
         Invariant(
             "untracked_operations_carry_nothing",
@@ -228,8 +249,9 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "retire_and_abort_fabricate_nothing",
-            "retire and abort never create an operation",
-            step=implies(or_(ActionIs("mark_member_retired"), ActionIs("abort_member_provision")),
+            "retire, abort and resolving the live operation never create an operation",
+            step=implies(or_(ActionIs("mark_member_retired"), ActionIs("abort_member_provision"),
+                             ActionIs("active_operation_id_for_session")),
                          forall(k, implies(at_pre(eq(status(k), sym(STATUS, "absent"))),
                                            eq(status(k), sym(STATUS, "absent"))))),
         ),
@@ -264,18 +286,24 @@ CHOICES = (
            "session's registry does not know still clears the binding, and the next provision registers a new "
            "operation in the fallback while the old one lives on in the bound registry (a re-bind does the same)",
            "the reference follows the seed here; the seed's adapter resolves operations only in the session's "
-           "current registry", ("one_live_operation_per_child_session",)),
-    Choice("adapter_only_mutations", "Every mutation goes through the adapter",
-           "the other registry calls modelled are request_retire, complete_operation and a direct registration "
-           "of a member's operation while its session has none live (as seed 002's abort test does); retention "
-           "(eviction of old terminal operations) is not modelled",
-           "the issue's claim is about adapter-only mutation; a second live operation registered directly would "
-           "break it",
+           "current registry (registry_for_session), so no claim across registries is the seed's",
+           ("one_live_operation_per_child_session",)),
+    Choice("adapter_only_mutations", "Which mutations the environment makes",
+           "besides the adapter, the registry calls modelled are request_retire, complete_operation and a direct "
+           "registration of a member's operation while its session has none live (as seed 002's abort test "
+           "does); every registry takes every registration (the adapter's fallback has the default configuration, "
+           "with no concurrency limit; a bound registry's limit, which the adapter would report as Internal, is "
+           "not modelled); retention (eviction of old terminal operations) and operations of other kinds are "
+           "not modelled: the adapter filters other kinds out and never acts on a terminal operation",
+           "the registries bound to sessions and the rest of the runtime are outside seed 002; a second live "
+           "operation registered directly would break the one-live-operation claim",
            ("one_live_operation_per_child_session", "no_operation_left_provisioning")),
     Choice("fresh_operation_ids", "Operation ids are globally fresh",
-           "a new operation takes the action's `op`, which must be untracked in every registry (the seed's "
-           "OperationId::new() is a uuid); a tracked one is refused as Internal, like AlreadyRegistered",
-           "ids live in one id space in the spec", ("operations_keep_their_session_and_registry",)),
+           "a new operation takes the action's `op`, which must be untracked in every registry; a tracked one "
+           "is refused as Internal, the way the adapter reports a registry's AlreadyRegistered",
+           "each of the seed's registries checks only its own ids, but the adapter names a new operation with "
+           "OperationId::new(), a fresh uuid, so its registrations never collide; one id space across registries "
+           "says the same and keeps an id's registry unambiguous", ("operations_keep_their_session_and_registry",)),
     Choice("retire_without_operation", "Retire of a session with no live operation",
            "changes nothing at all, not even the binding (the seed returns before clearing it)",
            "seed 002 mark_member_retired", ("abort_and_retire_clear_the_binding",

@@ -39,7 +39,15 @@ class ProvisionAlwaysRegisters(MobOpsAdapter):
         return []
 
 
-@pytest.mark.parametrize("broken", [RetireKeepsBinding, ProvisionAlwaysRegisters])
+class ResolveLeavesProvisioning(MobOpsAdapter):
+    """Broken: resolving the live operation answers its id without moving it to Running."""
+
+    def active_operation_id_for_session(self, session_id: str) -> str | None:
+        live = [s.id for s in self._matching_operations_for_session(session_id) if not s.status.is_terminal()]
+        return live[0] if len(live) == 1 else None
+
+
+@pytest.mark.parametrize("broken", [RetireKeepsBinding, ProvisionAlwaysRegisters, ResolveLeavesProvisioning])
 def test_a_broken_adapter_fails_the_lockstep(broken: type[MobOpsAdapter]) -> None:
     with pytest.raises(AssertionError):
         run_state_machine_as_test(lockstep(broken), settings=settings(

@@ -38,3 +38,21 @@ def test_retiring_a_running_operation_clears_the_binding() -> None:
         state = result.state
     assert state.get(ADAPTER, "status", "op") == "retired"
     assert (state.get(ADAPTER, "bound", "s"), state.get(ADAPTER, "binding", "s")) == (False, 0)
+
+
+def test_resolving_the_live_operation_runs_it_and_answers_its_id() -> None:
+    """seed 002 active_operation_id_for_session (623-657): the one live operation of the session,
+    canonicalized from Provisioning to Running before it is returned; none without one, and
+    nothing is registered."""
+    from conformance.actions import ActionOracle
+
+    oracle = ActionOracle("mob_adapter")
+    resolve = ("active_operation_id_for_session", {"session": "s"})
+    assert oracle.call(*resolve) == {"ok": {"operation": ""}}
+    assert oracle.observe("s")["status"] == "absent"
+    assert oracle.call("register_member_operation", {"session": "s", "op": "op"}) == {"ok": None}
+    assert oracle.observe("op")["status"] == "provisioning"
+    assert oracle.call(*resolve) == {"ok": {"operation": "op"}}
+    assert oracle.observe("op")["status"] == "running"
+    assert oracle.call("complete_operation", {"op": "op"}) == {"ok": None}
+    assert oracle.call(*resolve) == {"ok": {"operation": ""}}
