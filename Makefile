@@ -41,7 +41,7 @@ contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of 
 	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py spec/model.py
 
 typecheck: $(STAMP)  ## mypy --strict on every package
-	$(BIN)/python -m mypy --strict spec proofs impl conformance review opsref tests
+	$(BIN)/python -m mypy --strict spec proofs impl conformance review opsref tests bench
 
 NODE ?= node
 CARGO ?= cargo
@@ -102,6 +102,7 @@ bench: $(STAMP)  ## benchmarks: prove time, registry cycles, check and simulate 
 	$(BIN)/python bench/registry_cycles.py
 	$(BIN)/python bench/check_rate.py
 	$(BIN)/python bench/drive_rate.py
+	$(BIN)/python bench/drive_coverage.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build opsref-counterexample.jsonl

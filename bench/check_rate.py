@@ -41,7 +41,7 @@ def generate(path: Path, events: int, seed: int = 7) -> None:
                 minted += 1
             name, args = rng.choice(alphabet(window))
             if name == "feed":  # a consumer reads from its cursor, not the whole buffer
-                args = {"after": max(0, int(oracle.state.globals["next_seq"]) - rng.randint(0, 3))}
+                args = {"after": max(0, oracle.number("next_seq") - rng.randint(0, 3))}
             out.write(json.dumps({"call": name, "args": args, "result": oracle.call(name, args)}) + "\n")
 
 

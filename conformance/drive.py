@@ -53,8 +53,17 @@ PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 
 OBSERVATION: list[Call] = [("operations", {})]
 
 
-#: `opsref drive`'s random mode by default: what the tests of caught bugs run too
-RANDOM_DEFAULTS = {"runs": 300, "depth": 30, "id_count": 3, "seed": 0}
+@dataclass(frozen=True)
+class RandomDefaults:
+    """`opsref drive`'s random mode by default: what the tests of caught bugs run too."""
+
+    runs: int = 300
+    depth: int = 30
+    id_count: int = 3
+    seed: int = 0
+
+
+RANDOM_DEFAULTS = RandomDefaults()
 
 
 def id_names(count: int) -> list[str]:
@@ -261,7 +270,7 @@ Cell = tuple[str, str, tuple[str, ...]]
 
 def _phase(oracle: Any, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
     """The machine's phase fields (`Machine.phases`) as the call finds them: a global as it
-    is, a per-id field at each id the call names."""
+    is, a per-id field at each id the call names (for a list of ids, the set of its phases)."""
     machine, state = oracle.machine, oracle.state
     out: list[str] = []
     for name in machine.phases:
@@ -269,8 +278,10 @@ def _phase(oracle: Any, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
             out.append(str(state.get(machine, name)))
             continue
         for arg, value in call[1].items():
-            if arg in id_args:
-                out += [str(state.get(machine, name, one)) for one in (value if isinstance(value, list) else [value])]
+            if arg in id_args and isinstance(value, list):
+                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in value})) + "}")
+            elif arg in id_args:
+                out.append(str(state.get(machine, name, value)))
     return tuple(out) or ("-",)
 
 
@@ -301,6 +312,7 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
             continue
         window, minted = list(ids), 0
         calls = by_call(plan.alphabet(window))
+        id_args = plan.proto.id_args()
         guide = plan.proto.oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
@@ -313,7 +325,10 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
             name = next(iter(calls)) if rng.random() < 0.2 else rng.choice(list(calls))  # registrations come first
             call = rng.choice(calls[name])
             call = _steer(rng, guide, call, window)
-            cells.add(step_cell(guide, call, plan.proto.id_args()))
+            if rng.random() < 0.5:  # half the time: a call that covers a cell no sequence has covered
+                sample = [_steer(rng, guide, rng.choice(calls[n]), window) for n in rng.sample(list(calls), len(calls))]
+                call = next((c for c in sample if step_cell(guide.clone(), c, id_args) not in cells), call)
+            cells.add(step_cell(guide, call, id_args))
             sequence.append(call)
         yield config, sequence
 
@@ -433,7 +448,8 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                 options = []
                 for call in calls:
                     after = guide.clone()
-                    options.append((call, step_cell(after, call, id_args), (config, state_key(after))))
+                    cell = step_cell(after, call, id_args)  # a refusal changes nothing: it stays in `key`
+                    options.append((call, cell, key if cell[1] != "ok" else (config, state_key(after))))
                 known[key] = options
             options = known[key]
             accepted = [o for o in options if o[1][1] == "ok"]
@@ -515,8 +531,7 @@ def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
 def state_key(oracle: Any) -> Any:
     """The spec state (what pruning compares: the oracle keeps nothing beside it)."""
     s = oracle.state
-    return (tuple(sorted(s.globals.items())),
-            tuple((name, tuple(sorted(m.items(), key=repr))) for name, m in sorted(s.maps.items())))
+    return frozenset(s.globals.items()), frozenset((name, frozenset(m.items())) for name, m in s.maps.items())
 
 
 def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: int,

@@ -316,8 +316,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         print(f"opsref drive: {bad}", file=sys.stderr)
         return EXIT_USAGE
     defaults = drive.RANDOM_DEFAULTS
-    id_count = args.ids or (defaults["id_count"] if args.mode == "random" else 2)
-    depth = args.depth or (defaults["depth"] if args.mode == "random" else drive.phase_depth(plan, drive.id_names(id_count)))
+    id_count = args.ids or (defaults.id_count if args.mode == "random" else 2)
+    depth = args.depth or (defaults.depth if args.mode == "random" else drive.phase_depth(plan, drive.id_names(id_count)))
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

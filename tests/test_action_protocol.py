@@ -47,7 +47,7 @@ def test_every_vector_replays_and_follows_the_schema(machine: str, tmp_path: Pat
 def test_impl_conforms_through_the_protocol(machine: str) -> None:
     impl = InProcess(machine)
     assert drive_exhaustive(impl, "reference", 3, 2, name=machine).failure is None
-    assert drive_random(impl, "reference", 40, 25, 3, 0, machine=machine).failure is None  # type: ignore[arg-type]
+    assert drive_random(impl, "reference", 40, 25, 3, 0, machine=machine).failure is None
     assert impl.requests > 1000
 
 

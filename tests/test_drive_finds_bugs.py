@@ -21,15 +21,16 @@ from conformance.serve import ActionServer, InProcess, Server
 from impl import OperationKind
 
 
-def drive_default(machine: str, binding: Callable[[], Any] | None = None, server: Server | None = None,
+def drive_default(machine: str, binding: Callable[[], Any] | None = None, server: Server | ActionServer | None = None,
                   ) -> DriveResult:
     if server is None and machine != "ops_lifecycle":
         action_server = ActionServer(machine)
         if binding is not None:
             action_server.make = binding
             action_server.binding = binding()
-        return drive_random(InProcess(machine, action_server), "reference", machine=machine, **RANDOM_DEFAULTS)
-    return drive_random(InProcess(machine, server), "reference", machine=machine, **RANDOM_DEFAULTS)
+        server = action_server
+    d = RANDOM_DEFAULTS
+    return drive_random(InProcess(machine, server), "reference", d.runs, d.depth, d.id_count, d.seed, machine=machine)
 
 
 # --------------------------------------------------------------------------- comms drain
@@ -209,13 +210,13 @@ def test_the_bug_is_caught_with_default_settings(machine: str, binding: Callable
     assert_the_bug_is_the_cause(machine, result)
 
 
-def assert_the_bug_is_the_cause(machine: str, result: DriveResult, server: Server | None = None) -> None:
+def assert_the_bug_is_the_cause(machine: str, result: DriveResult) -> None:
     """The counterexample passes on the unbroken server: the mismatch is the bug's, not the harness's."""
     failure = result.failure
     assert failure is not None
     plan = Plan.of(machine)
-    fixed = InProcess(machine, server)
-    ids = id_names(RANDOM_DEFAULTS["id_count"])
+    fixed = InProcess(machine)
+    ids = id_names(RANDOM_DEFAULTS.id_count)
     again = observed_run(fixed, plan.proto.oracle(), plan, ids, failure.config, failure.calls)
     assert again.at_call is None, again.events[-1]
 
