@@ -48,31 +48,31 @@ def render(machines: list[Machine], reports: dict[str, dict[str, Any]]) -> tuple
              "trace here replays: `opsref check --profile seed TRACE` passes, `opsref check TRACE` shows the "
              "divergence.", ""]
     traces: dict[str, str] = {}
-    for machine in machines:
-        for n, d in enumerate(machine.decisions, 1):
-            header, events = seed_trace(d.name)
-            path = f"traces/{d.name}.seed.jsonl"
-            traces[path] = trace_text(header, events)
-            replay = check.check(header, iter(events), "reference")
-            assert replay.divergence is not None, f"the seed trace of {d.name} agrees with the reference"
-            div = replay.divergence
-            lines += [f"## {n}. {d.title}", "", f"Machine `{machine.name}`, decision `{d.name}`.", "",
-                      f"- **Seed:** {d.seed}", f"- **Reference:** {d.reference}", f"- **Why:** {d.why}", ""]
-            lines.append("**Proofs.**")
-            for inv in d.invariants:
-                for profile, report in reports.items():
-                    proved, total, failed = _results(report, machine.name, inv)
-                    verdict = f"{proved}/{total} obligations proved"
-                    if failed:
-                        kinds = sorted({o["kind"] + (f" ({o['action']})" if o.get("action") else "")
-                                        for o in failed})
-                        verdict += "; fails: " + ", ".join(kinds)
-                    lines.append(f"- `{inv}` under `{profile}`: {verdict}.")
-            lines.append("")
-            lines += [f"**Seed trace** ([`{path}`]({path})): under the seed the last event answers "
-                      f"`{json.dumps(events[-1].result)}`; the reference diverges at line {div.event.line} "
-                      f"(`{div.event.call}`), expecting `{json.dumps(div.expected)}`.", "", "```jsonl",
-                      traces[path].rstrip(), "```", ""]
+    numbered = [(machine, d) for machine in machines for d in machine.decisions]
+    for n, (machine, d) in enumerate(numbered, 1):
+        header, events = seed_trace(d.name)
+        path = f"traces/{d.name}.seed.jsonl"
+        traces[path] = trace_text(header, events)
+        replay = check.check(header, iter(events), "reference")
+        assert replay.divergence is not None, f"the seed trace of {d.name} agrees with the reference"
+        div = replay.divergence
+        lines += [f"## {n}. {d.title}", "", f"Machine `{machine.name}`, decision `{d.name}`.", "",
+                  f"- **Seed:** {d.seed}", f"- **Reference:** {d.reference}", f"- **Why:** {d.why}", ""]
+        lines.append("**Proofs.**")
+        for inv in d.invariants:
+            for profile, report in reports.items():
+                proved, total, failed = _results(report, machine.name, inv)
+                verdict = f"{proved}/{total} obligations proved"
+                if failed:
+                    kinds = sorted({o["kind"] + (f" ({o['action']})" if o.get("action") else "")
+                                    for o in failed})
+                    verdict += "; fails: " + ", ".join(kinds)
+                lines.append(f"- `{inv}` under `{profile}`: {verdict}.")
+        lines.append("")
+        lines += [f"**Seed trace** ([`{path}`]({path})): under the seed the last event answers "
+                  f"`{json.dumps(events[-1].result)}`; the reference diverges at line {div.event.line} "
+                  f"(`{div.event.call}`), expecting `{json.dumps(div.expected)}`.", "", "```jsonl",
+                  traces[path].rstrip(), "```", ""]
     lines += _choices(machines, reports)
     return "\n".join(lines).rstrip() + "\n", traces
 

@@ -119,6 +119,10 @@ def _transitions(machine: Machine) -> list[str]:
         lines.append("Effects:" if a.effects else "Effects: none (the state does not change).")
         lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.effects, 1)]
         lines.append("")
+        if a.returns:
+            lines.append("Returns (on the state after the effects; a field marked ⁻ is read before them): "
+                         + ", ".join(f"**{name}** = {_code(text(term))}" for name, term in a.returns) + ".")
+            lines.append("")
     return lines
 
 
