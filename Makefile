@@ -79,7 +79,7 @@ conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript 
 	$(BIN)/opsref simulate --runs 100 --steps 1000
 	for m in $(ACTION_MACHINES); do \
 	  $(BIN)/opsref drive --machine $$m --mode random -- $(BIN)/opsref serve --machine $$m && \
-	  $(BIN)/opsref drive --machine $$m --mode exhaustive --depth 3 -- $(BIN)/opsref serve --machine $$m && \
+	  $(BIN)/opsref drive --machine $$m --mode exhaustive -- $(BIN)/opsref serve --machine $$m && \
 	  $(BIN)/opsref vectors --machine $$m --out build/vectors-$$m && \
 	  $(BIN)/opsref simulate --machine $$m --runs 50 --steps 500 || exit 1; \
 	done

@@ -3,20 +3,25 @@
 Two generators:
 
 * **random** — sequences of `--depth` calls drawn over an id pool, for `--runs`
-  runs with a seeded RNG: each call of the protocol equally likely whatever its
-  number of argument combinations, arguments steered by the state the spec has
-  reached (feed cursors below, at and above the watermark; waits on tracked ops),
-  and every 40th sequence long enough to overflow the completion feed. A failing
-  sequence is then shrunk the way Hypothesis shrinks (cut everything after the
-  first mismatch, then delete ever smaller chunks while it still fails, then
-  rename ids to the smallest pool ids), so the counterexample printed is short;
-* **exhaustive** — every sequence up to `--depth` over `--ids` ids, breadth
-  first, so the first failure found is a shortest one. Every sequence ending in a
-  call that may change state is followed by probes of everything observable
-  (operations, the wait, the feed). Sequences that reach a spec state already
-  explored (taken before the probes, which may change it) are not extended: an
-  implementation whose later answers depend on state it does not show in those
-  probes can escape this pruning, which is the price of finishing.
+  runs with a seeded RNG. After every call that may change state the driver reads
+  the implementation's whole observable state (`Plan.observation`), so a wrong state
+  shows at the call that caused it. A call's name is drawn before its arguments, so
+  every call is as likely as any other whatever its number of argument combinations;
+  the reference spec steers the draw toward (call, guard, phase) cells no sequence has
+  covered (`Cell`) and toward spec states none has entered, and a sequence ends in a
+  state the spec lets nothing leave. The registry's generator also mints fresh ids
+  (they are never reused), draws feed cursors around the watermark and, every 40th
+  sequence, overflows the completion feed. A failing sequence is shrunk the way
+  Hypothesis shrinks (cut after the mismatch, delete ever smaller chunks while it
+  still fails, rename ids to the smallest pool ids);
+* **exhaustive** — every sequence up to `--depth` (by default the depth at which the
+  spec has entered every phase of the machine) over `--ids` ids, breadth first, so
+  the first failure found is a shortest one. Every sequence ending in a call that may
+  change state is followed by probes of everything observable. Sequences that reach
+  a spec state already explored (taken before the probes, which may change it) are not
+  extended unless pruning is off: an implementation whose later answers depend on
+  history the spec does not record can escape this pruning, which is the price of
+  finishing — random mode is the search for those.
 
 Every sequence starts with `reset`. The counterexample is written as a trace
 file that `opsref check` replays.
