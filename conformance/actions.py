@@ -103,6 +103,8 @@ class ActionOracle:
         self.compiled = compile_machine(self.machine)
         self.per_id = observed_fields(self.machine, True)
         self.globals = observed_fields(self.machine, False)
+        #: compute what accepted calls return (off in the driver's guides, which only steer)
+        self.evaluate_returns = True
         self.reset(config)
 
     def reset(self, config: NoConfig) -> None:
@@ -115,6 +117,7 @@ class ActionOracle:
         other.machine, other.compiled, other.per_id, other.globals = (
             self.machine, self.compiled, self.per_id, self.globals)
         other.config, other.state, other._steps = self.config, self.state.copy(), []
+        other.evaluate_returns = self.evaluate_returns
         return other
 
     @property
@@ -143,7 +146,7 @@ class ActionOracle:
         refused = self.compiled.apply(self.state, name, params)
         self._steps.append((name, refused))
         if refused is None:
-            if not returns:
+            if not returns or not self.evaluate_returns:
                 return {"ok": None}
             return {"ok": {n: evaluate(self.machine, term, self.state, params, pre, name) for n, term in returns}}
         payload = self.compiled.payload(name, refused, self.state, params)

@@ -427,7 +427,8 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     """Random sequences steered by the reference spec toward what no sequence has done yet.
     Each step looks at every call of the alphabet in the state reached (the spec's answer,
     its cell, the state it leads to) and draws from, in turn of preference: calls whose cell
-    no sequence has covered; accepted calls into a spec state no sequence has entered (so
+    no sequence has covered; accepted calls into a known state where such a call waits;
+    accepted calls into a spec state no sequence has entered (so
     walks go deep: an input's whole lifecycle is seven calls); any accepted call; any call
     (so refusals are exercised too) — always the call's name first, uniformly, then its
     arguments, so a call with many argument combinations is no likelier than one with none.
@@ -443,6 +444,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     while True:
         config = rng.choice(plan.configs)
         guide = proto.oracle("reference", config)
+        guide.evaluate_returns = False
         sequence: list[Call] = []
         for _ in range(depth):
             key = (config, state_key(guide))
@@ -451,10 +453,12 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                 known.clear()
             if key not in known:  # the same states recur: each one's options are computed once
                 options = []
+                after = guide.clone()
                 for call in calls:
-                    after = guide.clone()
                     cell = step_cell(after, call, id_args)  # a refusal changes nothing: it stays in `key`
                     options.append((call, cell, key if cell[1] != "ok" else (config, state_key(after))))
+                    if cell[1] == "ok":
+                        after = guide.clone()
                 known[key] = options
             options = known[key]
             accepted = [o for o in options if o[1][1] == "ok"]
@@ -465,7 +469,9 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                     break
             roll = rng.random()
             pools = [[o for o in options if o[1] not in reached] if roll < 0.4 else [],
-                     [o for o in lively if o[2] not in entered] if roll < 0.8 else [],
+                     [o for o in lively if o[2] in known and any(c not in reached for _, c, _ in known[o[2]])]
+                     if roll < 0.65 else [],
+                     [o for o in lively if o[2] not in entered] if roll < 0.85 else [],
                      lively if roll < 0.95 else [], options]
             pool = next(p for p in pools if p)
             name = rng.choice(sorted({o[0][0] for o in pool}))
