@@ -137,11 +137,11 @@ def parser() -> argparse.ArgumentParser:
             "the spec for the others.") + "\n\n" + textwrap.fill(
             "Random mode (the default) draws --runs sequences of --depth calls: each call's name "
             "uniformly before its arguments, steered by the reference spec toward (call, guard, "
-            "phase) cells no sequence has covered yet, a sequence ending where the spec accepts "
-            "nothing. After every call that may change state it reads the implementation's whole "
-            "observable state (observe of every id in play and observe_globals; for the registry its "
-            "operations and feed), so a wrong state shows where it arises. A failing sequence is "
-            "shrunk; the cells reached are reported.") + "\n\n" + textwrap.fill(
+            "phase) cells no sequence has covered yet and toward states no sequence has entered, a "
+            "sequence ending where the spec lets nothing change any more. After every call that may "
+            "change state it reads the implementation's whole observable state (observe of every id "
+            "in play and observe_globals; for the registry its operations), so a wrong state shows "
+            "where it arises. A failing sequence is shrunk; the cells reached are reported.") + "\n\n" + textwrap.fill(
             "Exhaustive mode tries every sequence up to --depth over --ids ids, breadth first (its "
             "counterexample is a shortest one), probing everything observable after each. It PRUNES: "
             "a sequence is not extended when an earlier one reached the same spec state, so an "
@@ -379,7 +379,7 @@ def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
         except json.JSONDecodeError as err:
             return None, f"--config #{n} is not JSON: {err.msg} (column {err.colno})"
         except (BadInput, ValueError, OverflowError) as err:
-            return None, f"bad --config #{n}: {err}"
+            return None, f"bad configuration: {err}"
     known = set(proto.calls)
     for option, names in (("--calls", args.calls or frozenset()), ("--exclude", args.exclude)):
         unknown = sorted(names - known)

@@ -236,7 +236,7 @@ def test_the_js_registry_without_its_bug_conforms(tmp_path: Path, mode: str, fla
     run = opsref("drive", "--mode", mode, *flags, "--", *js(), cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "conforms to the reference profile" in run.stdout
-    assert not (tmp_path / "opsref-counterexample.jsonl").exists()
+    assert not (tmp_path / "build").exists()
 
 
 @pytest.mark.parametrize("mode, flags", [("random", ["--runs", "25"]), ("exhaustive", ["--depth", "2"])])
@@ -311,6 +311,42 @@ def test_drive_without_a_runnable_command_is_bad_usage(tmp_path: Path, args: lis
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(message)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "{nope"], "opsref drive: --config #1 is not JSON"),
+    (["--config", '{"max_completed": 1}', "--config", '{"max_completed": -1}'],
+     "opsref drive: bad configuration: field --config #2.max_completed: expected an integer >= 0"),
+    (["--calls", "register_operation,bogus"], "opsref drive: --calls: unknown call 'bogus' for machine ops_lifecycle"),
+    (["--machine", "comms_drain", "--exclude", "feed"], "opsref drive: --exclude: unknown call 'feed' for machine comms_drain"),
+    (["--calls", ","], "expected call names separated by commas"),
+])
+def test_a_bad_drive_plan_is_one_line_and_bad_usage(tmp_path: Path, args: list[str], message: str) -> None:
+    run = opsref("drive", *args, "--", *SERVE, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and message in run.stderr
+
+
+def test_drive_runs_under_the_configurations_and_calls_given(tmp_path: Path) -> None:
+    run = opsref("drive", "--runs", "20", "--config", '{"max_completed": 1, "max_concurrent": 1}',
+                 "--calls", "register_operation,complete_operation,provisioning_succeeded,operations", "--", *SERVE,
+                 cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "conforms to the reference profile" in run.stdout and "cells reached" in run.stdout
+
+
+@needs_node
+def test_a_counterexample_names_its_configuration_and_length_without_observation_reads(tmp_path: Path) -> None:
+    run = opsref("drive", "--config", '{"max_completed": 3, "max_concurrent": null}', "--", *js("--bug", JS_BUG),
+                 cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    out = tmp_path / "build" / "opsref-counterexample-ops_lifecycle.jsonl"
+    header, events = trace_events(out)
+    observed = [e for e in events if e.call == "operations"]
+    line = next(x for x in run.stdout.splitlines() if "counterexample of" in x)
+    assert f"counterexample of {len(events) - len(observed)} call" in line
+    assert f"and {len(observed)} reads the driver made to observe" in line and observed
+    assert 'under config {"max_completed": 3, "max_concurrent": null}' in line
 
 
 # --------------------------------------------------------------------------- opsref vectors
