@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from conformance.calls import Arg, BadInput, CallSpec, _describe
+from conformance.calls import Arg, BadInput, CallSpec
+from conformance.jsonline import describe
 from conformance.oracle import Decision, Result, snake
 from spec.compiled import compile_machine
 from spec.machine import Guard, Machine
@@ -40,7 +41,7 @@ class NoConfig:
     @classmethod
     def from_json(cls, data: Any, where: str = "config") -> "NoConfig":
         if not isinstance(data, dict):
-            raise BadInput(where, f"expected an object, got {_describe(data)}")
+            raise BadInput(where, f"expected an object, got {describe(data)}")
         for name in data:
             raise BadInput(f"{where}.{name}", "unknown setting (this machine takes none)")
         return cls()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
+from conformance.jsonline import describe
 from spec.ops_lifecycle import KIND, configuration
 
 FORMAT = "opsref.trace/1"
@@ -45,7 +46,7 @@ class CallSpec:
     def validate(self, args: Any, where: str = "args") -> dict[str, Any]:
         """The arguments if they are well-formed; otherwise `BadInput` naming the field."""
         if not isinstance(args, dict):
-            raise BadInput(where, f"expected an object, got {_describe(args)}")
+            raise BadInput(where, f"expected an object, got {describe(args)}")
         names = self._names
         for name in args:
             if name not in names:
@@ -65,46 +66,36 @@ class CallSpec:
         return tuple(a.name for a in self.args)
 
 
-def _describe(value: Any) -> str:
-    return "null" if value is None else f"{type(value).__name__} {json_text(value)}"
-
-
-def json_text(value: Any) -> str:
-    import json
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _check_id(value: Any, where: str) -> None:
     if not isinstance(value, str) or not value:
-        raise BadInput(where, f"expected a non-empty string (an operation id), got {_describe(value)}")
+        raise BadInput(where, f"expected a non-empty string (an operation id), got {describe(value)}")
 
 
 def _check_ids(value: Any, where: str) -> None:
     if not isinstance(value, list):
-        raise BadInput(where, f"expected a list of operation ids, got {_describe(value)}")
+        raise BadInput(where, f"expected a list of operation ids, got {describe(value)}")
     for n, item in enumerate(value):
         _check_id(item, f"{where}[{n}]")
 
 
 def _check_kind(value: Any, where: str) -> None:
     if value not in KIND.members:
-        raise BadInput(where, f"expected one of {', '.join(KIND.members)}, got {_describe(value)}")
+        raise BadInput(where, f"expected one of {', '.join(KIND.members)}, got {describe(value)}")
 
 
 def _check_count(value: Any, where: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise BadInput(where, f"expected an integer >= 0, got {_describe(value)}")
+        raise BadInput(where, f"expected an integer >= 0, got {describe(value)}")
 
 
 def _check_bool(value: Any, where: str) -> None:
     if not isinstance(value, bool):
-        raise BadInput(where, f"expected true or false, got {_describe(value)}")
+        raise BadInput(where, f"expected true or false, got {describe(value)}")
 
 
 def _check_member(value: Any, where: str, members: tuple[str, ...]) -> None:
     if value not in members:
-        raise BadInput(where, f"expected one of {', '.join(members)}, got {_describe(value)}")
+        raise BadInput(where, f"expected one of {', '.join(members)}, got {describe(value)}")
 
 
 _CHECK = {"id": _check_id, "ids": _check_ids, "kind": _check_kind, "count": _check_count, "bool": _check_bool}
@@ -144,7 +135,7 @@ class Config:
     @classmethod
     def from_json(cls, data: Any, where: str = "config") -> "Config":
         if not isinstance(data, dict):
-            raise BadInput(where, f"expected an object, got {_describe(data)}")
+            raise BadInput(where, f"expected an object, got {describe(data)}")
         for name in data:
             if name not in ("max_completed", "max_concurrent"):
                 raise BadInput(f"{where}.{name}", "unknown setting (known: max_completed, max_concurrent)")
@@ -161,7 +152,7 @@ class Config:
 
 def call_spec(name: Any, where: str = "call") -> CallSpec:
     if not isinstance(name, str):
-        raise BadInput(where, f"expected a call name, got {_describe(name)}")
+        raise BadInput(where, f"expected a call name, got {describe(name)}")
     try:
         return CALLS[name]
     except KeyError:
@@ -171,11 +162,11 @@ def call_spec(name: Any, where: str = "call") -> CallSpec:
 def validate_result(result: Any, where: str = "result") -> Mapping[str, Any]:
     """`{"ok": value}` or `{"error": {"kind": string, ...}}`."""
     if not isinstance(result, dict) or len(result) != 1 or not ({"ok", "error"} & set(result)):
-        raise BadInput(where, f'expected {{"ok": value}} or {{"error": {{"kind": ...}}}}, got {_describe(result)}')
+        raise BadInput(where, f'expected {{"ok": value}} or {{"error": {{"kind": ...}}}}, got {describe(result)}')
     if "error" in result:
         error = result["error"]
         if not isinstance(error, dict) or not isinstance(error.get("kind"), str):
-            raise BadInput(f"{where}.error", f"expected an object with a string kind, got {_describe(error)}")
+            raise BadInput(f"{where}.error", f"expected an object with a string kind, got {describe(error)}")
     return result
 
 

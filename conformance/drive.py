@@ -127,6 +127,9 @@ class Endpoint(Protocol):
 
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
+    def verify_quiet(self) -> None:
+        """Raise ImplementationFailed if it answered more than one line to a request."""
+
 
 def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: list[Call] | None = None,
         reached: Callable[[Any], None] | None = None, observe: list[Call] | None = None,
@@ -138,6 +141,7 @@ def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: lis
     polling a waiter does), and then the probes are made too."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
+        impl.verify_quiet()
         from conformance.process import ImplementationFailed
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
@@ -147,7 +151,10 @@ def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: lis
         observed = impl.request(name, args)
         expected = oracle.call(name, args)
         events.append(Event(len(events) + 2, name, args, observed, observation=observation))
-        return agrees(expected, observed)
+        if agrees(expected, observed):
+            return True
+        impl.verify_quiet()  # a second line read as this answer is the fault to report, not the mismatch
+        return False
 
     for n, (name, args) in enumerate(calls + (probes or [])):
         if n == len(calls) and reached is not None:

@@ -18,6 +18,7 @@ import time
 from typing import Any, Sequence
 
 from conformance.calls import BadInput, InputError, validate_result
+from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode
 
 
 class ImplementationFailed(Exception):
@@ -29,10 +30,14 @@ class CannotStart(InputError):
 
 
 class Implementation:
-    def __init__(self, command: Sequence[str], timeout: float = 5.0) -> None:
+    def __init__(self, command: Sequence[str], timeout: float = 5.0, line_limit: int = MAX_LINE_BYTES) -> None:
         self.command = list(command)
         self.timeout = timeout
         self.requests = 0
+        self._call = ""
+        self._deadline = 0.0
+        self._waited = False        # verify_quiet has waited its grace once
+        self._ended_output = False  # its stdout reached its end
         self._stderr = tempfile.TemporaryFile()
         try:
             # its own process group, so that everything it starts (a wrapper script's child,
@@ -44,9 +49,9 @@ class Implementation:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin = self._proc.stdin
         self._stdout = self._proc.stdout.fileno()
-        self._buffer = b""
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._stdout, selectors.EVENT_READ)
+        self._lines = LineReader(self._chunk, line_limit)
 
     def __enter__(self) -> "Implementation":
         return self
@@ -77,11 +82,12 @@ class Implementation:
         self._proc.wait()
 
     def stderr_tail(self, lines: int = 5, width: int = 300) -> str:
-        """The last lines of its stderr, read from the last 64 KiB only, each cut to `width`."""
+        """The last lines of its stderr, read from the last 64 KiB only, each cut to its last
+        `width` characters (the end of a flood without newlines is what it said last)."""
         size = self._stderr.seek(0, os.SEEK_END)
         self._stderr.seek(max(0, size - 65536))
         text = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return "\n".join("    " + (line if len(line) <= width else line[:width] + "…") for line in text[-lines:])
+        return "\n".join("    " + (line if len(line) <= width else "…" + line[-width:]) for line in text[-lines:])
 
     def _fail(self, message: str) -> ImplementationFailed:
         tail = self.stderr_tail()
@@ -89,7 +95,9 @@ class Implementation:
 
     def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
         """Send one request, return its validated result."""
+        self.verify_quiet(grace=0.0)
         self.requests += 1
+        self._call = call
         line = json.dumps({"call": call, "args": args}) + "\n"
         try:
             self._stdin.write(line.encode())
@@ -101,32 +109,54 @@ class Implementation:
                 code = None
             raise self._fail((f"the implementation exited (status {code})" if code is not None else
                               "the implementation closed its stdin") + f" before request {self.requests}: {call}") from None
-        raw = self._read_line(call)
+        self._deadline = time.monotonic() + self.timeout
         try:
-            response = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):
-            shown = raw[:120].decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)[:120]
-            raise self._fail(f"response {self.requests} ({call}) is not JSON: {shown!r}") from None
+            raw = self._lines.readline()
+        except LineTooLong as err:
+            raise self._fail(f"response {self.requests} ({call}) is {err}") from None
+        if not raw.endswith(b"\n"):
+            raise self._ended()
+        try:
+            response = decode(raw)
+        except BadJson as err:
+            shown = raw.rstrip(b"\n")[:120].decode("utf-8", "replace")
+            raise self._fail(f"response {self.requests} ({call}) is not JSON: {shown!r} ({err})") from None
         try:
             return dict(validate_result(response, "response"))
         except BadInput as err:
             raise self._fail(f"response {self.requests} ({call}) is not a protocol result: {err}") from None
 
-    def _read_line(self, call: str) -> bytes:
-        deadline = time.monotonic() + self.timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._selector.select(left):
-                raise self._fail(f"no response to request {self.requests} ({call}) within {self.timeout:g} s")
-            chunk = os.read(self._stdout, 65536)
-            if not chunk:
-                try:
-                    code = self._proc.wait(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
-                except subprocess.TimeoutExpired:
-                    raise self._fail(f"the implementation closed its stdout without answering request "
-                                     f"{self.requests} ({call}) and keeps running") from None
-                raise self._fail(f"the implementation exited (status {code}) without answering request "
-                                 f"{self.requests} ({call})")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
+    def verify_quiet(self, grace: float = 0.1) -> None:
+        """Fail if it wrote more than one line per request: before each request (grace 0) and,
+        waiting up to `grace` once, before a mismatch is reported (a second line written a
+        moment late was read as the next request's answer and is the likelier fault)."""
+        if self._waited:
+            grace = 0.0
+        self._waited = self._waited or grace > 0
+        more = self._lines.pending()
+        if not more and not self._ended_output and self.requests and self._selector.select(grace):
+            data = os.read(self._stdout, 65536)
+            self._ended_output = not data
+            more = bool(data)
+        if more:
+            raise self._fail(f"the implementation answered more than one line to a request (noticed after request "
+                             f"{self.requests} ({self._call})): the protocol is one line per request")
+
+    def _chunk(self) -> bytes:
+        """The next bytes of its stdout, waiting until the request's deadline."""
+        if self._ended_output:
+            return b""
+        left = self._deadline - time.monotonic()
+        if left <= 0 or not self._selector.select(left):
+            raise self._fail(f"no response to request {self.requests} ({self._call}) within {self.timeout:g} s")
+        return os.read(self._stdout, 65536)
+
+    def _ended(self) -> ImplementationFailed:
+        """Its stdout ended before the answer did: it exited, or closed stdout and runs on."""
+        try:
+            code = self._proc.wait(timeout=max(0.1, min(1.0, self._deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            return self._fail(f"the implementation closed its stdout without answering request "
+                              f"{self.requests} ({self._call}) and keeps running")
+        return self._fail(f"the implementation exited (status {code}) without answering request "
+                          f"{self.requests} ({self._call})")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from conformance import actions
 from conformance.calls import CALLS, BadInput, CallSpec, Config
+from conformance.jsonline import describe
 from spec.machine import Machine
 from spec.registry import MACHINES
 
@@ -47,7 +48,7 @@ class MachineProtocol:
 
     def call_spec(self, name: Any, where: str = "call") -> CallSpec:
         if not isinstance(name, str):
-            raise BadInput(where, f"expected a call name, got {type(name).__name__}")
+            raise BadInput(where, f"expected a call name, got {describe(name)}")
         try:
             return self.calls[name]
         except KeyError:

@@ -11,10 +11,12 @@ are read off the completion feed it published, in order.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, TextIO
+import os
+from typing import Any, BinaryIO, Callable
 
 from conformance.bindings import error_result
 from conformance.calls import BadInput, Config, call_spec
+from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
 from impl import (
     OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
     OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
@@ -47,15 +49,32 @@ def error_json(err: OpsLifecycleError) -> dict[str, Any]:
     return error
 
 
-def parse_request(line: str) -> dict[str, Any]:
-    """The request object, or an `unsupported` error result for a line that is not one."""
+def unsupported(message: str) -> dict[str, Any]:
+    return {"error": {"kind": "unsupported", "message": message}}
+
+
+def parse_request(line: bytes | str) -> dict[str, Any]:
+    """The request object (`call` and `args`), or an `unsupported` error result for a line
+    that is not one: read as strictly as a trace line (conformance/jsonline.py)."""
     try:
-        request = json.loads(line)
-    except json.JSONDecodeError as err:
-        return {"error": {"kind": "unsupported", "message": f"malformed JSON: {err.msg}"}}
+        request = decode(line)
+    except BadJson as err:
+        return unsupported(str(err))
     if not isinstance(request, dict):
-        return {"error": {"kind": "unsupported", "message": "a request is a JSON object"}}
+        return unsupported(f"a request is a JSON object, got {json_type(request)}")
+    for name in ("call", "args"):
+        if name not in request:
+            return unsupported(f"field {name}: missing (a request is {{\"call\": name, \"args\": {{...}}}})")
+    for name in request:
+        if name not in ("call", "args"):
+            return unsupported(f"field {name}: unknown request field (known: call, args)")
     return request
+
+
+def internal(err: Exception) -> dict[str, Any]:
+    """An exception the implementation's API does not declare (it cannot hold such a
+    configuration, say): answered as the seed's `Internal`, which the driver reports."""
+    return {"error": {"kind": "internal", "message": f"{type(err).__name__}: {err}"}}
 
 
 class Server:
@@ -66,24 +85,28 @@ class Server:
         self.registry = registry_class()
         self.handle: WaitAllHandle | None = None
 
-    def answer(self, line: str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> dict[str, Any]:
         request = parse_request(line)
         if "error" in request:
             return request
         try:
-            if request.get("call") == "reset":
-                config = Config.from_json(request.get("args", {}), "args")
+            if request["call"] == "reset":
+                config = Config.from_json(request["args"], "args")
+            else:
+                spec = call_spec(request["call"])
+                args = spec.validate(request["args"])
+        except BadInput as err:
+            return unsupported(str(err))
+        try:
+            if request["call"] == "reset":
                 self.registry = self.registry_class(OpsLifecycleConfig(config.max_completed, config.max_concurrent))
                 self.handle = None
                 return {"ok": None}
-            spec = call_spec(request.get("call"))
-            args = spec.validate(request.get("args", {}))
-        except BadInput as err:
-            return {"error": {"kind": "unsupported", "message": str(err)}}
-        try:
             return {"ok": self.call(spec.name, args)}
         except OpsLifecycleError as err:
             return {"error": error_json(err)}
+        except (ArithmeticError, ValueError, MemoryError) as err:
+            return internal(err)
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
         r = self.registry
@@ -147,24 +170,27 @@ class ActionServer:
         self.make = BINDINGS[machine]
         self.binding = self.make()
 
-    def answer(self, line: str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> dict[str, Any]:
         request = parse_request(line)
         if "error" in request:
             return request
         try:
-            if request.get("call") == "reset":
-                self.protocol.parse_config(request.get("args", {}), "args")
+            if request["call"] == "reset":
+                self.protocol.parse_config(request["args"], "args")
                 self.binding = self.make()
                 return {"ok": None}
-            spec = self.protocol.call_spec(request.get("call"))
-            args = spec.validate(request.get("args", {}))
+            spec = self.protocol.call_spec(request["call"])
+            args = spec.validate(request["args"])
         except BadInput as err:
-            return {"error": {"kind": "unsupported", "message": str(err)}}
-        if spec.name == "observe":
-            return {"ok": self.binding.observe(args["id"])}
-        if spec.name == "observe_globals":
-            return {"ok": self.binding.observe_globals()}
-        return self.binding.act(spec.name, args)
+            return unsupported(str(err))
+        try:
+            if spec.name == "observe":
+                return {"ok": self.binding.observe(args["id"])}
+            if spec.name == "observe_globals":
+                return {"ok": self.binding.observe_globals()}
+            return self.binding.act(spec.name, args)
+        except (ArithmeticError, ValueError, MemoryError) as err:
+            return internal(err)
 
 
 def server_for(machine: str) -> "Server | ActionServer":
@@ -183,9 +209,25 @@ class InProcess:
         self.requests += 1
         return self.server.answer(json.dumps({"call": call, "args": args}))
 
+    def verify_quiet(self) -> None:
+        """An in-process server answers each request once, by construction."""
 
-def serve(stdin: TextIO, stdout: TextIO, machine: str = "ops_lifecycle") -> None:
+
+def serve(stdin: BinaryIO, stdout: BinaryIO, machine: str = "ops_lifecycle", limit: int = MAX_LINE_BYTES) -> None:
+    """Answer every line of `stdin` with one line on `stdout` until the end of input. Bytes,
+    not text: a request that is not UTF-8 is answered like any other bad request, whatever
+    the locale. A line longer than `limit` is answered and skipped."""
     server = server_for(machine)
-    for line in stdin:
-        stdout.write(json.dumps(server.answer(line)) + "\n")
+    fd = stdin.fileno()
+    lines = LineReader(lambda: os.read(fd, 65536), limit)
+    while True:
+        try:
+            line = lines.readline()
+        except LineTooLong as err:
+            answer = unsupported(f"the request is {err} (the longest line opsref reads)")
+        else:
+            if not line:
+                return
+            answer = server.answer(line)
+        stdout.write(json.dumps(answer).encode() + b"\n")
         stdout.flush()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from conformance.calls import FORMAT, BadInput, InputError, validate_result
+from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, describe, json_type
 from conformance.protocol import MachineProtocol, protocol
 from spec.registry import MACHINES
 
@@ -53,32 +54,33 @@ class Header:
 _EVENT_KEYS = frozenset({"call", "args", "result", "snapshot"})
 
 
-def _object(text: str, path: str, number: int) -> dict[str, Any]:
+def _object(text: bytes | str, path: str, number: int) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        if err.pos >= len(text.rstrip()):
-            raise TraceError(path, number, f"malformed JSON at column {len(text.rstrip()) + 1}: the line ends "
-                                           f"early ({err.msg}); truncated?") from None
-        raise TraceError(path, number, f"malformed JSON at column {err.colno}: {err.msg}") from None
-    except RecursionError:
-        raise TraceError(path, number, "malformed JSON: nested too deeply") from None
+        value = decode(text)
+    except BadJson as err:
+        raise TraceError(path, number, str(err)) from None
     if not isinstance(value, dict):
-        raise TraceError(path, number, f"expected a JSON object, got {type(value).__name__}")
+        raise TraceError(path, number, f"expected a JSON object, got {json_type(value)}")
     return value
 
 
-def parse_header(text: str, path: str) -> Header:
+def parse_header(text: bytes | str, path: str) -> Header:
     data = _object(text, path, 1)
     try:
         if data.get("format") != FORMAT:
-            raise BadInput("format", f"expected {FORMAT!r}, got {data.get('format')!r} (is this an opsref trace?)")
+            got = describe(data["format"]) if "format" in data else "nothing"
+            raise BadInput("format", f"expected {FORMAT!r}, got {got} (is this an opsref trace?)")
         for name in data:
             if name not in ("format", "machine", "config"):
                 raise BadInput(name, "unknown header field (known: format, machine, config)")
-        machine = data.get("machine")
-        if not isinstance(machine, str) or machine not in MACHINES:
-            raise BadInput("machine", f"unknown machine {machine!r} (known: {', '.join(MACHINES)})")
+        known = f"(known: {', '.join(MACHINES)})"
+        if "machine" not in data:
+            raise BadInput("machine", f"missing {known}")
+        machine = data["machine"]
+        if not isinstance(machine, str):
+            raise BadInput("machine", f"expected a machine name, got {describe(machine)} {known}")
+        if machine not in MACHINES:
+            raise BadInput("machine", f"unknown machine {machine!r} {known}")
         if "config" not in data:
             raise BadInput("config", "missing")
         return Header(machine, protocol(machine).parse_config(data["config"], "config"))
@@ -86,9 +88,11 @@ def parse_header(text: str, path: str) -> Header:
         raise TraceError(path, 1, err) from None
 
 
-def parse_event(text: str, path: str, number: int, proto: MachineProtocol | None = None) -> Event:
+def parse_event(text: bytes | str, path: str, number: int, proto: MachineProtocol | None = None) -> Event:
     data = _object(text, path, number)
     try:
+        if "format" in data:
+            raise BadInput("format", "a second header line (a trace has one header, on line 1)")
         if not data.keys() <= _EVENT_KEYS:
             extra = sorted(data.keys() - _EVENT_KEYS)[0]
             raise BadInput(extra, "unknown event field (known: call, args, result, snapshot)")
@@ -97,45 +101,56 @@ def parse_event(text: str, path: str, number: int, proto: MachineProtocol | None
         call = data["call"]
         proto = proto or protocol("ops_lifecycle")
         spec = (proto.calls.get(call) if isinstance(call, str) else None) or proto.call_spec(call)
-        args = spec.validate(data.get("args", {}))
+        if "args" not in data:
+            raise BadInput("args", "missing (every event records its arguments: {} when there are none)")
+        args = spec.validate(data["args"])
         if "result" not in data:
             raise BadInput("result", "missing (every event records what the implementation answered)")
         result = validate_result(data["result"])
         snapshot = data.get("snapshot")
         if snapshot is not None and not isinstance(snapshot, dict):
-            raise BadInput("snapshot", f"expected an object, got {type(snapshot).__name__}")
+            raise BadInput("snapshot", f"expected an object, got {describe(snapshot)}")
         return Event(number, spec.name, args, dict(result), snapshot)
     except BadInput as err:
         raise TraceError(path, number, err) from None
 
 
-def _text(raw: bytes, path: str, number: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise TraceError(path, number, f"not UTF-8 (byte {err.start + 1} of the line)") from None
+def read(stream: BinaryIO, path: str, limit: int = MAX_LINE_BYTES) -> tuple[Header, Iterator[Event]]:
+    """The header, and the events one by one (so a million-line trace streams), each line read
+    with the cap `limit` (so /dev/zero or a 300 MB line is refused, not held in memory)."""
 
+    def chunk() -> bytes:
+        try:
+            return stream.read(65536)
+        except OSError as err:
+            raise InputError(f"cannot read {path}: {err.strerror or err}") from None
 
-def read(stream: BinaryIO, path: str) -> tuple[Header, Iterator[Event]]:
-    """The header, and the events one by one (so a million-line trace streams)."""
-    first = _text(stream.readline(), path, 1)
+    lines = LineReader(chunk, limit)
+    number = 0
+
+    def line() -> bytes:
+        nonlocal number
+        number += 1
+        try:
+            return lines.readline()
+        except LineTooLong as err:
+            raise TraceError(path, number, f"the line is {err} (the longest line opsref reads)") from None
+
+    first = line()
     if not first:
         raise TraceError(path, 1, "empty file: a trace starts with a header line")
-    if not first.endswith("\n") and not first.strip():
+    if not first.strip():
         raise TraceError(path, 1, "empty header line")
     header = parse_header(first, path)
     proto = protocol(header.machine)
 
     def events() -> Iterator[Event]:
-        number = 1
-        for raw in stream:
-            number += 1
-            text = _text(raw, path, number)
-            if not text.strip():
+        while raw := line():
+            if not raw.strip():
                 raise TraceError(path, number, "blank line (every line is one JSON object)")
-            if not text.endswith("\n") and text.lstrip().startswith("{") and not text.rstrip().endswith("}"):
+            if not raw.endswith(b"\n") and raw.lstrip().startswith(b"{") and not raw.rstrip().endswith(b"}"):
                 raise TraceError(path, number, "truncated last line (no closing brace)")
-            yield parse_event(text, path, number, proto)
+            yield parse_event(raw, path, number, proto)
 
     return header, events()
 

@@ -6,7 +6,7 @@ Everything a caller needs is importable from here.
 from impl.errors import (
     AlreadyPeerReadyError, AlreadyRegisteredError, DuplicateWaitOperationError, InternalError,
     InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, OpsLifecycleError,
-    PeerNotExpectedError, UnsupportedError, WaitAlreadyActiveError, WaitNotActiveError,
+    PeerNotExpectedError, RecoveryError, UnsupportedError, WaitAlreadyActiveError, WaitNotActiveError,
 )
 from impl.feed import CompletionFeed
 from impl.registry import (
@@ -24,7 +24,8 @@ __all__ = [
     "InternalError", "InvalidTransitionError", "MaxConcurrentExceededError", "NotFoundError",
     "OperationCompletionWatch", "OperationKind", "OperationLifecycleSnapshot", "OperationPeerHandle",
     "OperationProgressUpdate", "OperationResult", "OperationSpec", "OperationStatus", "OperationTerminalOutcome",
-    "OpsLifecycleConfig", "OpsLifecycleError", "OpsLifecycleRegistry", "PeerNotExpectedError", "Retired",
+    "OpsLifecycleConfig", "OpsLifecycleError", "OpsLifecycleRegistry", "PeerNotExpectedError", "RecoveryError",
+    "Retired",
     "Terminated", "UnsupportedError", "WaitAlreadyActiveError", "WaitAllHandle", "WaitAllResult",
     "WaitAllSatisfied", "WaitNotActiveError",
 ]

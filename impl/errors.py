@@ -89,3 +89,13 @@ class WaitNotActiveError(OpsLifecycleError):
 
 class InternalError(OpsLifecycleError):
     kind = "internal"
+
+
+class RecoveryError(InternalError):
+    """Recovery refused a persisted snapshot (`from_recovered`): the snapshot is malformed or
+    inconsistent, and a registry rebuilt from it would be wrong. `field` is where (a path
+    such as ``operations[2].completion_seq``), `rule` the consistency rule it breaks."""
+
+    def __init__(self, field: str, rule: str, detail: str) -> None:
+        super().__init__(f"snapshot: {field}: {detail} ({rule})")
+        self.field, self.rule, self.detail = field, rule, detail

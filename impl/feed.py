@@ -27,14 +27,24 @@ class CompletionFeed:
         self._watermark = 0
         self._waiters: dict[int, tuple[int, OneShot[int]]] = {}  # id(signal) -> (after_seq, signal)
 
-    def push(self, entry: CompletionEntry) -> None:
+    def publish(self, entry: CompletionEntry) -> list[tuple[OneShot[int], int]]:
+        """Append `entry`; return the advance signals it resolves, with their value. The
+        registry sets them once its own lock is released (a waiter's loop is woken by a
+        pipe write, which must not happen inside the registry's critical section)."""
         with self._lock:
             self._entries.append(entry)
             self._watermark = entry.seq
-            ready = [w for w in self._waiters.values() if entry.seq > w[0]]
-            self._waiters = {key: w for key, w in self._waiters.items() if entry.seq <= w[0]}
-        for _, shot in ready:
-            shot.set(entry.seq)
+            if not self._waiters:
+                return []
+            ready = [(shot, entry.seq) for after, shot in self._waiters.values() if entry.seq > after]
+            if ready:
+                self._waiters = {key: w for key, w in self._waiters.items() if entry.seq <= w[0]}
+            return ready
+
+    def push(self, entry: CompletionEntry) -> None:
+        """Append `entry` and resolve the signals waiting for it."""
+        for shot, value in self.publish(entry):
+            shot.set(value)
 
     def watermark(self) -> int:
         with self._lock:

@@ -6,6 +6,15 @@ operations; a failed call changes nothing (every check runs before the first
 write). Watchers, the completion feed and the wait barrier are one-shot signals
 that any thread or event loop can await.
 
+Contention: the lock is held only for the state change itself. Records and
+timestamps are made before it is taken, and the signals a transition resolves
+(watchers, feed followers, the barrier's waiter) are set after it is released,
+so a waiter's event loop is woken (a pipe write) outside the critical section.
+A persistence snapshot copies under the lock only what is bounded by the live and
+retained operations and the feed; the ids ever registered, which grow without
+bound, are kept in an append-only log of immutable chunks that the snapshot
+shares instead of copying (`_IdLog`).
+
 Where the reference differs from the seed (DESIGN "Decisions"):
   1. the barrier records each member's outcome when it finishes (or at wait
      start, if it already had), so FIFO eviction or `collect_completed` cannot
@@ -59,6 +68,38 @@ class OpsLifecycleConfig:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+#: Signals a transition resolves, set once the registry lock is released: (signal, value).
+_Wakeups = list[tuple[OneShot[Any], Any]]
+
+
+def _wake(wakeups: _Wakeups) -> None:
+    for signal, value in wakeups:
+        signal.set(value)
+
+
+class _IdLog:
+    """Every id ever registered, in registration order, append-only (decision 2: ids are
+    never forgotten). Full chunks are immutable tuples, so `frozen()` shares them: a
+    snapshot copies at most one chunk under the lock, however many ids were registered."""
+
+    CHUNK = 4096
+
+    def __init__(self, ids: list[str] | None = None) -> None:
+        self._chunks: list[tuple[str, ...]] = []
+        self._tail: list[str] = []
+        for id in ids or ():
+            self.append(id)
+
+    def append(self, id: str) -> None:
+        self._tail.append(id)
+        if len(self._tail) >= self.CHUNK:
+            self._chunks.append(tuple(self._tail))
+            self._tail = []
+
+    def frozen(self) -> tuple[tuple[str, ...], ...]:
+        return (*self._chunks, tuple(self._tail))
 
 
 @dataclass
@@ -180,6 +221,7 @@ class OpsLifecycleRegistry:
         self._live: dict[str, None] = {}                # live ids, in registration order
         self._completed: OrderedDict[str, None] = OrderedDict()  # retained terminal ids, oldest first
         self._used: set[str] = set()                    # every id ever registered (decision 2)
+        self._registered = _IdLog()                     # the same ids, in registration order
         self._next_seq = 0
         self._feed = CompletionFeed(feed_capacity(self.config.max_completed))
         self._barrier: _Barrier | None = None
@@ -221,15 +263,17 @@ class OpsLifecycleRegistry:
         post: self._records[spec.id].status == OperationStatus.PROVISIONING
         post: spec.id in self._live and spec.id in self._used
         """
+        record = _Record(spec, S.PROVISIONING)  # made before the lock: it is thrown away on a refusal
         with self._lock:
             if spec.id in self._records or spec.id in self._used:
                 raise AlreadyRegisteredError(spec.id)
             limit = self.config.max_concurrent
             if limit is not None and len(self._live) >= limit:
                 raise MaxConcurrentExceededError(limit, len(self._live))
-            self._records[spec.id] = _Record(spec, S.PROVISIONING)
+            self._records[spec.id] = record
             self._live[spec.id] = None
             self._used.add(spec.id)
+            self._registered.append(spec.id)
 
     def _tracked(self, id: str, action: str, allowed: tuple[OperationStatus, ...]) -> _Record:
         record = self._records.get(id)
@@ -244,10 +288,11 @@ class OpsLifecycleRegistry:
     def provisioning_succeeded(self, id: str) -> None:
         """raises: OpsLifecycleError
         post: self._records[id].status == OperationStatus.RUNNING"""
+        now = _now_ms()
         with self._lock:
             record = self._tracked(id, "provisioning_succeeded", (S.PROVISIONING,))
             record.status = S.RUNNING
-            record.started_at_ms = _now_ms()
+            record.started_at_ms = now
 
     def request_retire(self, id: str) -> None:
         """raises: OpsLifecycleError
@@ -319,9 +364,13 @@ class OpsLifecycleRegistry:
 
         post: len(self._live) == 0
         """
+        wakeups: _Wakeups = []
+        outcome = Terminated(reason)
+        now, mono = _now_ms(), time.monotonic()
         with self._lock:
             for id in list(self._live):
-                self._finalize(self._records[id], Terminated(reason))
+                self._finalize(self._records[id], outcome, now, mono, wakeups)
+        _wake(wakeups)
 
     def _terminate(self, id: str, action: str, allowed: tuple[OperationStatus, ...],
                    outcome: OperationTerminalOutcome) -> None:
@@ -332,23 +381,28 @@ class OpsLifecycleRegistry:
         post: id not in self._records or self._records[id].outcome == outcome
         post: self._feed.watermark() == self._next_seq
         """
+        wakeups: _Wakeups = []
+        now, mono = _now_ms(), time.monotonic()
         with self._lock:
-            self._finalize(self._tracked(id, action, allowed), outcome)
+            self._finalize(self._tracked(id, action, allowed), outcome, now, mono, wakeups)
+        _wake(wakeups)
 
-    def _finalize(self, record: _Record, outcome: OperationTerminalOutcome) -> None:
+    def _finalize(self, record: _Record, outcome: OperationTerminalOutcome, now_ms: int, mono: float,
+                  wakeups: _Wakeups) -> None:
         """Seed 001 `finalize_terminal`: record the outcome, free the slot, resolve
         watchers, publish one feed entry, retain FIFO and evict, then let the
-        barrier take the outcome and check satisfaction."""
+        barrier take the outcome and check satisfaction. The signals it resolves go
+        to `wakeups`, set by the caller once the lock is released."""
         id = record.spec.id
         record.status, record.outcome = outcome.status, outcome
-        record.completed_at_ms = _now_ms()
-        record.elapsed_ms = int((time.monotonic() - record.created_mono) * 1000)
+        record.completed_at_ms = now_ms
+        record.elapsed_ms = max(0, int((mono - record.created_mono) * 1000))
         del self._live[id]
         watchers, record.watchers = record.watchers, []
         self._next_seq += 1
         record.seq = self._next_seq
-        self._feed.push(CompletionEntry(record.seq, id, record.spec.kind, record.spec.display_name, outcome,
-                                        record.completed_at_ms))
+        wakeups += self._feed.publish(CompletionEntry(record.seq, id, record.spec.kind, record.spec.display_name,
+                                                      outcome, now_ms))
         self._completed[id] = None
         barrier = self._barrier
         if barrier is not None and id in barrier.members:
@@ -358,9 +412,8 @@ class OpsLifecycleRegistry:
             del self._records[evicted]
         if barrier is not None and barrier.satisfied:
             self._barrier = None
-            barrier.signal.set(WaitAllSatisfied(barrier.request_id, list(barrier.members)))
-        for watcher in watchers:
-            watcher.set(outcome)
+            wakeups.append((barrier.signal, WaitAllSatisfied(barrier.request_id, list(barrier.members))))
+        wakeups += [(watcher, outcome) for watcher in watchers]
 
     # ------------------------------------------------------------ draining
 
@@ -421,9 +474,12 @@ class OpsLifecycleRegistry:
     # ------------------------------------------------------------ persistence
 
     def capture_persistence_snapshot(self) -> dict[str, Any]:
+        """The persisted snapshot (`impl.persistence`). The lock is held only to copy the
+        immutable pieces of one consistent state; the JSON is built after it is released."""
         from impl.persistence import capture
         with self._lock:
-            return capture(self)
+            pieces = self._state()
+        return capture(self.config, pieces)
 
     @classmethod
     def from_recovered(cls, snapshot: dict[str, Any]) -> "OpsLifecycleRegistry":
@@ -435,14 +491,49 @@ class OpsLifecycleRegistry:
 
     def _restore(self, records: list[_Record], completed: list[str], used: list[str], next_seq: int,
                  entries: list[CompletionEntry]) -> None:
+        """Install a state `impl.persistence` has checked for consistency (it refuses any other)."""
         for record in records:
             self._records[record.spec.id] = record
-        self._completed = OrderedDict((id, None) for id in completed if id in self._records)
-        self._used = set(used) | set(self._records)
+        self._completed = OrderedDict((id, None) for id in completed)
+        self._used = set(used)
+        self._registered = _IdLog(used)
         self._next_seq = next_seq
         for entry in entries:
-            self._feed.push(entry)
+            self._feed.publish(entry)
 
-    def _state(self) -> tuple[list[_Record], list[str], list[str], int, _Barrier | None]:
-        return list(self._records.values()), list(self._completed), sorted(self._used), self._next_seq, self._barrier
+    def _state(self) -> "CapturedState":
+        """One consistent state, copied under the lock as immutable values: O(tracked
+        operations + feed entries), never O(ids ever registered)."""
+        barrier = self._barrier
+        return CapturedState(
+            tuple(RecordState(r.spec, r.status, r.peer_ready, r.progress_count, len(r.watchers), r.seq, r.outcome)
+                  for r in self._records.values()),
+            tuple(self._completed), self._registered.frozen(), self._next_seq,
+            None if barrier is None else (barrier.request_id, tuple(barrier.members)),
+            tuple(self._feed.entries()))
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """One operation as a snapshot sees it."""
+
+    spec: OperationSpec
+    status: OperationStatus
+    peer_ready: bool
+    progress_count: int
+    watcher_count: int
+    seq: int
+    outcome: OperationTerminalOutcome | None
+
+
+@dataclass(frozen=True)
+class CapturedState:
+    """What `capture_persistence_snapshot` copies under the lock; serialised after it."""
+
+    records: tuple[RecordState, ...]
+    completed: tuple[str, ...]
+    registered: tuple[tuple[str, ...], ...]   # chunks of the id log, shared, in registration order
+    next_seq: int
+    wait: tuple[str, tuple[str, ...]] | None  # (request id, members)
+    entries: tuple[CompletionEntry, ...]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import textwrap
 import sys
 import traceback
@@ -26,23 +27,32 @@ def _names(text: str) -> frozenset[str]:
     return names
 
 
+#: the largest count a flag takes: far beyond any useful run, small enough for every use
+#: (a deque's length, a Z3 time limit in milliseconds)
+MAX_COUNT = 1_000_000
+#: the longest per-request time limit: a day
+MAX_SECONDS = 86_400.0
+
+
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+    match = re.fullmatch(r"\s*([+-]?)0*(\d+)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}")
+    sign, digits = match.groups()
+    if sign == "-" or digits == "0":
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text[:40]}")
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:  # no conversion of 5,000 digits
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_COUNT:,}, got {text[:40]}")
+    return int(digits)
 
 
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a time > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text[:40]!r}") from None
+    if not 0 < value <= MAX_SECONDS:  # refuses nan and inf too
+        raise argparse.ArgumentTypeError(f"expected a time > 0 and at most {MAX_SECONDS:g} seconds, got {text[:40]}")
     return value
 
 
@@ -370,15 +380,16 @@ def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
     """The drive's plan from --config / --calls / --exclude, or (None, why not)."""
     from conformance.calls import BadInput
     from conformance.drive import Plan
+    from conformance.jsonline import BadJson, decode
     from conformance.protocol import protocol
     proto = protocol(args.machine)
     configs = []
     for n, text in enumerate(args.config, 1):
         try:
-            configs.append(proto.parse_config(json.loads(text), f"--config #{n}"))
-        except json.JSONDecodeError as err:
-            return None, f"--config #{n} is not JSON: {err.msg} (column {err.colno})"
-        except (BadInput, ValueError, OverflowError) as err:
+            configs.append(proto.parse_config(decode(text), f"--config #{n}"))
+        except BadJson as err:
+            return None, f"--config #{n} is not JSON: {err}"
+        except BadInput as err:
             return None, f"bad configuration: {err}"
     known = set(proto.calls)
     for option, names in (("--calls", args.calls or frozenset()), ("--exclude", args.exclude)):
@@ -392,8 +403,18 @@ def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     from conformance.serve import serve
 
-    serve(sys.stdin, sys.stdout, args.machine)
+    try:
+        serve(sys.stdin.buffer, sys.stdout.buffer, args.machine)
+    except BrokenPipeError:  # whoever reads the answers went away: the conversation is over
+        _silence_stdout()
     return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a broken pipe is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
@@ -495,6 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("opsref: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`opsref check T | head -1`)
+        _silence_stdout()
+        return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("OPSREF_DEBUG"):
             traceback.print_exc()

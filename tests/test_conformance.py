@@ -137,7 +137,7 @@ BAD_TRACES: list[Any] = [
                  "truncated.jsonl:3:", "truncated last line", id="truncated-last-line"),
     pytest.param("empty.jsonl", "", "empty.jsonl:1:", "empty file", id="empty-file"),
     pytest.param("listcall.jsonl", f"{HEADER}\n{event_line(['snapshot'], {'id': 'a'}, result=OK)}\n",
-                 "listcall.jsonl:2:", "field call: expected a call name, got list", id="call-is-a-list"),
+                 "listcall.jsonl:2:", "field call: expected a call name, got array", id="call-is-a-list"),
     pytest.param("blank.jsonl", f"{HEADER}\n{REGISTER_A}\n\n{SNAPSHOT_A}\n",
                  "blank.jsonl:3:", "blank line", id="blank-line"),
     pytest.param("extra.jsonl", f"{HEADER}\n{event_line('active_count', {}, result={'ok': 0}, note=1)}\n",

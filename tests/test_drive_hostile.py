@@ -9,6 +9,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 OPSREF = str(Path(sys.executable).with_name("opsref"))
 
 
@@ -57,3 +59,65 @@ def test_no_grandchild_outlives_the_driver(tmp_path: Path) -> None:
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"left running: {left.stdout}"
+
+
+def answering(answer: str, extra: str = "") -> str:
+    """An implementation that answers every request with the bytes `answer` builds from `line`."""
+    return ("import sys\n" + extra +
+            "for line in sys.stdin.buffer:\n"
+            f"    sys.stdout.buffer.write({answer} + b'\\n')\n"
+            "    sys.stdout.buffer.flush()\n")
+
+
+def one_finding(run: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The finding: the banner, then one line (and at most a bounded stderr tail)."""
+    assert run.returncode == code, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    findings = [line for line in run.stderr.splitlines() if line.startswith("opsref drive: ")][1:]
+    assert len(findings) == 1, run.stderr
+    return findings[0]
+
+
+HOSTILE_ANSWERS = {
+    "invalid-utf8": ("b'{\"ok\": \"\\xff\"}'", "is not JSON: '{\"ok\": \"\ufffd\"}' (not UTF-8 (byte 9 of the line))"),
+    "huge-integer": ("b'{\"ok\": ' + b'9' * 4301 + b'}'", "integer of 4301 digits"),
+    "deep": ("b'[' * 100000 + b']' * 100000", "(nested more than 32 levels deep)"),
+    "duplicate-key": ("b'{\"ok\": null, \"ok\": null}'", "(field ok: duplicate key"),
+    "long-line": ("b'{\"ok\": \"' + b'x' * (1 << 24) + b'\"}'", "response 1 (reset) is longer than 16,777,216 bytes"),
+    "two-lines": ("b'{\"ok\": null}\\n{\"ok\": null}'",
+                  "the implementation answered more than one line to a request (noticed after request 1 (reset))"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
+def test_a_hostile_answer_is_one_finding_naming_its_fault(tmp_path: Path, name: str) -> None:
+    answer, message = HOSTILE_ANSWERS[name]
+    run = drive(tmp_path, sys.executable, "-c", answering(answer))
+    finding = one_finding(run)
+    assert message in finding, run.stderr
+    assert finding.startswith("opsref drive: response 1 (reset) ") or "more than one line" in finding
+
+
+def test_two_lines_per_request_are_named_even_when_the_second_comes_late(tmp_path: Path) -> None:
+    script = ("import sys, time\n"
+              "for line in sys.stdin:\n"
+              "    print('{\"ok\": null}', flush=True)\n"
+              "    time.sleep(0.05)\n"
+              "    print('{\"ok\": null}', flush=True)\n")
+    finding = one_finding(drive(tmp_path, sys.executable, "-c", script))
+    assert "answered more than one line to a request" in finding
+    assert "refused" not in finding
+
+
+def test_a_stderr_flood_without_newlines_shows_only_a_bounded_tail(tmp_path: Path) -> None:
+    script = "import sys\nsys.stdin.readline()\nsys.stderr.write('e' * 20_000_000 + 'DNE'[::-1])\nsys.exit(5)\n"
+    run = drive(tmp_path, sys.executable, "-c", script)
+    assert "the implementation exited (status 5)" in run.stderr
+    assert len(run.stderr) < 2000 and "END" in run.stderr
+
+
+def test_a_timeout_that_is_not_a_number_of_seconds_is_bad_usage(tmp_path: Path) -> None:
+    for value in ("inf", "nan", "1e300", "-1"):
+        run = drive(tmp_path, OPSREF, "serve", extra=("--timeout", value))
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert "--timeout" in run.stderr

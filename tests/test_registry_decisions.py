@@ -11,7 +11,7 @@ import pytest
 
 from impl import (
     AlreadyRegisteredError, Completed, Failed, InvalidTransitionError, OperationStatus, OpsLifecycleConfig,
-    OpsLifecycleRegistry, Terminated,
+    OpsLifecycleRegistry, RecoveryError, Terminated,
 )
 from tests.test_registry_seed import RUN, background_spec, result, started
 
@@ -98,7 +98,7 @@ def test_recovery_keeps_terminal_ops_sequence_and_feed() -> None:
 def test_from_recovered_names_the_bad_field() -> None:
     snapshot = OpsLifecycleRegistry().capture_persistence_snapshot()
     snapshot["next_completion_seq"] = "three"
-    with pytest.raises(Exception, match="next_completion_seq: expected int, got str"):
+    with pytest.raises(RecoveryError, match="next_completion_seq: expected integer, got string"):
         OpsLifecycleRegistry.from_recovered(snapshot)
 
 
