@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -97,12 +97,18 @@ mutants: $(STAMP)  ## spec mutation adequacy: every mutant killed or justified a
 
 ci: typecheck test contracts conformance docs-check verify  ## what .ci/run runs
 
-bench: $(STAMP)  ## benchmarks: prove time, registry cycles, check and simulate rates (figures go in the README)
+bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
 	$(BIN)/python bench/registry_cycles.py
+	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/check_rate.py
 	$(BIN)/python bench/drive_rate.py
 	$(BIN)/python bench/drive_coverage.py
+
+SOAK_OPTS ?= --seconds 30 --threads 16 --loops 3
+
+soak: $(STAMP)  ## bounded concurrency soak of the registry, not in ci (make soak SOAK_OPTS="--seconds 60")
+	$(BIN)/python -m tests.soak_registry $(SOAK_OPTS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build opsref-counterexample.jsonl
