@@ -61,10 +61,7 @@ def outcome_to_json(outcome: OperationTerminalOutcome) -> dict[str, Any]:
 
 def capture(config: "OpsLifecycleConfig", state: "CapturedState") -> dict[str, Any]:
     """Serialise a state the registry copied under its lock (this runs outside it)."""
-    registered: list[str] = []
-    for chunk in state.registered:  # one C-level extend per chunk: other threads run in between
-        registered.extend(chunk)
-    return {
+    snapshot: dict[str, Any] = {
         "format": FORMAT,
         "max_completed": config.max_completed,
         "max_concurrent": config.max_concurrent,
@@ -75,11 +72,17 @@ def capture(config: "OpsLifecycleConfig", state: "CapturedState") -> dict[str, A
             "terminal_outcome": outcome_to_json(r.outcome) if r.outcome is not None else None,
         } for r in state.records],
         "completed_order": list(state.completed),
-        "registered_ids": registered,
+        "registered_ids": [],
         "wait": None if state.wait is None else {"wait_request_id": state.wait[0],
                                                  "operation_ids": list(state.wait[1])},
         "completion_entries": [_entry_to_json(e) for e in state.entries],
     }
+    # the long list last, so the many small objects above are not made (and collected) while it is
+    # young; one C-level extend per chunk, so other threads run in between
+    registered: list[str] = snapshot["registered_ids"]
+    for chunk in state.registered:
+        registered.extend(chunk)
+    return snapshot
 
 
 def _spec_to_json(spec: OperationSpec) -> dict[str, Any]:

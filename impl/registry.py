@@ -211,7 +211,7 @@ class OpsLifecycleRegistry:
     inv: len(self._completed) <= self.config.max_completed
     inv: all(self._records[i].outcome is not None for i in self._completed)
     inv: self.config.max_concurrent is None or len(self._live) <= self.config.max_concurrent
-    inv: set(self._records) <= self._used
+    inv: set(self._records) <= self._used.keys()
     """
 
     def __init__(self, config: OpsLifecycleConfig | None = None) -> None:
@@ -220,7 +220,9 @@ class OpsLifecycleRegistry:
         self._records: dict[str, _Record] = {}
         self._live: dict[str, None] = {}                # live ids, in registration order
         self._completed: OrderedDict[str, None] = OrderedDict()  # retained terminal ids, oldest first
-        self._used: set[str] = set()                    # every id ever registered (decision 2)
+        # every id ever registered (decision 2); a dict of str -> None, not a set: the garbage
+        # collector never walks it, so a million retired ids do not lengthen every full collection
+        self._used: dict[str, None] = {}
         self._registered = _IdLog()                     # the same ids, in registration order
         self._next_seq = 0
         self._feed = CompletionFeed(feed_capacity(self.config.max_completed))
@@ -272,7 +274,7 @@ class OpsLifecycleRegistry:
                 raise MaxConcurrentExceededError(limit, len(self._live))
             self._records[spec.id] = record
             self._live[spec.id] = None
-            self._used.add(spec.id)
+            self._used[spec.id] = None
             self._registered.append(spec.id)
 
     def _tracked(self, id: str, action: str, allowed: tuple[OperationStatus, ...]) -> _Record:
@@ -495,7 +497,7 @@ class OpsLifecycleRegistry:
         for record in records:
             self._records[record.spec.id] = record
         self._completed = OrderedDict((id, None) for id in completed)
-        self._used = set(used)
+        self._used = dict.fromkeys(used)
         self._registered = _IdLog(used)
         self._next_seq = next_seq
         for entry in entries:

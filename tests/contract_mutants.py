@@ -16,7 +16,7 @@ class ForgetsTheLiveSet(OpsLifecycleRegistry):
             if spec.id in self._records or spec.id in self._used:
                 raise AlreadyRegisteredError(spec.id)
             self._records[spec.id] = _Record(spec, OperationStatus.PROVISIONING)
-            self._used.add(spec.id)
+            self._used[spec.id] = None
 
 
 __all__ = ["ForgetsTheLiveSet", "OpsLifecycleError"]

@@ -45,6 +45,7 @@ from tests.registry_state import spec_state_of
 MACHINE = build("reference")
 COMPILED = compile_machine(MACHINE)
 GRACE = 30.0  # seconds anything may take to end or be woken once the soak stops
+IN_FLIGHT = 256  # watcher waits pending at once: beyond it the loops (sharing the GIL) only fall behind
 
 
 class Soak:
@@ -52,11 +53,13 @@ class Soak:
         self.seconds, self.threads, self.seed = seconds, threads, seed
         self.registry = OpsLifecycleRegistry(OpsLifecycleConfig(max_completed=64))
         self.stop = threading.Event()
+        self.final = threading.Event()  # the last completion happened: followers drain and end
         self.lock = threading.Lock()
         self.failures: list[str] = []
         self.figures: Counter[str] = Counter()
         self.ids = itertools.count()
         self.recent: deque[str] = deque(maxlen=32)
+        self.in_flight = 0
         self.watch_tasks: list[tuple[str, Future[OperationTerminalOutcome]]] = []
         self.wait_tasks: list[Future[str]] = []
         self.follower_tasks: list[Future[list[int]]] = []
@@ -93,6 +96,8 @@ class Soak:
             again = await watch.wait()  # resolved once: every later wait gives the same outcome
             if again != outcome:
                 self.fail(f"watcher of {id} resolved twice: {outcome} then {again}")
+            with self.lock:
+                self.in_flight -= 1
             return outcome
 
     async def follow(self) -> list[int]:
@@ -100,7 +105,7 @@ class Soak:
         feed = self.registry.completion_feed()
         after, seen = 0, list[int]()
         while True:
-            stopping = self.stop.is_set()
+            stopping = self.final.is_set()
             try:
                 await asyncio.wait_for(feed.wait_for_advance(after), random.uniform(0.001, 0.05))
             except asyncio.TimeoutError:
@@ -144,7 +149,7 @@ class Soak:
             self.count("operations")
             self.recent.append(id)
             try:
-                if rng.random() < 0.6:
+                if rng.random() < 0.6 and self.in_flight < IN_FLIGHT:
                     self.watch(rng, id)
                 self.drive(rng, id)
             except (InvalidTransitionError, NotFoundError):
@@ -155,6 +160,7 @@ class Soak:
         loops = rng.sample(self.loops, 2 if rng.random() < 0.2 else 1)
         for loop in loops:
             with self.lock:
+                self.in_flight += 1
                 self.watch_tasks.append((id, self.submit(self.await_watch(id, watch), loop)))
         if rng.random() < 0.1:
             try:
@@ -260,6 +266,7 @@ class Soak:
             self.fail(f"active count {r.active_count}, live operations {len(live)}")
         self.figures["left live at the end"] = len(live)
         r.terminate_owner("soak ended")  # now every watcher and barrier has something to wake for
+        self.final.set()
         t0 = time.perf_counter()
         deadline = time.monotonic() + GRACE
         resolutions: Counter[int] = Counter()
