@@ -159,6 +159,10 @@ class OperationCompletionWatch:
     def done(self) -> bool:
         return self._signal.done()
 
+    def waiting(self) -> int:
+        """Callers awaiting this watch right now (one that gave up is not among them)."""
+        return self._signal.waiting()
+
 
 class WaitAllHandle:
     """A started wait_all: poll it, block on it, await it, or cancel it.

@@ -17,6 +17,7 @@ import pytest
 import impl.persistence
 from impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
 from impl.registry import _IdLog
+from impl.signals import OneShot
 
 
 def lock_is_free(registry: OpsLifecycleRegistry) -> bool:
@@ -74,13 +75,18 @@ def test_the_copy_under_the_lock_shares_the_retired_ids_instead_of_copying_them(
     assert OpsLifecycleRegistry.from_recovered(snapshot).completion_feed().watermark() == n
 
 
-def test_watchers_and_feed_followers_are_woken_outside_the_registry_lock() -> None:
+def test_watchers_and_feed_followers_are_woken_outside_the_registry_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = OpsLifecycleRegistry()
     registry.register_operation(OperationSpec("a", OperationKind.BACKGROUND_TOOL_OP, "owner", "a", "test"))
-    watch = registry.register_watcher("a")
-    advance = registry.completion_feed().advance_signal(0)
+    registry.register_watcher("a")
+    registry.completion_feed().advance_signal(0)
     seen: list[bool] = []
-    watch._signal._future.add_done_callback(lambda _: seen.append(lock_is_free(registry)))
-    advance._future.add_done_callback(lambda _: seen.append(lock_is_free(registry)))
+    settle = OneShot._settle
+
+    def spy(self: OneShot[Any], state: str, value: Any) -> None:  # every wakeup passes here
+        seen.append(lock_is_free(registry))
+        settle(self, state, value)
+
+    monkeypatch.setattr(OneShot, "_settle", spy)
     registry.cancel_operation("a", "stop")
     assert seen == [True, True]
