@@ -40,6 +40,7 @@ from impl.errors import (
     WaitAlreadyActiveError,
 )
 from impl.feed import CompletionFeed, feed_capacity
+from impl.locks import YieldingLock
 from impl.signals import OneShot
 from impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationKind, OperationLifecycleSnapshot,
@@ -220,7 +221,7 @@ class OpsLifecycleRegistry:
 
     def __init__(self, config: OpsLifecycleConfig | None = None) -> None:
         self.config = config or OpsLifecycleConfig()
-        self._lock = threading.RLock()
+        self._lock = YieldingLock()  # no convoy when many threads share the registry
         self._records: dict[str, _Record] = {}
         self._live: dict[str, None] = {}                # live ids, in registration order
         self._completed: OrderedDict[str, None] = OrderedDict()  # retained terminal ids, oldest first

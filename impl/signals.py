@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+
 _PENDING, _SET, _CANCELLED = "pending", "set", "cancelled"
 
 

@@ -90,3 +90,18 @@ def test_watchers_and_feed_followers_are_woken_outside_the_registry_lock(monkeyp
     monkeypatch.setattr(OneShot, "_settle", spy)
     registry.cancel_operation("a", "stop")
     assert seen == [True, True]
+
+
+def test_the_registry_lock_is_reentrant_and_honours_non_blocking_and_timeouts() -> None:
+    from impl.locks import YieldingLock
+    lock = YieldingLock()
+    with lock:
+        with lock:  # re-entrant: the registry's contracts call its own methods under the lock
+            held: list[bool] = []
+            other = threading.Thread(target=lambda: held.extend([lock.acquire(blocking=False),
+                                                                 lock.acquire(timeout=0.05)]))
+            other.start()
+            other.join(5)
+            assert held == [False, False]
+    assert lock.acquire(blocking=False)
+    lock.release()
