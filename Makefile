@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.opsref-installed
-PYTEST_FLAGS ?= -q
+PYTEST_FLAGS ?= -q -n auto  # tests run on every core (pytest-xdist); make test PYTEST_FLAGS=-q for one process
 
 .DEFAULT_GOAL := help
 .PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean
