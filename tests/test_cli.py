@@ -33,8 +33,8 @@ def reference_run() -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def seed_run() -> subprocess.CompletedProcess[str]:
-    """The registry only: the other machines have no seed decisions (their seed run repeats
-    the reference's, which `reference_run` covers)."""
+    """The registry only, run live; the other machines' seed proofs are read off the
+    recorded report (tests/test_review.py), which `opsref docs --check` keeps current."""
     return opsref("prove", "--profile", "seed", "--json", "--quiet", "--machine", "ops_lifecycle")
 
 

@@ -99,3 +99,16 @@ def test_every_machine_page_has_a_diagram_per_phase_field_and_its_protocol() -> 
         assert "## Protocol" in page
     runtime = (DOCS / "spec" / "runtime_control.md").read_text()
     assert "| `reset_runtime` | — | `{\"inputs_abandoned\"}` |" in runtime and "[*] --> initializing: register_runtime" in runtime
+
+
+def test_the_recorded_seed_proofs_fail_exactly_the_decisions_invariants() -> None:
+    """On every machine the seed profile breaks the invariants its decisions name and no
+    other, and the reference proves everything (the recorded reports, kept current by
+    `opsref docs --check`)."""
+    from spec.registry import MACHINES
+    reports = {p: json.loads((DOCS / "proofs" / f"{p}.json").read_text()) for p in ("reference", "seed")}
+    for name, build_machine in MACHINES.items():
+        failing = {p: {o["invariant"] for m in r["machines"] if m["machine"] == name for o in m["obligations"]
+                       if o["result"] != "proved"} for p, r in reports.items()}
+        assert failing["reference"] == set(), name
+        assert failing["seed"] == {i for d in build_machine("reference").decisions for i in d.invariants}, name
