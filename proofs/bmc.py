@@ -27,13 +27,12 @@ from spec.terms import BOOL, ID, ID_SET, INT
 IDS = 3
 
 
-Config = CheckConfig  # a configuration of the machine's rigid fields (spec.machine.CheckConfig)
 
 
 class Unrolling:
     """s0..sK with step choices; grown one step at a time on one incremental solver."""
 
-    def __init__(self, machine: Machine, configs: tuple[Config, ...], timeout_ms: int, depth: int,
+    def __init__(self, machine: Machine, configs: tuple[CheckConfig, ...], timeout_ms: int, depth: int,
                  start: list[Any] | None = None):
         """Unroll from Init, or (with `start`) from any state satisfying those invariants."""
         self.m = machine
@@ -153,7 +152,7 @@ class Unrolling:
 
     # ------------------------------------------------------------ traces
 
-    def trace(self, model: z3.ModelRef, t: int) -> tuple[list[dict[str, Any]], dict[str, Any], Config]:
+    def trace(self, model: z3.ModelRef, t: int) -> tuple[list[dict[str, Any]], dict[str, Any], CheckConfig]:
         names = id_names(model, self.u)
         steps = []
         for n in range(t):
@@ -184,7 +183,7 @@ def _val(v: spec_model.Value) -> z3.ExprRef:
 # --------------------------------------------------------------------------- replay
 
 
-def replay(machine: Machine, config: Config, steps: list[dict[str, Any]]) -> tuple[bool, spec_model.State, spec_model.State | None, dict[str, Any] | None]:
+def replay(machine: Machine, config: CheckConfig, steps: list[dict[str, Any]]) -> tuple[bool, spec_model.State, spec_model.State | None, dict[str, Any] | None]:
     """Run a trace on the spec model. Returns (all accepted, final, pre-final, last params)."""
     state = spec_model.initial_state(machine, config.as_dict())
     previous = None
@@ -202,7 +201,7 @@ def replay(machine: Machine, config: Config, steps: list[dict[str, Any]]) -> tup
     return True, state, previous, params
 
 
-def model_violates(machine: Machine, config: Config, steps: list[dict[str, Any]], invariant: str) -> bool:
+def model_violates(machine: Machine, config: CheckConfig, steps: list[dict[str, Any]], invariant: str) -> bool:
     ok, state, previous, params = replay(machine, config, steps)
     if not ok:
         return False
@@ -215,7 +214,7 @@ def model_violates(machine: Machine, config: Config, steps: list[dict[str, Any]]
 
 
 def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
-                  configs: tuple[Config, ...] | None = None, progress: Callable[[str], None] | None = None) -> list[Obligation]:
+                  configs: tuple[CheckConfig, ...] | None = None, progress: Callable[[str], None] | None = None) -> list[Obligation]:
     """One `bmc` obligation per (invariant, configuration): no violation within `depth`."""
     out: list[Obligation] = []
     for config in configs or machine.configs():
@@ -282,7 +281,7 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
     return out
 
 
-def _one_step_safe(machine: Machine, config: Config, remaining: list[Any], timeout_ms: int, depth: int) -> bool:
+def _one_step_safe(machine: Machine, config: CheckConfig, remaining: list[Any], timeout_ms: int, depth: int) -> bool:
     """For every k < depth: no step from a state that satisfies `remaining` and has
     every counter <= k violates one of them or takes a counter above k + 1.
 
@@ -352,7 +351,7 @@ def reachability(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
     return out
 
 
-def _model_agrees(machine: Machine, cfg: Config, steps: list[dict[str, Any]], action: str,
+def _model_agrees(machine: Machine, cfg: CheckConfig, steps: list[dict[str, Any]], action: str,
                   args: dict[str, Any], what: str, index: int | None) -> bool:
     ok, state, _, _ = replay(machine, cfg, steps)
     if not ok:

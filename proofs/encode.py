@@ -134,12 +134,6 @@ class Universe:
             return z3.Function("key_before", self.id_sort, self.id_sort, z3.BoolSort())(a, b)
         return z3.Or([z3.And(a == x, b == y) for n, x in enumerate(self.ids) for y in self.ids[n + 1:]])
 
-    def enum_name(self, sort: Sort, value: Expr) -> str:
-        for name, const in self.enums[sort.name][1].items():
-            if z3.eq(const, value):
-                return name
-        return str(value)
-
 
 _ENUM_CACHE: dict[str, tuple[z3.SortRef, list[Expr]]] = {}
 

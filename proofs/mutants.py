@@ -13,9 +13,10 @@ is recorded with what it found:
 
 1. `simulation` — random walks of the mutant with every invariant checked after
    every step (a concrete trace from Init breaks the named invariants);
-2. `differential` — the mutant's answers against `impl/` over random and
-   exhaustive (depth 2) call sequences (the lock-step tie between spec and
-   implementation would fail);
+2. `differential` — the mutant's answers against `impl/` over the same cached
+   random call sequences for every mutant, then exhaustive search over one id to
+   the protocol's depth and over two ids to depth 3 (the lock-step tie between
+   spec and implementation would fail);
 3. `proof` — the unbounded inductive obligations (Z3 `sat`: a counterexample
    to induction for the named invariant and action).
 

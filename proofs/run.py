@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Callable
 
-from proofs.bmc import Config, bounded_check, reachability
+from proofs.bmc import bounded_check, reachability
 from proofs.inductive import prove_unbounded
 from proofs.report import MachineReport, Obligation, Report
-from spec.machine import Machine
+from spec.machine import CheckConfig, Machine
 
 Progress = Callable[[str], None]
 
@@ -30,7 +30,7 @@ TIMEOUT_MS = 60000
 @dataclass(frozen=True)
 class Job:
     kind: str                     # unbounded | bmc | reachability
-    config: Config | None = None  # for bmc
+    config: CheckConfig | None = None  # for bmc
 
     @property
     def label(self) -> str:

@@ -112,10 +112,6 @@ class Action:
                 seen.append(e.field)
         return tuple(seen)
 
-    @property
-    def error_label(self) -> str:
-        return self.label or self.name
-
 
 @dataclass(frozen=True)
 class Ranking:
@@ -280,8 +276,5 @@ class Machine:
 
     def with_action(self, action: Action) -> "Machine":
         return replace(self, actions=tuple(action if a.name == action.name else a for a in self.actions))
-
-    def with_invariants(self, invariants: tuple[Invariant, ...]) -> "Machine":
-        return replace(self, invariants=invariants)
 
 
