@@ -248,9 +248,10 @@ def step(machine: Machine, state: State, action_name: str, params: Mapping[str, 
 
     Contracts (PEP 316, checked by `make contracts`):
     raises: SpecError, KeyError
-    post: isinstance(__return__, Accepted) == (first_failing_guard(machine, machine.action(action_name), state, params) is None)
+    post: isinstance(__return__, Accepted) == all(evaluate(machine, g.holds, state, params) is True for g in machine.action(action_name).guards)
     post: not isinstance(__return__, Rejected) or __return__.error == __return__.guard.error
-    post: not isinstance(__return__, Rejected) or __return__.guard in machine.action(action_name).guards
+    post: not isinstance(__return__, Rejected) or evaluate(machine, __return__.guard.holds, state, params) is not True
+    post: not isinstance(__return__, Rejected) or all(evaluate(machine, g.holds, state, params) is True for g in machine.action(action_name).guards[:machine.action(action_name).guards.index(__return__.guard)])
     """
     action = machine.action(action_name)
     missing = {p.name for p in action.params} - set(params)
