@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from conformance.calls import Arg, BadInput, CallSpec
 from conformance.jsonline import describe
-from conformance.oracle import Decision, Result, snake
+from conformance.oracle import Result, Ruling, snake
 from spec.compiled import compile_machine
 from spec.machine import Guard, Machine
 from spec.model import State, Value, evaluate, initial_state
@@ -122,8 +122,8 @@ class ActionOracle:
         return other
 
     @property
-    def decision(self) -> Decision:
-        return Decision(list(self._steps))
+    def ruling(self) -> Ruling:
+        return Ruling(list(self._steps))
 
     def observe(self, key: str) -> dict[str, Any]:
         return {f: self.state.get(self.machine, f, key) for f in self.per_id}

@@ -36,7 +36,7 @@ def check(header: Header, events: Iterable[Event], profile: str, context: int = 
         count += 1
         expected = oracle.call(event.call, event.args)
         if not agrees(expected, event.result):
-            why = tuple(oracle.decision.explain(oracle.machine))
+            why = tuple(oracle.ruling.explain(oracle.machine))
             return CheckResult(count, Divergence(event, "result", expected, event.result, tuple(recent), why))
         if event.snapshot is not None:
             want = oracle.operations()

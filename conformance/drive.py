@@ -301,7 +301,7 @@ def step_cell(oracle: Any, call: Call, id_args: frozenset[str]) -> Cell:
     """Make `call` on `oracle` and return the cell it covered."""
     phase = _phase(oracle, call, id_args)
     oracle.call(*call)
-    refused = next((g.name for _, g in oracle.decision.steps if g is not None), "ok")
+    refused = next((g.name for _, g in oracle.ruling.steps if g is not None), "ok")
     return (call[0], refused, phase)
 
 

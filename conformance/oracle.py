@@ -7,7 +7,7 @@ its value. Nothing observable is kept beside the spec state: registration order,
 the completion feed and the caller's wait_all future are fields of the machine.
 Every spec action must be reached by some binding (`check_bindings`), so an action
 added to the spec cannot go unseen by the protocol. Every answer comes with a
-`Decision`: the spec guard or effects that made it.
+`Ruling`: the spec guard or effects that made it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class SpecInconsistent(Exception):
 
 
 @dataclass
-class Decision:
+class Ruling:
     """Which spec actions a call ran and, for a refusal, the guard that refused it."""
 
     steps: list[tuple[str, Guard | None]] = field(default_factory=list)
@@ -197,9 +197,9 @@ class Oracle:
         return other
 
     @property
-    def decision(self) -> Decision:
+    def ruling(self) -> Ruling:
         """What decided the answer to the last call."""
-        return Decision(list(self._steps), self._note, self._reads)
+        return Ruling(list(self._steps), self._note, self._reads)
 
     # ------------------------------------------------------------ reading the state
 

@@ -324,7 +324,7 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
         for name, args in calls:
             after = oracle.clone()
             after.call(name, args)
-            refused = after.decision.steps[-1][1]
+            refused = after.ruling.steps[-1][1]
             key = (name, "ok" if refused is None else refused.name)
             found.setdefault(key, path + ((name, args),))
             if refused is None and len(path) + 1 < ACTION_DEPTH:
