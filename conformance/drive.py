@@ -338,7 +338,7 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
             call = rng.choice(calls[name])
             call = _steer(rng, guide, call, window)
             if rng.random() < 0.5:  # half the time: a call that covers a cell no sequence has covered
-                sample = [_steer(rng, guide, rng.choice(calls[n]), window) for n in rng.sample(list(calls), len(calls))]
+                sample = [_steer(rng, guide, rng.choice(calls[other]), window) for other in rng.sample(list(calls), len(calls))]
                 call = next((c for c in sample if step_cell(guide.clone(), c, id_args) not in cells), call)
             cells.add(step_cell(guide, call, id_args))
             sequence.append(call)

@@ -42,6 +42,7 @@ from impl.errors import (
 from impl.feed import CompletionFeed, feed_capacity
 from impl.locks import YieldingLock
 from impl.signals import OneShot
+from impl.snapshot_rules import RecordState
 from impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationKind, OperationLifecycleSnapshot,
     OperationPeerHandle, OperationProgressUpdate, OperationResult, OperationSpec, OperationStatus,
@@ -518,19 +519,6 @@ class OpsLifecycleRegistry:
             tuple(self._completed), self._registered.frozen(), self._next_seq,
             None if barrier is None else (barrier.request_id, tuple(barrier.members)),
             tuple(self._feed.entries()))
-
-
-@dataclass(frozen=True)
-class RecordState:
-    """One operation as a snapshot sees it."""
-
-    spec: OperationSpec
-    status: OperationStatus
-    peer_ready: bool
-    progress_count: int
-    watcher_count: int
-    seq: int
-    outcome: OperationTerminalOutcome | None
 
 
 @dataclass(frozen=True)

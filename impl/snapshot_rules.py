@@ -53,7 +53,10 @@ _JSON_TYPE = {bool: "boolean", int: "integer", str: "string", list: "array", dic
 
 
 @dataclass(frozen=True)
-class CheckedOperation:
+class RecordState:
+    """One operation as a snapshot holds it: what the registry copies under its lock to
+    capture, and what recovery reads back after checking it."""
+
     spec: OperationSpec
     status: OperationStatus
     peer_ready: bool
@@ -68,7 +71,7 @@ class CheckedSnapshot:
     max_completed: int
     max_concurrent: int | None
     next_seq: int
-    operations: list[CheckedOperation]
+    operations: list[RecordState]
     completed_order: list[str]
     registered_ids: list[str]
     wait: tuple[str, list[str]] | None
@@ -186,10 +189,10 @@ def _spec(value: Any, where: str) -> OperationSpec:
         _field(data, "expect_peer_channel", bool, where))
 
 
-def _operation(value: Any, where: str) -> CheckedOperation:
+def _operation(value: Any, where: str) -> RecordState:
     data = _object(value, where)
     outcome = _get(data, "terminal_outcome", where)
-    return CheckedOperation(
+    return RecordState(
         _spec(_get(data, "spec", where), f"{where}.spec"), _enum(OperationStatus, data, "status", where),
         _field(data, "peer_ready", bool, where), _count(_get(data, "progress_count", where), f"{where}.progress_count"),
         _count(_get(data, "watcher_count", where), f"{where}.watcher_count"),
