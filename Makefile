@@ -1,4 +1,4 @@
-# Every target bootstraps .venv (python3 -m venv + pip install -e .) when it is
+# Every target bootstraps .venv (python3 -m venv + pip install -e ".[dev]") when it is
 # missing or older than pyproject.toml; nothing needs installing by hand.
 
 PYTHON ?= python3
@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 verify: $(STAMP)  ## prove every invariant of the reference profile and print the report
@@ -38,10 +38,10 @@ deep: $(STAMP)  ## the lock-step tests with many more examples, and the spec mut
 CROSSHAIR_OPTS ?= --analysis_kind PEP316 --per_condition_timeout 1 --per_path_timeout 0.5
 
 contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of the registry and the spec model
-	$(BIN)/crosshair check $(CROSSHAIR_OPTS) impl/registry.py spec/model.py
+	$(BIN)/crosshair check $(CROSSHAIR_OPTS) opsref.impl.registry opsref.spec.model
 
 typecheck: $(STAMP)  ## mypy --strict on every package
-	$(BIN)/python -m mypy --strict spec proofs impl conformance review opsref tests bench
+	$(BIN)/python -m mypy --strict opsref tests bench
 
 NODE ?= node
 CARGO ?= cargo

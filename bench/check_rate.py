@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.calls import Config
-from conformance.drive import alphabet
-from conformance.oracle import Oracle
-from conformance.trace import Header
+from opsref.conformance.calls import Config
+from opsref.conformance.drive import alphabet
+from opsref.conformance.oracle import Oracle
+from opsref.conformance.trace import Header
 
 EVENTS = int(os.environ.get("OPSREF_BENCH_EVENTS", "1000000"))
 OPSREF = str(Path(sys.executable).with_name("opsref"))

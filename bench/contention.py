@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
+from opsref.impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
 
 
 def spec(id: str) -> OperationSpec:

@@ -21,8 +21,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from conformance.drive import RANDOM_DEFAULTS, Cell, Plan, id_names, random_sequences, state_key, step_cell
-from spec.registry import MACHINES
+from opsref.conformance.drive import RANDOM_DEFAULTS, Cell, Plan, id_names, random_sequences, state_key, step_cell
+from opsref.spec.registry import MACHINES
 
 OPSREF = str(Path(sys.executable).with_name("opsref"))
 SEARCH_STATES = 10_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
+from opsref.impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
 
 CYCLES = 20_000
 

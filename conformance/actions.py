@@ -17,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from conformance.calls import Arg, BadInput, CallSpec
-from conformance.jsonline import describe
-from conformance.oracle import Result, Ruling, snake
-from spec.compiled import compile_machine
-from spec.machine import Guard, Machine
-from spec.model import State, Value, evaluate, initial_state
-from spec.registry import MACHINES
-from spec.terms import BOOL, ID, INT, Param
+from opsref.conformance.calls import Arg, BadInput, CallSpec
+from opsref.conformance.jsonline import describe
+from opsref.conformance.oracle import Result, Ruling, snake
+from opsref.spec.compiled import compile_machine
+from opsref.spec.machine import Guard, Machine
+from opsref.spec.model import State, Value, evaluate, initial_state
+from opsref.spec.registry import MACHINES
+from opsref.spec.terms import BOOL, ID, INT, Param
 
 Call = tuple[str, dict[str, Any]]
 

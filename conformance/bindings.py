@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol
 
-from impl import (
+from opsref.impl import (
     AlreadyRegisteredError, OperationKind, OperationResult, OperationSpec, OpsLifecycleError, OpsLifecycleRegistry,
 )
-from impl.comms_drain import (
+from opsref.impl.comms_drain import (
     CommsDrainController, CommsDrainError, DrainExitReason, MobOwned, SessionOwned,
 )
-from impl.mob_adapter import MobError, MobOpsAdapter
-from impl.runtime_control import NotFoundError, RuntimeControlError, RuntimeControlPlane
+from opsref.impl.mob_adapter import MobError, MobOpsAdapter
+from opsref.impl.runtime_control import NotFoundError, RuntimeControlError, RuntimeControlPlane
 
 Result = dict[str, Any]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
-from conformance.jsonline import describe
-from spec.ops_lifecycle import KIND, configuration
+from opsref.conformance.jsonline import describe
+from opsref.spec.ops_lifecycle import KIND, configuration
 
 FORMAT = "opsref.trace/1"
 

@@ -7,9 +7,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from conformance.oracle import agrees, same_json
-from conformance.protocol import protocol
-from conformance.trace import Event, Header
+from opsref.conformance.oracle import agrees, same_json
+from opsref.conformance.protocol import protocol
+from opsref.conformance.trace import Event, Header
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
-from conformance.calls import CALLS, Config
-from conformance.oracle import READS, agrees
-from conformance.process import Implementation
-from conformance.trace import Event
-from spec.machine import Machine
-from spec.ops_lifecycle import KIND
+from opsref.conformance.calls import CALLS, Config
+from opsref.conformance.oracle import READS, agrees
+from opsref.conformance.process import Implementation
+from opsref.conformance.trace import Event
+from opsref.spec.machine import Machine
+from opsref.spec.ops_lifecycle import KIND
 
 if TYPE_CHECKING:
-    from conformance.protocol import MachineProtocol
+    from opsref.conformance.protocol import MachineProtocol
 
 Call = tuple[str, dict[str, Any]]
 
@@ -142,7 +142,7 @@ def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: lis
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
         impl.verify_quiet()
-        from conformance.process import ImplementationFailed
+        from opsref.conformance.process import ImplementationFailed
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
     events: list[Event] = []
@@ -241,7 +241,7 @@ def shrink(attempt_run: Callable[[list[Call]], Outcome], calls: list[Call], ids:
 
 
 def _protocol(name: str) -> "MachineProtocol":
-    from conformance.protocol import protocol
+    from opsref.conformance.protocol import protocol
     return protocol(name)
 
 

@@ -16,14 +16,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from conformance.calls import CALLS, TRANSITIONS, Config
-from spec.compiled import compile_machine
-from spec.machine import Guard, Machine
-from spec.model import Accepted, State, Value, evaluate, initial_state
-from spec.ops_lifecycle import SWEEPS, TERMINAL
-from spec.registry import MACHINES
-from spec.render import effect_text, guard_text
-from spec.terms import Lit, Term, Var, substitute, walk
+from opsref.conformance.calls import CALLS, TRANSITIONS, Config
+from opsref.spec.compiled import compile_machine
+from opsref.spec.machine import Guard, Machine
+from opsref.spec.model import Accepted, State, Value, evaluate, initial_state
+from opsref.spec.ops_lifecycle import SWEEPS, TERMINAL
+from opsref.spec.registry import MACHINES
+from opsref.spec.render import effect_text, guard_text
+from opsref.spec.terms import Lit, Term, Var, substitute, walk
 
 Result = dict[str, Any]  # {"ok": value} or {"error": {"kind": ..., fields}}
 

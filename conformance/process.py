@@ -17,8 +17,8 @@ import tempfile
 import time
 from typing import Any, Sequence
 
-from conformance.calls import BadInput, InputError, validate_result
-from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode
+from opsref.conformance.calls import BadInput, InputError, validate_result
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode
 
 
 class ImplementationFailed(Exception):

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from conformance import actions
-from conformance.calls import CALLS, BadInput, CallSpec, Config
-from conformance.jsonline import describe
-from spec.machine import Machine
-from spec.registry import MACHINES
+from opsref.conformance import actions
+from opsref.conformance.calls import CALLS, BadInput, CallSpec, Config
+from opsref.conformance.jsonline import describe
+from opsref.spec.machine import Machine
+from opsref.spec.registry import MACHINES
 
 Call = tuple[str, dict[str, Any]]
 
@@ -60,8 +60,8 @@ class MachineProtocol:
 
 
 def _ops() -> MachineProtocol:
-    from conformance import drive
-    from conformance.oracle import READS, Oracle
+    from opsref.conformance import drive
+    from opsref.conformance.oracle import READS, Oracle
     return MachineProtocol(
         "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
@@ -89,5 +89,5 @@ def protocol(name: str) -> MachineProtocol:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a trace line of any machine (conformance/trace.schema.json)."""
-    from conformance.calls import schema as build
+    from opsref.conformance.calls import schema as build
     return build({name: protocol(name).calls for name in SERVED if name != "ops_lifecycle"})

@@ -14,14 +14,14 @@ import json
 import os
 from typing import Any, BinaryIO, Callable
 
-from conformance.bindings import error_result
-from conformance.calls import BadInput, Config, call_spec
-from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
-from impl import (
+from opsref.conformance.bindings import error_result
+from opsref.conformance.calls import BadInput, Config, call_spec
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
+from opsref.impl import (
     OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
     OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
 )
-from impl.values import OperationLifecycleSnapshot
+from opsref.impl.values import OperationLifecycleSnapshot
 
 PER_ID: dict[str, Callable[[OpsLifecycleRegistry, str], object]] = {
     "provisioning_succeeded": lambda r, i: r.provisioning_succeeded(i),
@@ -164,8 +164,8 @@ class ActionServer:
     """A machine of the action protocol (conformance/actions.py) served by its binding."""
 
     def __init__(self, machine: str) -> None:
-        from conformance.bindings import BINDINGS
-        from conformance.protocol import protocol
+        from opsref.conformance.bindings import BINDINGS
+        from opsref.conformance.protocol import protocol
         self.protocol = protocol(machine)
         self.make = BINDINGS[machine]
         self.binding = self.make()

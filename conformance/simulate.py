@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from spec.compiled import compile_machine
-from spec.machine import Machine
-from spec.model import SpecError, State, Value, initial_state
-from spec.terms import BOOL, ID, ID_SET, INT, Sort
+from opsref.spec.compiled import compile_machine
+from opsref.spec.machine import Machine
+from opsref.spec.model import SpecError, State, Value, initial_state
+from opsref.spec.terms import BOOL, ID, ID_SET, INT, Sort
 
 Step = tuple[str, dict[str, Value]]
 

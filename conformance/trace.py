@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from conformance.calls import FORMAT, BadInput, InputError, validate_result
-from conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, describe, json_type
-from conformance.protocol import MachineProtocol, protocol
-from spec.registry import MACHINES
+from opsref.conformance.calls import FORMAT, BadInput, InputError, validate_result
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, describe, json_type
+from opsref.conformance.protocol import MachineProtocol, protocol
+from opsref.spec.registry import MACHINES
 
 
 class TraceError(InputError):

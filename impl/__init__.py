@@ -3,16 +3,16 @@
 Everything a caller needs is importable from here.
 """
 
-from impl.errors import (
+from opsref.impl.errors import (
     AlreadyPeerReadyError, AlreadyRegisteredError, DuplicateWaitOperationError, InternalError,
     InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, OpsLifecycleError,
     PeerNotExpectedError, RecoveryError, UnsupportedError, WaitAlreadyActiveError, WaitNotActiveError,
 )
-from impl.feed import CompletionFeed
-from impl.registry import (
+from opsref.impl.feed import CompletionFeed
+from opsref.impl.registry import (
     DEFAULT_MAX_COMPLETED, OperationCompletionWatch, OpsLifecycleConfig, OpsLifecycleRegistry, WaitAllHandle,
 )
-from impl.values import (
+from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionBatch, CompletionEntry, Failed, OperationKind,
     OperationLifecycleSnapshot, OperationPeerHandle, OperationProgressUpdate, OperationResult, OperationSpec,
     OperationStatus, OperationTerminalOutcome, Retired, Terminated, WaitAllResult, WaitAllSatisfied,

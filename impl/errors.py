@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from impl.values import OperationStatus
+from opsref.impl.values import OperationStatus
 
 
 class OpsLifecycleError(Exception):

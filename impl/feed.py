@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from impl.signals import OneShot
-from impl.values import CompletionBatch, CompletionEntry
+from opsref.impl.signals import OneShot
+from opsref.impl.values import CompletionBatch, CompletionEntry
 
 
 def feed_capacity(max_completed: int) -> int:

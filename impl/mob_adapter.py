@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from impl.errors import AlreadyPeerReadyError, InvalidTransitionError, NotFoundError, OpsLifecycleError
-from impl.registry import OpsLifecycleRegistry
-from impl.values import (
+from opsref.impl.errors import AlreadyPeerReadyError, InvalidTransitionError, NotFoundError, OpsLifecycleError
+from opsref.impl.registry import OpsLifecycleRegistry
+from opsref.impl.values import (
     OperationKind, OperationLifecycleSnapshot, OperationPeerHandle, OperationProgressUpdate, OperationSpec,
     OperationStatus,
 )

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from impl.snapshot_rules import FORMAT, CheckedSnapshot, check_snapshot
-from impl.values import (
+from opsref.impl.snapshot_rules import FORMAT, CheckedSnapshot, check_snapshot
+from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationSpec, OperationTerminalOutcome, Terminated,
 )
 
 if TYPE_CHECKING:
-    from impl.registry import CapturedState, OpsLifecycleConfig, OpsLifecycleRegistry
+    from opsref.impl.registry import CapturedState, OpsLifecycleConfig, OpsLifecycleRegistry
 
 __all__ = ["FORMAT", "capture", "outcome_to_json", "recover"]
 
@@ -101,7 +101,7 @@ def _entry_to_json(e: CompletionEntry) -> dict[str, Any]:
 
 def recover(cls: type["OpsLifecycleRegistry"], snapshot: Any) -> "OpsLifecycleRegistry":
     """Rebuild a registry from a snapshot `check_snapshot` accepts (RecoveryError otherwise)."""
-    from impl.registry import OpsLifecycleConfig, _Record
+    from opsref.impl.registry import OpsLifecycleConfig, _Record
 
     checked: CheckedSnapshot = check_snapshot(snapshot)
     registry = cls(OpsLifecycleConfig(checked.max_completed, checked.max_concurrent))

@@ -34,16 +34,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.errors import (
+from opsref.impl.errors import (
     AlreadyPeerReadyError, AlreadyRegisteredError, DuplicateWaitOperationError, InternalError,
     InvalidTransitionError, MaxConcurrentExceededError, NotFoundError, OpsLifecycleError, PeerNotExpectedError,
     WaitAlreadyActiveError,
 )
-from impl.feed import CompletionFeed, feed_capacity
-from impl.locks import YieldingLock
-from impl.signals import OneShot
-from impl.snapshot_rules import RecordState
-from impl.values import (
+from opsref.impl.feed import CompletionFeed, feed_capacity
+from opsref.impl.locks import YieldingLock
+from opsref.impl.signals import OneShot
+from opsref.impl.snapshot_rules import RecordState
+from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationKind, OperationLifecycleSnapshot,
     OperationPeerHandle, OperationProgressUpdate, OperationResult, OperationSpec, OperationStatus,
     OperationTerminalOutcome, Retired, Terminated, WaitAllResult, WaitAllSatisfied,
@@ -484,14 +484,14 @@ class OpsLifecycleRegistry:
     def capture_persistence_snapshot(self) -> dict[str, Any]:
         """The persisted snapshot (`impl.persistence`). The lock is held only to copy the
         immutable pieces of one consistent state; the JSON is built after it is released."""
-        from impl.persistence import capture
+        from opsref.impl.persistence import capture
         with self._lock:
             pieces = self._state()
         return capture(self.config, pieces)
 
     @classmethod
     def from_recovered(cls, snapshot: dict[str, Any]) -> "OpsLifecycleRegistry":
-        from impl.persistence import recover
+        from opsref.impl.persistence import recover
         return recover(cls, snapshot)
 
     # Hooks the persistence module uses to rebuild a registry (kept here so the

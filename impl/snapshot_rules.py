@@ -36,9 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from impl.errors import RecoveryError
-from impl.feed import feed_capacity
-from impl.values import (
+from opsref.impl.errors import RecoveryError
+from opsref.impl.feed import feed_capacity
+from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationKind, OperationResult, OperationSpec,
     OperationStatus, OperationTerminalOutcome, Retired, Terminated,
 )

@@ -62,8 +62,8 @@ PROFILE_HELP = ("reference (default) or seed; +DECISION / -DECISION adopts or dr
 
 def _profile(text: str) -> str:
     """reference or seed, optionally adopting (+NAME) or dropping (-NAME) single decisions."""
-    from spec.machine import check_profile
-    from spec.registry import MACHINES
+    from opsref.spec.machine import check_profile
+    from opsref.spec.registry import MACHINES
     decisions = tuple(d for build in MACHINES.values() for d in build("reference").decisions)
     try:
         check_profile(text, decisions)
@@ -72,14 +72,25 @@ def _profile(text: str) -> str:
     return text
 
 
+def _version() -> str:
+    """The installed distribution's version (the one in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("opsref")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    from spec.registry import MACHINES, PROFILES
+    from opsref.spec.registry import MACHINES, PROFILES
 
     top = argparse.ArgumentParser(
         prog="opsref",
         description="Formal reference of the async-operation lifecycle: spec, proofs, oracle.",
         epilog="Exit status: 0 all holds, 1 a finding (violated or unknown), 2 bad usage, 3 internal error.",
     )
+    top.add_argument("--version", action="version", version=f"opsref {_version()}",
+                     help="print the installed version and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -262,9 +273,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from proofs.report import render_table
-    from proofs.run import prove
-    from spec.registry import build_all
+    from opsref.proofs.report import render_table
+    from opsref.proofs.run import prove
+    from opsref.spec.registry import build_all
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -280,8 +291,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from conformance import check
-    from conformance.trace import read
+    from opsref.conformance import check
+    from opsref.conformance.trace import read
 
     path = args.trace
     try:
@@ -297,8 +308,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from conformance.simulate import render, simulate
-    from spec.registry import MACHINES
+    from opsref.conformance.simulate import render, simulate
+    from opsref.spec.registry import MACHINES
 
     machine = MACHINES[args.machine](args.profile)
     print(f"opsref simulate: {machine.name}/{args.profile}, {args.runs} runs x {args.steps} steps, "
@@ -312,9 +323,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_drive(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conformance import check, drive
-    from conformance.process import Implementation, ImplementationFailed
-    from conformance.trace import Header, write
+    from opsref.conformance import check, drive
+    from opsref.conformance.process import Implementation, ImplementationFailed
+    from opsref.conformance.trace import Header, write
 
     command = args.impl_command[1:] if args.impl_command[:1] == ["--"] else args.impl_command
     if not command:
@@ -378,10 +389,10 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
 def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
     """The drive's plan from --config / --calls / --exclude, or (None, why not)."""
-    from conformance.calls import BadInput
-    from conformance.drive import Plan
-    from conformance.jsonline import BadJson, decode
-    from conformance.protocol import protocol
+    from opsref.conformance.calls import BadInput
+    from opsref.conformance.drive import Plan
+    from opsref.conformance.jsonline import BadJson, decode
+    from opsref.conformance.protocol import protocol
     proto = protocol(args.machine)
     configs = []
     for n, text in enumerate(args.config, 1):
@@ -401,7 +412,7 @@ def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from conformance.serve import serve
+    from opsref.conformance.serve import serve
 
     try:
         serve(sys.stdin.buffer, sys.stdout.buffer, args.machine)
@@ -420,7 +431,7 @@ def _silence_stdout() -> None:
 def cmd_vectors(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conformance.vectors import generate, generate_actions, render_matrix
+    from opsref.conformance.vectors import generate, generate_actions, render_matrix
 
     if args.machine != "ops_lifecycle":
         count, missing = generate_actions(args.machine, args.profile, Path(args.out))
@@ -442,7 +453,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 def cmd_docs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from review import docs
+    from opsref.review import docs
 
     folder = Path(args.dir)
     if args.check:
@@ -461,8 +472,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_mutants(args: argparse.Namespace) -> int:
     import json
 
-    from proofs.mutants import load_equivalent, run_mutants
-    from spec.registry import build_all
+    from opsref.proofs.mutants import load_equivalent, run_mutants
+    from opsref.spec.registry import build_all
 
     equivalent = load_equivalent()
     progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
@@ -497,14 +508,14 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from conformance.protocol import schema
+    from opsref.conformance.protocol import schema
 
     print(json.dumps(schema(), indent=1))
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from conformance.calls import InputError
+    from opsref.conformance.calls import InputError
 
     args = parser().parse_args(argv)
     try:

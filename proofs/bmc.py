@@ -18,11 +18,11 @@ from typing import Any, Callable
 
 import z3
 
-from proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
-from proofs.report import Obligation, describe_params, describe_state, id_names
-from spec import model as spec_model
-from spec.machine import CheckConfig, Machine
-from spec.terms import BOOL, ID, ID_SET, INT
+from opsref.proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
+from opsref.proofs.report import Obligation, describe_params, describe_state, id_names
+from opsref.spec import model as spec_model
+from opsref.spec.machine import CheckConfig, Machine
+from opsref.spec.terms import BOOL, ID, ID_SET, INT
 
 IDS = 3
 

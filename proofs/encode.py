@@ -18,8 +18,8 @@ from typing import Callable, Mapping, TypeAlias
 
 import z3
 
-from spec.machine import Action, Assign, AssignAll, AssignAt, Machine
-from spec.terms import (
+from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Machine
+from opsref.spec.terms import (
     BINARY, BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, PRE,
 )
 

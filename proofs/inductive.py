@@ -24,10 +24,10 @@ from typing import Any, Iterable
 
 import z3
 
-from proofs.encode import Env, StateExprs, Transition, Universe, fresh_params, initial_constraints, set_tables, state_symbols, to_z3, transition
-from proofs.report import Obligation, describe_params, describe_state, id_names, model_ids
-from spec.machine import Action, Invariant, Machine
-from spec.terms import Quant, Term, walk
+from opsref.proofs.encode import Env, StateExprs, Transition, Universe, fresh_params, initial_constraints, set_tables, state_symbols, to_z3, transition
+from opsref.proofs.report import Obligation, describe_params, describe_state, id_names, model_ids
+from opsref.spec.machine import Action, Invariant, Machine
+from opsref.spec.terms import Quant, Term, walk
 
 UNBOUNDED = "unbounded"
 QUICK_MS = 1000  # first try at each ghost construction

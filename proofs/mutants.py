@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
-from spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of
+from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
+from opsref.spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent_mutants.txt")
 
@@ -98,8 +98,8 @@ def _refused_earlier(machine: Machine, a: Action, n: int, phase: Read, value: st
     """An earlier guard of `a` reads nothing but `phase` and refuses `value`: a change to
     guard `n` about `value` cannot be observed (e.g. widening a from-set with `absent`
     after the guard that refuses untracked ids)."""
-    from spec.model import evaluate, initial_state
-    from spec.terms import walk
+    from opsref.spec.model import evaluate, initial_state
+    from opsref.spec.terms import walk
     config = {f.name: f.default.value for f in machine.fields if f.rigid}
     for g in a.guards[:n]:
         reads = [t for t in walk(g.holds) if isinstance(t, Read)]
@@ -185,7 +185,7 @@ def generate(machine: Machine) -> list[Mutant]:
 
 
 def by_simulation(mutant: Machine, runs: int = 30, steps: int = 300) -> list[str]:
-    from conformance.simulate import simulate
+    from opsref.conformance.simulate import simulate
     result = simulate(mutant, runs, steps, seed=1)
     return result.violation.invariants if result.violation else []
 
@@ -194,10 +194,10 @@ def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[s
     """The first call where the mutant's answer differs from impl/'s (empty if none found):
     the same random sequences for every mutant, then every sequence over one id to the
     protocol's depth and over two ids to depth 3 (both pruned by the mutant's states)."""
-    from conformance.drive import drive_exhaustive, first_sequences, run
-    from conformance.oracle import SpecInconsistent
-    from conformance.protocol import protocol
-    from conformance.serve import InProcess
+    from opsref.conformance.drive import drive_exhaustive, first_sequences, run
+    from opsref.conformance.oracle import SpecInconsistent
+    from opsref.conformance.protocol import protocol
+    from opsref.conformance.serve import InProcess
     impl = InProcess(mutant.name)
     oracle = protocol(mutant.name).oracle(mutant.profile, None, mutant)
     try:
@@ -220,7 +220,7 @@ def _first_difference(events: list[Any], index: int) -> str:
 
 
 def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:
-    from proofs.inductive import prove_unbounded
+    from opsref.proofs.inductive import prove_unbounded
     # only a counterexample kills: an `unknown` (timeout) is no evidence either way
     return [o.id for o in prove_unbounded(mutant, timeout_ms) if o.result == "violated"]
 
@@ -244,7 +244,7 @@ def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
             continue
         mutant, sep, why = line.partition(": ")
         if not sep or not why.strip():
-            from conformance.calls import InputError
+            from opsref.conformance.calls import InputError
             raise InputError(f"{path}:{number}: expected 'mutant-id: justification'")
         out[mutant.strip()] = why.strip()
     return out

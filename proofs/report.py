@@ -13,9 +13,9 @@ from typing import Any
 
 import z3
 
-from proofs.encode import StateExprs, Universe, scalar, table
-from spec.machine import Machine
-from spec.terms import BOOL, INT, ID
+from opsref.proofs.encode import StateExprs, Universe, scalar, table
+from opsref.spec.machine import Machine
+from opsref.spec.terms import BOOL, INT, ID
 
 KINDS = ("initiation", "inductive", "ranking", "bmc", "reachability")
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Callable
 
-from proofs.bmc import bounded_check, reachability
-from proofs.inductive import prove_unbounded
-from proofs.report import MachineReport, Obligation, Report
-from spec.machine import CheckConfig, Machine
+from opsref.proofs.bmc import bounded_check, reachability
+from opsref.proofs.inductive import prove_unbounded
+from opsref.proofs.report import MachineReport, Obligation, Report
+from opsref.spec.machine import CheckConfig, Machine
 
 Progress = Callable[[str], None]
 

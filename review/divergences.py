@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance import check
-from conformance.protocol import protocol
-from conformance.trace import Event, Header
-from conformance.vectors import decision_scenario
-from spec.machine import Machine
+from opsref.conformance import check
+from opsref.conformance.protocol import protocol
+from opsref.conformance.trace import Event, Header
+from opsref.conformance.vectors import decision_scenario
+from opsref.spec.machine import Machine
 
 
 def seed_trace(name: str) -> tuple[Header, list[Event]]:

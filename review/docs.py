@@ -19,10 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.calls import InputError
-from review import divergences, page
-from spec.machine import PROFILES
-from spec.registry import MACHINES
+from opsref.conformance.calls import InputError
+from opsref.review import divergences, page
+from opsref.spec.machine import PROFILES
+from opsref.spec.registry import MACHINES
 
 
 def load_reports(docs: Path) -> dict[str, dict[str, Any]]:

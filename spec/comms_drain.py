@@ -37,10 +37,10 @@ nothing; the bool each would return is written in its doc.
 
 from __future__ import annotations
 
-from spec.machine import (
+from opsref.spec.machine import (
     Action, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField, check_profile,
 )
-from spec.terms import (
+from opsref.spec.terms import (
     BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
     ne, not_, or_, read, sym, TRUE,
 )

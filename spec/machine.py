@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from spec.terms import ID, INT, Lit, Param, Sort, Term, Var
+from opsref.spec.terms import ID, INT, Lit, Param, Sort, Term, Var
 
 
 #: Every machine is built for one of these: the seed's observable behaviour, or

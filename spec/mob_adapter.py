@@ -36,11 +36,11 @@ id (or a re-bind) hides a live operation in the old registry from the adapter.
 
 from __future__ import annotations
 
-from spec.machine import (
+from opsref.spec.machine import (
     Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
 )
-from spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
-from spec.terms import (
+from opsref.spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
+from opsref.spec.terms import (
     BOOL, FALSE, ID, INT, TRUE, ActionIs, Lit, Param, Sort, Term, Var, add, and_, at_pre, eq, exists, forall, implies, ite,
     lit, ne, not_, one_of, or_, read, sym, the,
 )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-from spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
-from spec.terms import (
+from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
+from opsref.spec.terms import (
     BINARY, ID, OPERATORS, key_before_value, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
 )
 

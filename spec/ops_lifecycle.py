@@ -44,10 +44,10 @@ pointwise.
 
 from __future__ import annotations
 
-from spec.machine import (
+from opsref.spec.machine import (
     Action, check_profile, CheckConfig, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
 )
-from spec.terms import (
+from opsref.spec.terms import (
     BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
     add, and_, at_pre, card, enum, eq, exists, forall, ge, gt, implies, in_range, ite, le,
     key_before, lit, lt, ne, not_, one_of, or_, read, sub, sym,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from spec import comms_drain, mob_adapter, ops_lifecycle, runtime_control
-from spec.machine import PROFILES, Machine
+from opsref.spec import comms_drain, mob_adapter, ops_lifecycle, runtime_control
+from opsref.spec.machine import PROFILES, Machine
 
 __all__ = ["MACHINES", "PROFILES", "build_all"]
 

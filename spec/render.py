@@ -6,8 +6,8 @@ the review pages): `status[id] ∈ {running, retiring}` rather than a Python rep
 
 from __future__ import annotations
 
-from spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
-from spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from opsref.spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
+from opsref.spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
 
 _INFIX = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "sub": "−", "add": "+", "key_before": "≺",
           "and": "∧", "or": "∨", "implies": "→"}

@@ -42,11 +42,11 @@ moved.
 
 from __future__ import annotations
 
-from spec.machine import (
+from opsref.spec.machine import (
     Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField,
     check_profile,
 )
-from spec.terms import (
+from opsref.spec.terms import (
     ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
     not_, one_of, or_, read, sym,
 )

@@ -4,8 +4,8 @@ to its postcondition (`tests/test_contracts.py` checks that it does)."""
 
 from __future__ import annotations
 
-from impl import AlreadyRegisteredError, OperationSpec, OperationStatus, OpsLifecycleError, OpsLifecycleRegistry
-from impl.registry import _Record
+from opsref.impl import AlreadyRegisteredError, OperationSpec, OperationStatus, OpsLifecycleError, OpsLifecycleRegistry
+from opsref.impl.registry import _Record
 
 
 class ForgetsTheLiveSet(OpsLifecycleRegistry):

@@ -20,11 +20,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from conformance.calls import Config
-from conformance.drive import alphabet
-from conformance.oracle import Oracle, agrees
-from conformance.serve import Server
-from impl import OpsLifecycleRegistry
+from opsref.conformance.calls import Config
+from opsref.conformance.drive import alphabet
+from opsref.conformance.oracle import Oracle, agrees
+from opsref.conformance.serve import Server
+from opsref.impl import OpsLifecycleRegistry
 
 IDS = ["a", "b", "c", "d"]
 CALLS = alphabet(IDS)

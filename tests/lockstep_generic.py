@@ -17,13 +17,13 @@ from typing import Any, Callable, Mapping
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from conformance.actions import observed_fields
-from conformance.bindings import Binding
-from conformance.oracle import snake
-from spec.compiled import compile_machine
-from spec.machine import Machine
-from spec.model import Accepted, Value, initial_state
-from spec.terms import BOOL, ID, INT, Param
+from opsref.conformance.actions import observed_fields
+from opsref.conformance.bindings import Binding
+from opsref.conformance.oracle import snake
+from opsref.spec.compiled import compile_machine
+from opsref.spec.machine import Machine
+from opsref.spec.model import Accepted, Value, initial_state
+from opsref.spec.terms import BOOL, ID, INT, Param
 
 Pools = Mapping[str, tuple[str, ...]]
 Call = tuple[str, dict[str, Value]]

@@ -11,11 +11,11 @@ the last sequence issued) the registry has no spec state at all: `Unrepresentabl
 
 from __future__ import annotations
 
-from spec.machine import Machine
-from spec.model import State, Value, initial_state
-from spec.ops_lifecycle import configuration
+from opsref.spec.machine import Machine
+from opsref.spec.model import State, Value, initial_state
+from opsref.spec.ops_lifecycle import configuration
 
-from impl import OpsLifecycleRegistry
+from opsref.impl import OpsLifecycleRegistry
 
 
 class Unrepresentable(AssertionError):

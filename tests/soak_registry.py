@@ -34,12 +34,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Coroutine
 
-from impl import (
+from opsref.impl import (
     InvalidTransitionError, NotFoundError, OperationCompletionWatch, OperationKind, OperationResult, OperationSpec,
     OperationTerminalOutcome, OpsLifecycleConfig, OpsLifecycleRegistry, WaitAllHandle, WaitAlreadyActiveError,
 )
-from spec.compiled import compile_machine
-from spec.ops_lifecycle import build
+from opsref.spec.compiled import compile_machine
+from opsref.spec.ops_lifecycle import build
 from tests.registry_state import spec_state_of
 
 MACHINE = build("reference")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from spec import model
-from spec.machine import Effect, Guard, Machine
-from spec.model import Accepted, Rejected, State, Value
-from spec.ops_lifecycle import build, configuration
+from opsref.spec import model
+from opsref.spec.machine import Effect, Guard, Machine
+from opsref.spec.model import Accepted, Rejected, State, Value
+from opsref.spec.ops_lifecycle import build, configuration
 
 Call = tuple[str, dict[str, Value]]
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from conformance import check
-from conformance.actions import calls_for
-from conformance.drive import drive_exhaustive, drive_random
-from conformance.protocol import protocol, schema
-from conformance.serve import InProcess
-from conformance.trace import read
-from conformance.vectors import generate_actions
-from spec.machine import Action
-from spec.registry import MACHINES
+from opsref.conformance import check
+from opsref.conformance.actions import calls_for
+from opsref.conformance.drive import drive_exhaustive, drive_random
+from opsref.conformance.protocol import protocol, schema
+from opsref.conformance.serve import InProcess
+from opsref.conformance.trace import read
+from opsref.conformance.vectors import generate_actions
+from opsref.spec.machine import Action
+from opsref.spec.registry import MACHINES
 
 ACTION_MACHINES = [name for name in MACHINES if name != "ops_lifecycle"]
 OPSREF = str(Path(sys.executable).with_name("opsref"))

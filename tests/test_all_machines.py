@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from conformance.drive import random_sequences
-from conformance.protocol import protocol
-from spec import model
-from spec.compiled import compile_machine
-from spec.model import Accepted, Rejected, Value
-from spec.registry import MACHINES
+from opsref.conformance.drive import random_sequences
+from opsref.conformance.protocol import protocol
+from opsref.spec import model
+from opsref.spec.compiled import compile_machine
+from opsref.spec.model import Accepted, Rejected, Value
+from opsref.spec.registry import MACHINES
 
 OTHERS = [name for name in MACHINES if name != "ops_lifecycle"]  # the registry has tests/test_compiled.py
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from proofs.bmc import bounded_check
-from spec.ops_lifecycle import CHECK_CONFIGS, build
-from spec.registry import MACHINES, build_all
-from proofs.report import MachineReport, Report, render_table
-from spec.terms import TRUE
+from opsref.proofs.bmc import bounded_check
+from opsref.spec.ops_lifecycle import CHECK_CONFIGS, build
+from opsref.spec.registry import MACHINES, build_all
+from opsref.proofs.report import MachineReport, Report, render_table
+from opsref.spec.terms import TRUE
 from tests.spec_helpers import REFERENCE, with_guard
 
 OPSREF = str(Path(sys.executable).with_name("opsref"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from spec import model
-from spec.comms_drain import build
-from spec.model import Accepted, Rejected, State, Value
+from opsref.spec import model
+from opsref.spec.comms_drain import build
+from opsref.spec.model import Accepted, Rejected, State, Value
 
 DRAIN = build("reference")
 
@@ -193,7 +193,7 @@ def test_the_proofs_catch_a_stop_drain_that_stops_nothing() -> None:
     skipped (not translated) for every other action, and still bites for its own."""
     from dataclasses import replace
 
-    from proofs.inductive import prove_unbounded
+    from opsref.proofs.inductive import prove_unbounded
 
     stop = DRAIN.action("stop_drain")
     broken = DRAIN.with_action(replace(stop, effects=()))
@@ -206,7 +206,7 @@ def test_the_proofs_catch_an_attach_that_replaces_another_owner() -> None:
     mob: the proofs name the invariant that rules it out, and only that one."""
     from dataclasses import replace
 
-    from proofs.inductive import prove_unbounded
+    from opsref.proofs.inductive import prove_unbounded
 
     ingress = DRAIN.action("set_peer_ingress_context")
     loose = tuple(g for g in ingress.guards if g.name not in ("owner_allows_session_attach", "owner_allows_mob_attach"))

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.simulate import _config, _draw
-from spec import model
-from spec.compiled import Compiled, compile_machine
-from spec.machine import AssignAt, Effect, Invariant, Machine
-from spec.model import Accepted, Rejected, SpecError, State, StepResult, Value
-from spec.ops_lifecycle import LIVE
-from spec.terms import BOOL, ID, ID_SET, INT, TRUE, Param, Sort, add, lit, read
+from opsref.conformance.simulate import _config, _draw
+from opsref.spec import model
+from opsref.spec.compiled import Compiled, compile_machine
+from opsref.spec.machine import AssignAt, Effect, Invariant, Machine
+from opsref.spec.model import Accepted, Rejected, SpecError, State, StepResult, Value
+from opsref.spec.ops_lifecycle import LIVE
+from opsref.spec.terms import BOOL, ID, ID_SET, INT, TRUE, Param, Sort, add, lit, read
 from tests.spec_helpers import REFERENCE, SEED, fresh, run, with_effects, without_guard
 
 Step = tuple[str, dict[str, Value]]

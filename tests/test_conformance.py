@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from conformance import check as checking
-from conformance.calls import Config
-from conformance.protocol import schema
-from conformance.drive import run as drive_calls
-from conformance.oracle import Oracle, agrees
-from conformance.process import Implementation
-from conformance.simulate import simulate
-from conformance.trace import Event, Header, read, write
-from conformance.vectors import DECISIONS
+from opsref.conformance import check as checking
+from opsref.conformance.calls import Config
+from opsref.conformance.protocol import schema
+from opsref.conformance.drive import run as drive_calls
+from opsref.conformance.oracle import Oracle, agrees
+from opsref.conformance.process import Implementation
+from opsref.conformance.simulate import simulate
+from opsref.conformance.trace import Event, Header, read, write
+from opsref.conformance.vectors import DECISIONS
 from tests.spec_helpers import REFERENCE, without_guard
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,10 +15,10 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from conformance.bindings import CommsDrainBinding, MobAdapterBinding, Result, RuntimeControlBinding
-from conformance.drive import RANDOM_DEFAULTS, DriveResult, Plan, drive_random, id_names, observed_run
-from conformance.serve import ActionServer, InProcess, Server
-from impl import OperationKind
+from opsref.conformance.bindings import CommsDrainBinding, MobAdapterBinding, Result, RuntimeControlBinding
+from opsref.conformance.drive import RANDOM_DEFAULTS, DriveResult, Plan, drive_random, id_names, observed_run
+from opsref.conformance.serve import ActionServer, InProcess, Server
+from opsref.impl import OperationKind
 
 
 def drive_default(machine: str, binding: Callable[[], Any] | None = None, server: Server | ActionServer | None = None,

@@ -30,7 +30,7 @@ def test_an_implementation_that_closes_stdout_and_keeps_running_is_reported(tmp_
 
 FLAKY = """
 import json, sys
-from conformance.serve import Server
+from opsref.conformance.serve import Server
 server, seen = Server(), 0
 for line in sys.stdin:
     seen += 1

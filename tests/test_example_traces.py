@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.vectors import generate
+from opsref.conformance.vectors import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance.jsonline import MAX_DEPTH, MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
-from spec.registry import MACHINES
+from opsref.conformance.jsonline import MAX_DEPTH, MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
+from opsref.spec.registry import MACHINES
 
 OPSREF = str(Path(sys.executable).with_name("opsref"))
 

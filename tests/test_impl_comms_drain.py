@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.comms_drain import (
+from opsref.impl.comms_drain import (
     CommsDrainController, CommsDrainError, DestroyedError, DrainExitReason, DrainMode,
     DrainPhase, DrainTask, IngressOwner, MobOwned, NotReadyError, RuntimeState, SessionDrainSnapshot, SessionOwned,
     Unattached, ValidationFailedError,

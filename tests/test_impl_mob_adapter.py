@@ -9,11 +9,11 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from impl import (
+from opsref.impl import (
     InvalidTransitionError, OperationKind, OperationLifecycleSnapshot, OperationPeerHandle, OperationSpec,
     OperationStatus, OpsLifecycleConfig, OpsLifecycleRegistry,
 )
-from impl.mob_adapter import MobError, MobOpsAdapter
+from opsref.impl.mob_adapter import MobError, MobOpsAdapter
 
 S = OperationStatus
 OWNER = "owner-session"

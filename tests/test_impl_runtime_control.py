@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.runtime_control import (
+from opsref.impl.runtime_control import (
     DestroyedError, DestroyReport, InputLifecycleState, InvalidStateError, NotFoundError, NotReadyError,
     RecoveryReport, RecycleReport, ResetReport, RetireReport, RuntimeControlError, RuntimeControlPlane,
     RuntimeState, ValidationFailedError,

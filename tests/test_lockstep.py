@@ -6,8 +6,8 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from impl import InvalidTransitionError, OperationStatus, OpsLifecycleRegistry
-from impl.registry import S
+from opsref.impl import InvalidTransitionError, OperationStatus, OpsLifecycleRegistry
+from opsref.impl.registry import S
 from tests.lockstep import lockstep_machine
 
 TestRegistryAgreesWithSpec = lockstep_machine(OpsLifecycleRegistry).TestCase

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from conformance.bindings import CommsDrainBinding
-from impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase, RuntimeState, Unattached
-from spec.comms_drain import build
-from spec.model import Value
+from opsref.conformance.bindings import CommsDrainBinding
+from opsref.impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase, RuntimeState, Unattached
+from opsref.spec.comms_drain import build
+from opsref.spec.model import Value
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")

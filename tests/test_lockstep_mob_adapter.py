@@ -6,10 +6,10 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from conformance.bindings import MobAdapterBinding
-from impl import OperationLifecycleSnapshot
-from impl.mob_adapter import MobOpsAdapter
-from spec.mob_adapter import build
+from opsref.conformance.bindings import MobAdapterBinding
+from opsref.impl import OperationLifecycleSnapshot
+from opsref.impl.mob_adapter import MobOpsAdapter
+from opsref.spec.mob_adapter import build
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from conformance.bindings import RuntimeControlBinding
-from impl.runtime_control import (
+from opsref.conformance.bindings import RuntimeControlBinding
+from opsref.impl.runtime_control import (
     InputLifecycleState, InvalidStateError, RecoveryReport, ResetReport, RetireReport, RuntimeControlPlane,
     RuntimeState,
 )
-from spec.model import Value
-from spec.runtime_control import build
+from opsref.spec.model import Value
+from opsref.spec.runtime_control import build
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from spec import model
-from spec.mob_adapter import build
-from spec.model import Accepted, Rejected, Value
+from opsref.spec import model
+from opsref.spec.mob_adapter import build
+from opsref.spec.model import Accepted, Rejected, Value
 
 ADAPTER = build("reference")
 
@@ -44,7 +44,7 @@ def test_resolving_the_live_operation_runs_it_and_answers_its_id() -> None:
     """seed 002 active_operation_id_for_session (623-657): the one live operation of the session,
     canonicalized from Provisioning to Running before it is returned; none without one, and
     nothing is registered."""
-    from conformance.actions import ActionOracle
+    from opsref.conformance.actions import ActionOracle
 
     oracle = ActionOracle("mob_adapter")
     resolve = ("active_operation_id_for_session", {"session": "s"})

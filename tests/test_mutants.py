@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from proofs.mutants import Mutant, by_differential, by_simulation, generate, load_equivalent
-from spec.ops_lifecycle import build
-from spec.registry import MACHINES
+from opsref.proofs.mutants import Mutant, by_differential, by_simulation, generate, load_equivalent
+from opsref.spec.ops_lifecycle import build
+from opsref.spec.registry import MACHINES
 
 MUTANTS = {m.id: m for m in generate(build("reference"))}
 

@@ -12,10 +12,10 @@ from typing import Callable
 
 import pytest
 
-from proofs.inductive import prove_unbounded
-from spec.machine import Assign, AssignAll, AssignAt, Effect, Machine
-from spec.ops_lifecycle import LIVE, WAITER, from_status
-from spec.terms import ID, TRUE, Param, add, lit, read, sub, sym
+from opsref.proofs.inductive import prove_unbounded
+from opsref.spec.machine import Assign, AssignAll, AssignAt, Effect, Machine
+from opsref.spec.ops_lifecycle import LIVE, WAITER, from_status
+from opsref.spec.terms import ID, TRUE, Param, add, lit, read, sub, sym
 from tests.spec_helpers import REFERENCE, with_effects, with_guard, without_guard
 
 OP_ID = Param("id", ID)

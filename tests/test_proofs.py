@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from proofs.bmc import bounded_check, reachability
-from spec.ops_lifecycle import CHECK_CONFIGS
-from proofs.inductive import prove_unbounded
-from spec import model
-from spec.model import Accepted, Rejected
-from spec.terms import FALSE, TRUE, le, read
+from opsref.proofs.bmc import bounded_check, reachability
+from opsref.spec.ops_lifecycle import CHECK_CONFIGS
+from opsref.proofs.inductive import prove_unbounded
+from opsref.spec import model
+from opsref.spec.model import Accepted, Rejected
+from opsref.spec.terms import FALSE, TRUE, le, read
 from tests.spec_helpers import REFERENCE, fresh, run, with_guard
 
 REG = "register_operation"

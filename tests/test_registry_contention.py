@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import impl.persistence
-from impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
-from impl.registry import _IdLog
-from impl.signals import OneShot
+import opsref.impl.persistence
+from opsref.impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry
+from opsref.impl.registry import _IdLog
+from opsref.impl.signals import OneShot
 
 
 def lock_is_free(registry: OpsLifecycleRegistry) -> bool:
@@ -47,14 +47,14 @@ def cycle(registry: OpsLifecycleRegistry, id: str, watch: bool = False) -> Any:
 def test_a_snapshot_is_serialised_outside_the_registry_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = OpsLifecycleRegistry()
     cycle(registry, "a")
-    real = impl.persistence.capture
+    real = opsref.impl.persistence.capture
     seen: list[bool] = []
 
     def spy(*args: Any) -> dict[str, Any]:
         seen.append(lock_is_free(registry))
         return real(*args)
 
-    monkeypatch.setattr(impl.persistence, "capture", spy)
+    monkeypatch.setattr(opsref.impl.persistence, "capture", spy)
     snapshot = registry.capture_persistence_snapshot()
     assert seen == [True]
     assert snapshot["registered_ids"] == ["a"] and snapshot["completed_order"] == ["a"]
@@ -70,7 +70,7 @@ def test_the_copy_under_the_lock_shares_the_retired_ids_instead_of_copying_them(
     assert all(a is b for a, b in zip(state.registered, registry._registered._chunks))
     for k in range(n, n + _IdLog.CHUNK):  # registrations after the copy do not leak into it
         cycle(registry, f"op{k}")
-    snapshot = impl.persistence.capture(registry.config, state)
+    snapshot = opsref.impl.persistence.capture(registry.config, state)
     assert snapshot["registered_ids"] == [f"op{k}" for k in range(n)]
     assert OpsLifecycleRegistry.from_recovered(snapshot).completion_feed().watermark() == n
 
@@ -93,7 +93,7 @@ def test_watchers_and_feed_followers_are_woken_outside_the_registry_lock(monkeyp
 
 
 def test_the_registry_lock_is_reentrant_and_honours_non_blocking_and_timeouts() -> None:
-    from impl.locks import YieldingLock
+    from opsref.impl.locks import YieldingLock
     lock = YieldingLock()
     with lock:
         with lock:  # re-entrant: the registry's contracts call its own methods under the lock

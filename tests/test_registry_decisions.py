@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from impl import (
+from opsref.impl import (
     AlreadyRegisteredError, Completed, Failed, InvalidTransitionError, OperationStatus, OpsLifecycleConfig,
     OpsLifecycleRegistry, RecoveryError, Terminated,
 )

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from conformance.calls import Config
-from conformance.drive import drive_random
-from conformance.oracle import Oracle, SpecInconsistent, check_bindings
-from conformance.serve import InProcess, Server
-from spec.machine import Action
-from spec.ops_lifecycle import build
+from opsref.conformance.calls import Config
+from opsref.conformance.drive import drive_random
+from opsref.conformance.oracle import Oracle, SpecInconsistent, check_bindings
+from opsref.conformance.serve import InProcess, Server
+from opsref.spec.machine import Action
+from opsref.spec.ops_lifecycle import build
 
 
 class InclusiveCursor(Server):

@@ -17,17 +17,17 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conformance.calls import Config
-from conformance.drive import alphabet
-from conformance.oracle import Oracle
-from conformance.serve import Server
-from impl import (
+from opsref.conformance.calls import Config
+from opsref.conformance.drive import alphabet
+from opsref.conformance.oracle import Oracle
+from opsref.conformance.serve import Server
+from opsref.impl import (
     OperationKind, OperationPeerHandle, OperationResult, OperationSpec, OpsLifecycleConfig, OpsLifecycleRegistry,
     RecoveryError,
 )
-from spec.compiled import compile_machine
-from spec.model import State, violated_invariants
-from spec.ops_lifecycle import build
+from opsref.spec.compiled import compile_machine
+from opsref.spec.model import State, violated_invariants
+from opsref.spec.ops_lifecycle import build
 from tests.registry_state import Unrepresentable, spec_state_of
 
 MACHINE = build("reference")

@@ -7,13 +7,13 @@ import uuid
 
 import pytest
 
-from impl import (
+from opsref.impl import (
     DEFAULT_MAX_COMPLETED, Completed, Failed, MaxConcurrentExceededError, OperationKind, OperationPeerHandle,
     OperationResult, OperationSpec, OperationStatus, OpsLifecycleConfig, OpsLifecycleRegistry,
     PeerNotExpectedError, Retired,
 )
-from impl.registry import OperationCompletionWatch
-from impl.signals import OneShot
+from opsref.impl.registry import OperationCompletionWatch
+from opsref.impl.signals import OneShot
 
 RUN = "run-1"
 

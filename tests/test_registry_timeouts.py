@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleRegistry
+from opsref.impl import OperationKind, OperationResult, OperationSpec, OpsLifecycleRegistry
 
 
 def spec(id: str) -> OperationSpec:

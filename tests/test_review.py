@@ -6,10 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from conformance import check as checking
-from conformance.trace import read
-from review import docs
-from spec.ops_lifecycle import build
+from opsref.conformance import check as checking
+from opsref.conformance.trace import read
+from opsref.review import docs
+from opsref.spec.ops_lifecycle import build
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -63,7 +63,7 @@ def test_the_page_names_every_action_guard_error_and_invariant() -> None:
 
 
 def test_every_divergence_trace_passes_under_seed_and_diverges_under_reference() -> None:
-    from spec.registry import MACHINES
+    from opsref.spec.registry import MACHINES
     traces = sorted((DOCS / "traces").glob("*.seed.jsonl"))
     decisions = [d.name for build_machine in MACHINES.values() for d in build_machine("reference").decisions]
     assert sorted(p.name.removesuffix(".seed.jsonl") for p in traces) == sorted(decisions)
@@ -76,7 +76,7 @@ def test_every_divergence_trace_passes_under_seed_and_diverges_under_reference()
 
 
 def test_every_choice_is_listed_with_the_proofs_that_rest_on_it() -> None:
-    from spec.registry import MACHINES
+    from opsref.spec.registry import MACHINES
     page = (DOCS / "divergences.md").read_text()
     listed = 0
     for build_machine in MACHINES.values():
@@ -91,7 +91,7 @@ def test_every_choice_is_listed_with_the_proofs_that_rest_on_it() -> None:
 
 
 def test_every_machine_page_has_a_diagram_per_phase_field_and_its_protocol() -> None:
-    from spec.registry import MACHINES
+    from opsref.spec.registry import MACHINES
     for name, build_machine in MACHINES.items():
         page = (DOCS / "spec" / f"{name}.md").read_text()
         for phase in build_machine("reference").phases:
@@ -105,7 +105,7 @@ def test_the_recorded_seed_proofs_fail_exactly_the_decisions_invariants() -> Non
     """On every machine the seed profile breaks the invariants its decisions name and no
     other, and the reference proves everything (the recorded reports, kept current by
     `opsref docs --check`)."""
-    from spec.registry import MACHINES
+    from opsref.spec.registry import MACHINES
     reports = {p: json.loads((DOCS / "proofs" / f"{p}.json").read_text()) for p in ("reference", "seed")}
     for name, build_machine in MACHINES.items():
         failing = {p: {o["invariant"] for m in r["machines"] if m["machine"] == name for o in m["obligations"]

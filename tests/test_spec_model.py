@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spec.model import Value, violated_invariants
+from opsref.spec.model import Value, violated_invariants
 from tests.spec_helpers import REFERENCE, SEED, fresh, refusal, run
 
 MOB, TOOL = "mob_member_child", "background_tool_op"
