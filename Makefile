@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q -n auto  # tests run on every core (pytest-xdist); make test PYTEST_FLAGS=-q for one process
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean package
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of 
 	$(BIN)/crosshair check $(CROSSHAIR_OPTS) opsref.impl.registry opsref.spec.model
 
 typecheck: $(STAMP)  ## mypy --strict on every package
-	$(BIN)/python -m mypy --strict opsref tests bench
+	$(BIN)/python -m mypy --strict opsref tests bench packaging
 
 NODE ?= node
 CARGO ?= cargo
@@ -95,7 +95,25 @@ docs-check: $(STAMP)  ## fail when docs/ differs from what the spec generates, o
 mutants: $(STAMP)  ## spec mutation adequacy: every mutant killed or justified as equivalent
 	$(BIN)/opsref mutants
 
-ci: typecheck test contracts conformance docs-check verify  ## what .ci/run runs
+WHEEL_VENV := build/wheel-venv
+WHEEL_BIN  := $(WHEEL_VENV)/bin
+
+# The wheel as a user gets it: built, installed into a fresh virtual environment without
+# the dev extra, and run from there (outside the source tree, so nothing here is imported).
+package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extra) and run the commands from there
+	rm -rf dist $(WHEEL_VENV) build/wheel-run && mkdir -p build/wheel-run
+	$(BIN)/python -m build --wheel --outdir dist . > build/wheel-build.txt 2>&1 || { tail -20 build/wheel-build.txt; exit 1; }
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_BIN)/python -m pip install --quiet --disable-pip-version-check dist/opsref-*.whl
+	$(WHEEL_BIN)/python packaging/check_installed.py
+	cd build/wheel-run && ../wheel-venv/bin/opsref --version
+	cd build/wheel-run && ../wheel-venv/bin/opsref prove --machine comms_drain --quiet > prove.txt && tail -1 prove.txt
+	cd build/wheel-run && ../wheel-venv/bin/opsref vectors --out vectors > vectors.txt && tail -1 vectors.txt
+	cd build/wheel-run && ../wheel-venv/bin/opsref check $$(find vectors -name '*.jsonl' | sort | head -1)
+	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
+	cd build/wheel-run && ../wheel-venv/bin/opsref schema > schema.json && ../wheel-venv/bin/python -c "import json; json.load(open('schema.json')); print('schema: valid JSON')"
+
+ci: typecheck test contracts conformance docs-check verify package  ## what .ci/run runs
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
@@ -111,4 +129,4 @@ soak: $(STAMP)  ## bounded concurrency soak of the registry, not in ci (make soa
 	$(BIN)/python -m tests.soak_registry $(SOAK_OPTS)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build opsref-counterexample.jsonl
+	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis build dist opsref-counterexample.jsonl
