@@ -24,22 +24,37 @@ retired across a restart.
 
 Recovery trusts nothing: a snapshot that is malformed, or whose fields disagree
 with each other, is refused with `RecoveryError` naming the field and the rule
-(`impl.snapshot_rules`), never turned into a wrong registry.
+(`impl.snapshot_rules.check_snapshot`), never turned into a wrong registry; the
+registry (`OpsLifecycleRegistry.from_recovered`) rebuilds itself from what that check
+returns. This module knows the format, not the registry: it imports nothing of it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from opsref.impl.snapshot_rules import FORMAT, CheckedSnapshot, check_snapshot
+from opsref.impl.snapshot_rules import FORMAT, RecordState
 from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationSpec, OperationTerminalOutcome, Terminated,
 )
 
-if TYPE_CHECKING:
-    from opsref.impl.registry import CapturedState, OpsLifecycleConfig, OpsLifecycleRegistry
+__all__ = ["FORMAT", "CapturedState", "capture", "outcome_to_json"]
 
-__all__ = ["FORMAT", "capture", "outcome_to_json", "recover"]
+
+@dataclass(frozen=True)
+class CapturedState:
+    """What the registry copies under its lock for a snapshot (immutable values); `capture`
+    serialises it after the lock is released. The registry builds it; this module only reads it."""
+
+    max_completed: int
+    max_concurrent: int | None
+    records: tuple[RecordState, ...]
+    completed: tuple[str, ...]
+    registered: tuple[tuple[str, ...], ...]   # chunks of the id log, shared, in registration order
+    next_seq: int
+    wait: tuple[str, tuple[str, ...]] | None  # (request id, members)
+    entries: tuple[CompletionEntry, ...]
 
 
 def outcome_to_json(outcome: OperationTerminalOutcome) -> dict[str, Any]:
@@ -59,12 +74,12 @@ def outcome_to_json(outcome: OperationTerminalOutcome) -> dict[str, Any]:
 # --------------------------------------------------------------------------- capture
 
 
-def capture(config: "OpsLifecycleConfig", state: "CapturedState") -> dict[str, Any]:
+def capture(state: CapturedState) -> dict[str, Any]:
     """Serialise a state the registry copied under its lock (this runs outside it)."""
     snapshot: dict[str, Any] = {
         "format": FORMAT,
-        "max_completed": config.max_completed,
-        "max_concurrent": config.max_concurrent,
+        "max_completed": state.max_completed,
+        "max_concurrent": state.max_concurrent,
         "next_completion_seq": state.next_seq,
         "operations": [{
             "spec": _spec_to_json(r.spec), "status": r.status.value, "peer_ready": r.peer_ready,
@@ -94,19 +109,3 @@ def _spec_to_json(spec: OperationSpec) -> dict[str, Any]:
 def _entry_to_json(e: CompletionEntry) -> dict[str, Any]:
     return {"seq": e.seq, "operation_id": e.operation_id, "kind": e.kind.value, "display_name": e.display_name,
             "terminal_outcome": outcome_to_json(e.terminal_outcome), "completed_at_ms": e.completed_at_ms}
-
-
-# --------------------------------------------------------------------------- recovery
-
-
-def recover(cls: type["OpsLifecycleRegistry"], snapshot: Any) -> "OpsLifecycleRegistry":
-    """Rebuild a registry from a snapshot `check_snapshot` accepts (RecoveryError otherwise)."""
-    from opsref.impl.registry import OpsLifecycleConfig, _Record
-
-    checked: CheckedSnapshot = check_snapshot(snapshot)
-    registry = cls(OpsLifecycleConfig(checked.max_completed, checked.max_concurrent))
-    records = [_Record(op.spec, op.status, peer_ready=op.peer_ready, progress_count=op.progress_count,
-                       outcome=op.outcome, seq=op.seq)
-               for op in checked.operations if op.status.is_terminal()]  # only terminal operations survive
-    registry._restore(records, checked.completed_order, checked.registered_ids, checked.next_seq, checked.entries)
-    return registry

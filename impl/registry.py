@@ -42,7 +42,9 @@ from opsref.impl.errors import (
 from opsref.impl.feed import CompletionFeed, feed_capacity
 from opsref.impl.locks import YieldingLock
 from opsref.impl.signals import OneShot
-from opsref.impl.snapshot_rules import RecordState
+from opsref.impl import persistence
+from opsref.impl.persistence import CapturedState
+from opsref.impl.snapshot_rules import RecordState, check_snapshot
 from opsref.impl.values import (
     Aborted, Cancelled, Completed, CompletionEntry, Failed, OperationKind, OperationLifecycleSnapshot,
     OperationPeerHandle, OperationProgressUpdate, OperationResult, OperationSpec, OperationStatus,
@@ -484,51 +486,40 @@ class OpsLifecycleRegistry:
     def capture_persistence_snapshot(self) -> dict[str, Any]:
         """The persisted snapshot (`impl.persistence`). The lock is held only to copy the
         immutable pieces of one consistent state; the JSON is built after it is released."""
-        from opsref.impl.persistence import capture
         with self._lock:
             pieces = self._state()
-        return capture(self.config, pieces)
+        return persistence.capture(pieces)
 
     @classmethod
-    def from_recovered(cls, snapshot: dict[str, Any]) -> "OpsLifecycleRegistry":
-        from opsref.impl.persistence import recover
-        return recover(cls, snapshot)
+    def from_recovered(cls, snapshot: Any) -> "OpsLifecycleRegistry":
+        """Seed 001's `from_recovered`: only terminal operations survive, with the sequence
+        counter, the feed and every id ever registered. `check_snapshot` refuses a malformed
+        or inconsistent snapshot (RecoveryError, naming the field and the rule) before any
+        of it is installed."""
+        checked = check_snapshot(snapshot)
+        registry = cls(OpsLifecycleConfig(checked.max_completed, checked.max_concurrent))
+        for op in checked.operations:
+            if op.status.is_terminal():
+                registry._records[op.spec.id] = _Record(op.spec, op.status, peer_ready=op.peer_ready,
+                                                        progress_count=op.progress_count, outcome=op.outcome,
+                                                        seq=op.seq)
+        registry._completed = OrderedDict((id, None) for id in checked.completed_order)
+        registry._used = dict.fromkeys(checked.registered_ids)
+        registry._registered = _IdLog(checked.registered_ids)
+        registry._next_seq = checked.next_seq
+        for entry in checked.entries:
+            registry._feed.publish(entry)
+        return registry
 
-    # Hooks the persistence module uses to rebuild a registry (kept here so the
-    # record layout stays private to this module).
-
-    def _restore(self, records: list[_Record], completed: list[str], used: list[str], next_seq: int,
-                 entries: list[CompletionEntry]) -> None:
-        """Install a state `impl.persistence` has checked for consistency (it refuses any other)."""
-        for record in records:
-            self._records[record.spec.id] = record
-        self._completed = OrderedDict((id, None) for id in completed)
-        self._used = dict.fromkeys(used)
-        self._registered = _IdLog(used)
-        self._next_seq = next_seq
-        for entry in entries:
-            self._feed.publish(entry)
-
-    def _state(self) -> "CapturedState":
+    def _state(self) -> CapturedState:
         """One consistent state, copied under the lock as immutable values: O(tracked
         operations + feed entries), never O(ids ever registered)."""
         barrier = self._barrier
         return CapturedState(
+            self.config.max_completed, self.config.max_concurrent,
             tuple(RecordState(r.spec, r.status, r.peer_ready, r.progress_count, len(r.watchers), r.seq, r.outcome)
                   for r in self._records.values()),
             tuple(self._completed), self._registered.frozen(), self._next_seq,
             None if barrier is None else (barrier.request_id, tuple(barrier.members)),
             tuple(self._feed.entries()))
-
-
-@dataclass(frozen=True)
-class CapturedState:
-    """What `capture_persistence_snapshot` copies under the lock; serialised after it."""
-
-    records: tuple[RecordState, ...]
-    completed: tuple[str, ...]
-    registered: tuple[tuple[str, ...], ...]   # chunks of the id log, shared, in registration order
-    next_seq: int
-    wait: tuple[str, tuple[str, ...]] | None  # (request id, members)
-    entries: tuple[CompletionEntry, ...]
 

@@ -70,7 +70,7 @@ def test_the_copy_under_the_lock_shares_the_retired_ids_instead_of_copying_them(
     assert all(a is b for a, b in zip(state.registered, registry._registered._chunks))
     for k in range(n, n + _IdLog.CHUNK):  # registrations after the copy do not leak into it
         cycle(registry, f"op{k}")
-    snapshot = opsref.impl.persistence.capture(registry.config, state)
+    snapshot = opsref.impl.persistence.capture(state)
     assert snapshot["registered_ids"] == [f"op{k}" for k in range(n)]
     assert OpsLifecycleRegistry.from_recovered(snapshot).completion_feed().watermark() == n
 
