@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from opsref.conformance.calls import Config
-from opsref.conformance.drive import alphabet
+from opsref.conformance.calls import alphabet
 from opsref.conformance.oracle import Oracle
 from opsref.conformance.trace import Header
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from opsref.conformance.calls import Arg, BadInput, CallSpec
+from opsref.conformance.calls import Arg, BadInput, Call, CallSpec
 from opsref.conformance.jsonline import describe
 from opsref.conformance.oracle import Result, Ruling, snake
 from opsref.spec.compiled import compile_machine
@@ -26,7 +26,6 @@ from opsref.spec.model import State, Value, evaluate, initial_state
 from opsref.spec.registry import MACHINES
 from opsref.spec.terms import BOOL, ID, INT, Param
 
-Call = tuple[str, dict[str, Any]]
 
 READS = frozenset({"observe", "observe_globals"})
 

@@ -35,27 +35,16 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
-from opsref.conformance.calls import CALLS, Config
+from opsref.conformance.calls import CONFIGS, Call, Config, alphabet
 from opsref.conformance.oracle import READS, agrees
+from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.conformance.process import Implementation
 from opsref.conformance.trace import Event
 from opsref.spec.machine import Machine
 from opsref.spec.ops_lifecycle import KIND
 
-if TYPE_CHECKING:
-    from opsref.conformance.protocol import MachineProtocol
-
-Call = tuple[str, dict[str, Any]]
-
-CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
-
-#: the reads that show everything observable, made after each sequence in exhaustive mode
-PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0}), ("feed", {"after": 1})]
-#: the reads random mode makes after every call that may change state (not `wait_poll`: it polls;
-#: the feed is read where random mode steers its cursors)
-OBSERVATION: list[Call] = [("operations", {})]
 
 
 @dataclass(frozen=True)
@@ -73,39 +62,6 @@ RANDOM_DEFAULTS = RandomDefaults()
 
 def id_names(count: int) -> list[str]:
     return [chr(ord("a") + n) if n < 26 else f"op{n}" for n in range(count)]
-
-
-#: feed cursors in the fixed alphabet: below, at and above the watermark of a short sequence
-CURSORS = (0, 1, 2, 3)
-
-
-def _domain(kind: str, members: tuple[str, ...], ids: list[str]) -> list[Any]:
-    if kind == "id":
-        return list(ids)
-    if kind == "ids":
-        return [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
-    if kind == "count":
-        return list(CURSORS)
-    if kind == "bool":
-        return [False, True]
-    if kind == "kind":
-        return list(KIND.members)
-    if kind == "enum":
-        return list(members)
-    raise ValueError(f"no driver domain for argument kind {kind!r}")
-
-
-def alphabet(ids: list[str]) -> list[Call]:
-    """Every call of the protocol (`CALLS`, each bound to the spec) over small argument
-    domains and the id pool, registrations first (random mode weights them up)."""
-    out: list[Call] = []
-    order = ["register_operation"] + [name for name in CALLS if name != "register_operation"]
-    for name in order:
-        spec = CALLS[name]
-        names = [a.name for a in spec.args]
-        for combo in itertools.product(*(_domain(a.kind, a.members, ids) for a in spec.args)):
-            out.append((name, dict(zip(names, combo))))
-    return out
 
 
 @dataclass
@@ -240,11 +196,6 @@ def shrink(attempt_run: Callable[[list[Call]], Outcome], calls: list[Call], ids:
     return calls, best
 
 
-def _protocol(name: str) -> "MachineProtocol":
-    from opsref.conformance.protocol import protocol
-    return protocol(name)
-
-
 @dataclass(frozen=True)
 class Plan:
     """What a drive draws from: the machine's protocol, the configurations to run under
@@ -258,7 +209,7 @@ class Plan:
     @classmethod
     def of(cls, machine: str, configs: tuple[Any, ...] = (), only: frozenset[str] | None = None,
            exclude: frozenset[str] = frozenset()) -> "Plan":
-        proto = _protocol(machine)
+        proto = protocol(machine)
         return cls(proto, configs or proto.configs, only, exclude)
 
     @property
@@ -380,7 +331,7 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
     few times, other calls mixed in; once it overflows, every step is followed by a read
     around the oldest entry kept, and the sequence ends with reads around it and the
     watermark."""
-    guide = _protocol("ops_lifecycle").oracle("reference", config)
+    guide = protocol("ops_lifecycle").oracle("reference", config)
     capacity = guide.get("feed_capacity")
     if config.max_concurrent == 0:  # nothing can be registered, so nothing completes
         return [("feed", {"after": 0})]
@@ -599,7 +550,7 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: 
 @functools.lru_cache(maxsize=32)
 def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[Any, ...], calls: tuple[str, ...],
                  limit: int) -> int:
-    proto = _protocol(machine)
+    proto = protocol(machine)
     alphabet = [c for c in proto.make_alphabet(list(ids)) if c[0] in calls and c[0] not in proto.reads]
     found: dict[tuple[str, str], int] = {}
     fields = [proto.oracle().machine.field(f) for f in proto.oracle().machine.phases]

@@ -14,12 +14,12 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from opsref.conformance import actions
-from opsref.conformance.calls import CALLS, BadInput, CallSpec, Config
+from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, Config, alphabet, schema as build_schema
 from opsref.conformance.jsonline import describe
+from opsref.conformance.oracle import READS, Oracle
 from opsref.spec.machine import Machine
 from opsref.spec.registry import MACHINES
 
-Call = tuple[str, dict[str, Any]]
 
 #: the machines the protocol covers: every machine of the spec
 SERVED = tuple(MACHINES)
@@ -60,12 +60,10 @@ class MachineProtocol:
 
 
 def _ops() -> MachineProtocol:
-    from opsref.conformance import drive
-    from opsref.conformance.oracle import READS, Oracle
     return MachineProtocol(
-        "ops_lifecycle", CALLS, Config.from_json, drive.CONFIGS, READS,
+        "ops_lifecycle", CALLS, Config.from_json, CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
-        drive.alphabet, lambda ids: list(drive.PROBES), lambda ids: list(drive.OBSERVATION), 2, 5)
+        alphabet, lambda ids: list(PROBES), lambda ids: list(OBSERVATION), 2, 5)
 
 
 def _actions(name: str) -> MachineProtocol:
@@ -89,5 +87,4 @@ def protocol(name: str) -> MachineProtocol:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a trace line of any machine (conformance/trace.schema.json)."""
-    from opsref.conformance.calls import schema as build
-    return build({name: protocol(name).calls for name in SERVED if name != "ops_lifecycle"})
+    return build_schema({name: protocol(name).calls for name in SERVED if name != "ops_lifecycle"})

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import AbstractSet, Any
 
 from opsref.conformance.calls import TRANSITIONS, Config, InputError
-from opsref.conformance.drive import Call, alphabet, feed_cursors, state_key
+from opsref.conformance.calls import Call, alphabet
+from opsref.conformance.drive import feed_cursors, state_key
 from opsref.conformance.oracle import READS, Oracle
 from opsref.conformance.trace import Event, Header, write
 from opsref.spec.ops_lifecycle import STATUS

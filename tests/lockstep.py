@@ -1,7 +1,7 @@
 """The spec and the registry in lock-step, call by call (Hypothesis stateful testing).
 
 Every rule is one protocol call drawn from the registry's alphabet
-(`conformance.drive.alphabet`, derived from the protocol's call table, whose
+(`conformance.calls.alphabet`, derived from the protocol's call table, whose
 bindings reach every spec action: `conformance.oracle.check_bindings`). The call
 goes to the spec through the oracle, with every invariant checked after every spec
 step, and to `impl` through `opsref serve`'s server; the answers must agree, and
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from opsref.conformance.calls import Config
-from opsref.conformance.drive import alphabet
+from opsref.conformance.calls import alphabet
 from opsref.conformance.oracle import Oracle, agrees
 from opsref.conformance.serve import Server
 from opsref.impl import OpsLifecycleRegistry

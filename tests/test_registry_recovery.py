@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from opsref.conformance.calls import Config
-from opsref.conformance.drive import alphabet
+from opsref.conformance.calls import alphabet
 from opsref.conformance.oracle import Oracle
 from opsref.conformance.serve import Server
 from opsref.impl import (
