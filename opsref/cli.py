@@ -472,12 +472,17 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_mutants(args: argparse.Namespace) -> int:
     import json
 
-    from opsref.proofs.mutants import load_equivalent, run_mutants
+    from opsref.conformance.killers import KILLERS
+    from opsref.proofs.mutants import EquivalentListError, load_equivalent, run_mutants
     from opsref.spec.registry import build_all
 
-    equivalent = load_equivalent()
+    try:
+        equivalent = load_equivalent()
+    except EquivalentListError as err:
+        print(f"opsref mutants: {err}", file=sys.stderr)
+        return EXIT_USAGE
     progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    reports = [run_mutants(machine, equivalent, progress, args.jobs)
+    reports = [run_mutants(machine, equivalent, KILLERS, progress, args.jobs)
                for machine in build_all("reference", args.machine)]
     verdicts = [v for r in reports for v in r.verdicts]
     survived = [v for r in reports for v in r.survived]

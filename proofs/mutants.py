@@ -11,6 +11,9 @@ Mutants are generated systematically from the machine's data, never by hand:
 Each mutant goes through the killers, cheapest first, and the first that kills it
 is recorded with what it found:
 
+The killers are passed in (`conformance.killers.KILLERS` from the command line), so this
+module depends on the spec alone:
+
 1. `simulation` — random walks of the mutant with every invariant checked after
    every step (a concrete trace from Init breaks the named invariants);
 2. `differential` — the mutant's answers against `impl/` over the same cached
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -184,50 +188,21 @@ def generate(machine: Machine) -> list[Mutant]:
 # --------------------------------------------------------------------------- killers
 
 
-def by_simulation(mutant: Machine, runs: int = 30, steps: int = 300) -> list[str]:
-    from opsref.conformance.simulate import simulate
-    result = simulate(mutant, runs, steps, seed=1)
-    return result.violation.invariants if result.violation else []
-
-
-def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[str]:
-    """The first call where the mutant's answer differs from impl/'s (empty if none found):
-    the same random sequences for every mutant, then every sequence over one id to the
-    protocol's depth and over two ids to depth 3 (both pruned by the mutant's states)."""
-    from opsref.conformance.drive import drive_exhaustive, first_sequences, run
-    from opsref.conformance.oracle import SpecInconsistent
-    from opsref.conformance.protocol import protocol
-    from opsref.conformance.serve import InProcess
-    impl = InProcess(mutant.name)
-    oracle = protocol(mutant.name).oracle(mutant.profile, None, mutant)
-    try:
-        for config, calls in first_sequences(mutant.name, 5, ("a", "b", "c"), depth, runs):
-            outcome = run(impl, oracle, config, list(calls))
-            if outcome.mismatch is not None:
-                return [_first_difference(outcome.events, outcome.mismatch)]
-        found = (drive_exhaustive(impl, mutant.profile, protocol(mutant.name).one_id_depth, 1, machine=mutant).failure
-                 or drive_exhaustive(impl, mutant.profile, 3, 2, machine=mutant).failure)
-    except SpecInconsistent as err:
-        return [str(err)]
-    return [] if found is None else [_first_difference(found.outcome.events, found.outcome.mismatch or 0)]
-
-
-def _first_difference(events: list[Any], index: int) -> str:
-    e = events[index]
-    answer = str(e.result)
-    answer = answer if len(answer) <= 200 else answer[:197] + "..."  # a feed read can hold 1,024 entries
-    return f"{e.call}({', '.join(f'{k}={v}' for k, v in e.args.items())}) after {index} calls: impl answers {answer}"
-
-
 def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:
     from opsref.proofs.inductive import prove_unbounded
     # only a counterexample kills: an `unknown` (timeout) is no evidence either way
     return [o.id for o in prove_unbounded(mutant, timeout_ms) if o.result == "violated"]
 
 
-KILLERS: tuple[tuple[str, Callable[[Machine], list[str]]], ...] = (
-    ("simulation", by_simulation), ("differential", by_differential), ("proof", by_proof),
-)
+#: a killer: the evidence it finds against a mutant machine (empty when it finds none)
+Killer = Callable[[Machine], list[str]]
+#: named killers, cheapest first; the command line passes simulation and differential
+#: (conformance.killers) before `by_proof`, so this layer needs neither conformance nor impl
+Killers = tuple[tuple[str, Killer], ...]
+
+
+class EquivalentListError(ValueError):
+    """A malformed line in the equivalent-mutant list (the message names file and line)."""
 
 
 # --------------------------------------------------------------------------- the run
@@ -244,8 +219,7 @@ def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
             continue
         mutant, sep, why = line.partition(": ")
         if not sep or not why.strip():
-            from opsref.conformance.calls import InputError
-            raise InputError(f"{path}:{number}: expected 'mutant-id: justification'")
+            raise EquivalentListError(f"{path}:{number}: expected 'mutant-id: justification'")
         out[mutant.strip()] = why.strip()
     return out
 
@@ -270,10 +244,10 @@ class MutationReport:
         return [v for v in self.verdicts if not v.killed_by and not v.equivalent]
 
 
-def judge(m: Mutant) -> Verdict:
+def judge(killers: Killers, m: Mutant) -> Verdict:
     """Run the killers on one mutant, cheapest first; the first that kills it decides."""
     verdict = Verdict(m.id, m.operator, m.description)
-    for name, killer in KILLERS:
+    for name, killer in killers:
         evidence = killer(m.machine)
         if evidence:
             verdict.killed_by, verdict.evidence = name, evidence
@@ -291,8 +265,8 @@ def equivalent_for(equivalent: dict[str, str], machine: str) -> dict[str, str]:
     return out
 
 
-def run_mutants(machine: Machine, equivalent: dict[str, str], progress: Callable[[str], None] | None = None,
-                jobs: int = 1) -> MutationReport:
+def run_mutants(machine: Machine, equivalent: dict[str, str], killers: Killers,
+                progress: Callable[[str], None] | None = None, jobs: int = 1) -> MutationReport:
     started = time.perf_counter()
     equivalent = equivalent_for(equivalent, machine.name)
     mutants = generate(machine)
@@ -310,12 +284,12 @@ def run_mutants(machine: Machine, equivalent: dict[str, str], progress: Callable
 
     if jobs <= 1:
         for m in mutants:
-            done(judge(m))
+            done(judge(killers, m))
     else:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            for v in pool.map(judge, mutants, chunksize=4):
+            for v in pool.map(partial(judge, killers), mutants, chunksize=4):
                 done(v)
     # an entry is stale when its mutant is no longer generated, or a killer now catches it
     # (then the justification was wrong, or the spec changed under it)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from opsref.proofs.mutants import Mutant, by_differential, by_simulation, generate, load_equivalent
+from opsref.conformance.killers import by_differential, by_simulation
+from opsref.proofs.mutants import Mutant, generate, load_equivalent
 from opsref.spec.ops_lifecycle import build
 from opsref.spec.registry import MACHINES
 
