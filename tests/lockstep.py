@@ -8,6 +8,12 @@ step, and to `impl` through `opsref serve`'s server; the answers must agree, and
 after every call so must everything observable (operations, the held waiter, the
 feed from every cursor up to the watermark).
 
+Ids are slots: the alphabet names four, `a` to `d`, and a pseudo-call `renew` (about one
+step in twenty) points a slot at a fresh id. Ids are never reused, so with fixed ids four
+registrations would exhaust a run; with slots a run keeps registering new operations
+while calls keep landing on the few it has (Hypothesis's fresh-ids-in-a-bundle idea, kept
+to one rule so the step budget goes to protocol calls).
+
 `lockstep_machine(registry_class)` builds the machine for any registry class, so a
 deliberately broken subclass can be shown to fail it.
 """
@@ -20,14 +26,15 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from opsref.conformance.calls import Config
-from opsref.conformance.calls import alphabet
+from opsref.conformance.calls import CALLS as CALL_SPECS
+from opsref.conformance.calls import Call, Config, alphabet
 from opsref.conformance.oracle import Oracle, agrees
 from opsref.conformance.serve import Server
 from opsref.impl import OpsLifecycleRegistry
 
-IDS = ["a", "b", "c", "d"]
-CALLS = alphabet(IDS)
+SLOTS = ["a", "b", "c", "d"]
+#: every protocol call over the slots, and one renewal per slot
+CALLS: list[Call] = alphabet(SLOTS) + [("renew", {"slot": s}) for s in SLOTS]
 
 
 def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBasedStateMachine]:
@@ -40,6 +47,17 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
             expected = self.oracle.call(call, args)
             assert agrees(expected, observed), f"{call} {args}: spec {expected}, registry {observed}"
 
+        def __init__(self) -> None:
+            super().__init__()
+            self.ids = {slot: slot for slot in SLOTS}  # slot -> the id it names now
+            self.minted = 0
+
+        def bind(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+            """The call's arguments with each slot replaced by the id it names."""
+            kinds = {a.name: a.kind for a in CALL_SPECS[call].args}
+            return {k: self.ids[v] if kinds.get(k) == "id" else [self.ids[x] for x in v] if kinds.get(k) == "ids" else v
+                    for k, v in args.items()}
+
         @initialize(max_completed=st.integers(0, 3), max_concurrent=st.none() | st.integers(0, 3))
         def start(self, max_completed: int, max_concurrent: int | None) -> None:
             config = Config(max_completed, max_concurrent)
@@ -48,8 +66,13 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
             self.server.answer(json.dumps({"call": "reset", "args": config.to_json()}))
 
         @rule(call=st.sampled_from(CALLS))
-        def protocol_call(self, call: tuple[str, dict[str, Any]]) -> None:
-            self.ask(*call)
+        def protocol_call(self, call: Call) -> None:
+            name, args = call
+            if name == "renew":
+                self.minted += 1
+                self.ids[args["slot"]] = f"{args['slot']}{self.minted}"
+            else:
+                self.ask(name, self.bind(name, args))
 
         @invariant()
         def same_observables(self) -> None:

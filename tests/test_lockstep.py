@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from opsref.impl import InvalidTransitionError, OperationStatus, OpsLifecycleRegistry
 from opsref.impl.registry import S
-from tests.lockstep import lockstep_machine
+from tests.lockstep import CALLS, lockstep_machine
 
 TestRegistryAgreesWithSpec = lockstep_machine(OpsLifecycleRegistry).TestCase
 
@@ -40,6 +42,16 @@ def test_a_broken_registry_fails_the_lockstep_machine(broken: type[OpsLifecycleR
         run_state_machine_as_test(lockstep_machine(broken),
                                   settings=settings(max_examples=3000, derandomize=True, deadline=None,
                                                     database=None, phases=[Phase.generate]))
+
+
+def test_a_renewed_slot_registers_a_new_operation_after_its_id_is_used() -> None:
+    machine: Any = lockstep_machine(OpsLifecycleRegistry)()  # its rules, called directly
+    machine.start(max_completed=1, max_concurrent=None)
+    register = next(c for c in CALLS if c[0] == "register_operation" and c[1]["id"] == "a")
+    for call in (register, ("renew", {"slot": "a"}), register, register):  # the last one is a duplicate
+        machine.protocol_call(call)
+    assert machine.oracle.get("registrations") == 2 and machine.ids["a"] != "a"
+    machine.teardown()
 
 
 def test_invalid_transition_error_fields_are_comparable() -> None:
