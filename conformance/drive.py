@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
 from opsref.conformance.calls import CONFIGS, Call, Config, alphabet
-from opsref.conformance.oracle import READS, agrees
+from opsref.conformance.actions import ActionOracle
+from opsref.conformance.oracle import READS, Oracle, SpecOracle, agrees
 from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.conformance.process import Implementation
 from opsref.conformance.trace import Event
@@ -87,7 +88,7 @@ class Endpoint(Protocol):
         """Raise ImplementationFailed if it answered more than one line to a request."""
 
 
-def run(impl: Endpoint, oracle: Any, config: Any, calls: list[Call], probes: list[Call] | None = None,
+def run(impl: Endpoint, oracle: SpecOracle, config: Any, calls: list[Call], probes: list[Call] | None = None,
         reached: Callable[[Any], None] | None = None, observe: list[Call] | None = None,
         reads: frozenset[str] = frozenset()) -> Outcome:
     """Reset both sides, then make every call on both; stop at the first mismatch. With
@@ -231,7 +232,7 @@ class Plan:
 Cell = tuple[str, str, tuple[str, ...]]
 
 
-def _phase(oracle: Any, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
+def _phase(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
     """The machine's phase fields (`Machine.phases`) as the call finds them: a global as it
     is, a per-id field at each id the call names (for a list of ids, the set of its phases)."""
     machine, state = oracle.machine, oracle.state
@@ -248,7 +249,7 @@ def _phase(oracle: Any, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
     return tuple(out) or ("-",)
 
 
-def step_cell(oracle: Any, call: Call, id_args: frozenset[str]) -> Cell:
+def step_cell(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> Cell:
     """Make `call` on `oracle` and return the cell it covered."""
     phase = _phase(oracle, call, id_args)
     oracle.call(*call)
@@ -276,7 +277,7 @@ def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: st
         window, minted = list(ids), 0
         calls = by_call(plan.alphabet(window))
         id_args = plan.proto.id_args()
-        guide = plan.proto.oracle("reference", config)
+        guide = Oracle("reference", config)
         sequence: list[Call] = []
         for _ in range(depth):
             if rng.random() < 0.08:
@@ -309,7 +310,7 @@ def by_call(calls: list[Call]) -> dict[str, list[Call]]:
 LONG_EVERY, LONG_FIRST = 40, 3
 
 
-def _steer(rng: random.Random, guide: Any, call: Call, window: list[str]) -> Call:
+def _steer(rng: random.Random, guide: Oracle, call: Call, window: list[str]) -> Call:
     """Arguments drawn from the state the spec has reached (`guide`): a feed read gets a
     cursor around the watermark, below, at or above it (an implementation that reads
     `after` inclusively, or keeps too few entries, differs only for such cursors); most
@@ -320,8 +321,8 @@ def _steer(rng: random.Random, guide: Any, call: Call, window: list[str]) -> Cal
             return ("wait_begin", {"ids": rng.sample(tracked, rng.randint(1, min(2, len(tracked))))})
     if call[0] != "feed":
         return call
-    watermark = guide.get("next_seq")
-    head = guide.get("feed_head")
+    watermark = guide.number("next_seq")
+    head = guide.number("feed_head")
     choices = [0, watermark - 1, watermark, watermark + 1, head, head + 1, rng.randint(0, watermark + 1)]
     return ("feed", {"after": max(0, rng.choice(choices))})
 
@@ -331,8 +332,8 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
     few times, other calls mixed in; once it overflows, every step is followed by a read
     around the oldest entry kept, and the sequence ends with reads around it and the
     watermark."""
-    guide = protocol("ops_lifecycle").oracle("reference", config)
-    capacity = guide.get("feed_capacity")
+    guide = Oracle("reference", config)
+    capacity = guide.number("feed_capacity")
     if config.max_concurrent == 0:  # nothing can be registered, so nothing completes
         return [("feed", {"after": 0})]
     pool = alphabet(list(ids))
@@ -342,7 +343,7 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
     # every way an op can end, by the status it is in (most calls of the sequence are accepted)
     endings = {"provisioning": ("provisioning_failed", "fail_operation", "cancel_operation", "abort_provisioning"),
                "running": ("complete_operation", "fail_operation", "cancel_operation", "mark_retired")}
-    while guide.get("next_seq") <= capacity + 8:
+    while guide.number("next_seq") <= capacity + 8:
         roll = rng.random()
         if roll < 0.4 or not live:
             minted += 1
@@ -357,16 +358,16 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
             call, live = ("terminate_owner", {}), []
         else:
             call = _steer(rng, guide, rng.choice(pool), list(ids))
-        if guide.get("active_count") == config.max_concurrent and call[0] == "register_operation":
+        if guide.number("active_count") == config.max_concurrent and call[0] == "register_operation":
             call, live = ("terminate_owner", {}), []
-        before = guide.get("next_seq")
+        before = guide.number("next_seq")
         guide.call(*call)
         sequence.append(call)
         read: Call | None = None
-        if guide.get("next_seq") > capacity:  # overflowing: around the oldest entry kept
-            read = ("feed", {"after": max(0, guide.get("feed_head") + rng.choice((-1, 0, 1)))})
-        elif guide.get("next_seq") > before and rng.random() < 0.1:  # now and then: around the newest
-            read = ("feed", {"after": max(0, guide.get("next_seq") - rng.choice((0, 1, 2)))})
+        if guide.number("next_seq") > capacity:  # overflowing: around the oldest entry kept
+            read = ("feed", {"after": max(0, guide.number("feed_head") + rng.choice((-1, 0, 1)))})
+        elif guide.number("next_seq") > before and rng.random() < 0.1:  # now and then: around the newest
+            read = ("feed", {"after": max(0, guide.number("next_seq") - rng.choice((0, 1, 2)))})
         if read is not None:
             guide.call(*read)
             sequence.append(read)
@@ -402,7 +403,8 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     while True:
         config = rng.choice(plan.configs)
         guide = proto.oracle("reference", config)
-        guide.evaluate_returns = False
+        if isinstance(guide, ActionOracle):
+            guide.evaluate_returns = False  # a guide only steers: what calls return is not needed
         sequence: list[Call] = []
         for _ in range(depth):
             key = (config, state_key(guide))
@@ -448,7 +450,7 @@ def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, c
     return tuple((config, tuple(calls)) for config, calls in itertools.islice(sequences, count))
 
 
-def observed_run(impl: Endpoint, oracle: Any, plan: Plan, ids: list[str], config: Any,
+def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], config: Any,
                  calls: list[Call]) -> Outcome:
     """`run`, reading the whole observable state after every call that may change it."""
     return run(impl, oracle, config, calls, observe=plan.observation(ids), reads=plan.proto.reads)
@@ -497,7 +499,7 @@ def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
     return list(seen)
 
 
-def state_key(oracle: Any) -> Any:
+def state_key(oracle: SpecOracle) -> Any:
     """The spec state (what pruning compares: the oracle keeps nothing beside it)."""
     s = oracle.state
     return frozenset(s.globals.items()), frozenset((name, frozenset(m.items())) for name, m in s.maps.items())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, Self
 
 from opsref.conformance.calls import CALLS, TRANSITIONS, Config
 from opsref.spec.compiled import compile_machine
@@ -162,6 +162,25 @@ def check_bindings(machine: Machine) -> None:
     if unreached:
         raise SpecInconsistent(f"spec action {unreached[0]!r} of {machine.name} has no protocol binding: "
                                "no call of the protocol reaches it (add one to conformance/oracle.py BINDINGS)")
+
+
+class SpecOracle(Protocol):
+    """What the driver, the checker and the vector writer ask of any machine's spec
+    oracle (`Oracle` for the registry, `actions.ActionOracle` for the others)."""
+
+    machine: Machine
+    state: State
+
+    def clone(self) -> Self: ...
+
+    def reset(self, config: Any) -> None: ...
+
+    @property
+    def ruling(self) -> Ruling: ...
+
+    def operations(self) -> dict[str, Any]: ...
+
+    def call(self, name: str, args: Mapping[str, Any]) -> Result: ...
 
 
 class Oracle:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from opsref.conformance import actions
 from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, Config, alphabet, schema as build_schema
 from opsref.conformance.jsonline import describe
-from opsref.conformance.oracle import READS, Oracle
+from opsref.conformance.oracle import READS, Oracle, SpecOracle
 from opsref.spec.machine import Machine
 from opsref.spec.registry import MACHINES
 
@@ -32,7 +32,7 @@ class MachineProtocol:
     parse_config: Callable[[Any, str], Any]
     configs: tuple[Any, ...]           # what the driver runs under (the first two in exhaustive mode)
     reads: frozenset[str]              # calls that change nothing
-    make_oracle: Callable[[str, Any, Machine | None], Any]
+    make_oracle: Callable[[str, Any, Machine | None], SpecOracle]
     make_alphabet: Callable[[list[str]], list[Call]]
     make_probes: Callable[[list[str]], list[Call]]
     make_observation: Callable[[list[str]], list[Call]]  # reads of the whole state that change nothing
@@ -43,7 +43,7 @@ class MachineProtocol:
     def default_config(self) -> Any:
         return self.configs[0]
 
-    def oracle(self, profile: str = "reference", config: Any = None, machine: Machine | None = None) -> Any:
+    def oracle(self, profile: str = "reference", config: Any = None, machine: Machine | None = None) -> SpecOracle:
         return self.make_oracle(profile, self.default_config if config is None else config, machine)
 
     def call_spec(self, name: Any, where: str = "call") -> CallSpec:
