@@ -1,0 +1,130 @@
+"""Proof results kept between runs, keyed by exactly what each result depends on.
+
+`opsref prove` re-proves only what changed. A unit of work is keyed by a digest of
+the machine data its obligations read and of the prover's own source, so a change to
+anything a result depends on changes its key, and a stale hit is impossible:
+
+* Init (every initiation obligation): sorts, fields, Init, assumptions, invariants;
+* one action's inductive and ranking obligations: the same without Init, plus that
+  action (its parameters, guards and effects) — so editing one guard re-proves that
+  action's obligations and nothing else of the unbounded proof;
+* a BMC configuration, and reachability: the whole machine (every action), the
+  configuration(s) and the depth.
+
+Prose (docs, guard reasons, invariant sentences, decisions) is not part of any key:
+rewording a sentence proves nothing new. The prover's version is the digest of the
+source of `proofs/` and of the term language and interpreter in `spec/`, so a change
+to the encoding invalidates everything. Only `proved` and `violated` results are kept:
+`unknown` (a timeout) depends on the machine's load, and is always tried again.
+
+Entries are JSON files under `build/proof-cache/` (written atomically); `--no-cache`
+neither reads nor writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from opsref.proofs.report import Obligation
+from opsref.spec.machine import Action, CheckConfig, Machine
+
+DEFAULT_FOLDER = Path("build/proof-cache")
+
+#: fields of spec data that are prose for people, not semantics
+PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices", "label", "phases"})
+
+
+def semantic(value: Any) -> Any:
+    """`value` (spec data) as plain, ordered data without its prose fields."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        keep = [f.name for f in dataclasses.fields(value) if f.name not in PROSE]
+        return [type(value).__name__] + [[name, semantic(getattr(value, name))] for name in keep]
+    if isinstance(value, (tuple, list)):
+        return [semantic(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((semantic(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return [[semantic(k), semantic(v)] for k, v in sorted(value.items(), key=repr)]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"no semantic form for {type(value).__name__}")
+
+
+def _prover_version() -> str:
+    """The digest of the code that turns machine data into results."""
+    here = Path(__file__).resolve().parent
+    spec = here.parent / "spec"
+    sources = sorted(here.glob("*.py")) + [spec / name for name in ("terms.py", "machine.py", "model.py", "compiled.py")]
+    h = hashlib.sha256()
+    for path in sources:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+PROVER_VERSION = _prover_version()
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps([PROVER_VERSION, *[semantic(p) for p in parts]], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def initiation_key(m: Machine) -> str:
+    return _key("initiation", m.sorts, m.fields, m.init, m.assumptions, m.invariants)
+
+
+def step_key(m: Machine, action: Action) -> str:
+    return _key("step", m.sorts, m.fields, m.assumptions, m.invariants, action)
+
+
+def bmc_key(m: Machine, config: CheckConfig, depth: int) -> str:
+    return _key("bmc", m.sorts, m.fields, m.init, m.assumptions, m.actions, m.invariants, config, depth)
+
+
+def reachability_key(m: Machine, depth: int) -> str:
+    return _key("reachability", m.sorts, m.fields, m.init, m.assumptions, m.actions, m.invariants, m.configs(), depth)
+
+
+class ProofCache:
+    """Results by key in a folder; a missing, unreadable or malformed entry is a miss."""
+
+    def __init__(self, folder: Path = DEFAULT_FOLDER) -> None:
+        self.folder = folder
+        self.hits = 0
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> list[Obligation] | None:
+        try:
+            entries = json.loads(self._path(key).read_text(encoding="utf-8"))
+            found = [_obligation(e) for e in entries]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        self.hits += len(found)
+        return found
+
+    def put(self, key: str, obligations: list[Obligation]) -> None:
+        """Keep the results when every one is decided (no `unknown`); best effort."""
+        if any(o.result not in ("proved", "violated") for o in obligations):
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([o.to_json() for o in obligations]), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full disk costs a re-proof next time, nothing else
+
+
+def _obligation(e: dict[str, Any]) -> Obligation:
+    if e["result"] not in ("proved", "violated"):
+        raise ValueError("only decided results are cached")
+    return Obligation(e["id"], e["invariant"], e["kind"], e["action"], e["result"], float(e["seconds"]),
+                      e["domain"], e.get("counterexample"), e.get("note", ""))

@@ -1,0 +1,64 @@
+"""The proof cache's keys: a change to what an obligation depends on changes its key,
+and nothing else does (so a cache hit for a changed obligation is impossible)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from opsref.proofs import cache
+from opsref.proofs.report import Obligation
+from opsref.spec.machine import Machine
+from opsref.spec.terms import TRUE
+from tests.spec_helpers import REFERENCE, with_guard
+
+EDITED = "register_operation"
+EDIT = with_guard(REFERENCE, EDITED, "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
+
+
+def step_keys(machine: Machine) -> dict[str, str]:
+    return {a.name: cache.step_key(machine, a) for a in machine.actions}
+
+
+def test_editing_one_guard_changes_that_actions_key_and_the_whole_machine_keys_only() -> None:
+    before, after = step_keys(REFERENCE), step_keys(EDIT)
+    assert {name for name in before if before[name] != after[name]} == {EDITED}
+    assert cache.initiation_key(EDIT) == cache.initiation_key(REFERENCE)
+    config = REFERENCE.configs()[0]
+    assert cache.bmc_key(EDIT, config, 10) != cache.bmc_key(REFERENCE, config, 10)
+    assert cache.reachability_key(EDIT, 10) != cache.reachability_key(REFERENCE, 10)
+
+
+def test_an_invariant_change_changes_every_unbounded_key() -> None:
+    first = REFERENCE.invariants[0]
+    changed = replace(REFERENCE, invariants=(replace(first, state=TRUE),) + REFERENCE.invariants[1:])
+    assert cache.initiation_key(changed) != cache.initiation_key(REFERENCE)
+    assert all(a != b for a, b in zip(step_keys(changed).values(), step_keys(REFERENCE).values()))
+
+
+def test_prose_changes_no_key() -> None:
+    reworded = with_guard(REFERENCE, EDITED, "within_concurrency_limit", lambda g: replace(g, reason="reworded"))
+    reworded = replace(reworded, doc="another overview",
+                       invariants=tuple(replace(i, sentence="reworded") for i in reworded.invariants))
+    assert step_keys(reworded) == step_keys(REFERENCE)
+    assert cache.initiation_key(reworded) == cache.initiation_key(REFERENCE)
+    assert cache.bmc_key(reworded, REFERENCE.configs()[0], 10) == cache.bmc_key(REFERENCE, REFERENCE.configs()[0], 10)
+
+
+def test_depth_and_configuration_are_part_of_the_bounded_keys() -> None:
+    one, two = REFERENCE.configs()[:2]
+    assert cache.bmc_key(REFERENCE, one, 10) != cache.bmc_key(REFERENCE, one, 9)
+    assert cache.bmc_key(REFERENCE, one, 10) != cache.bmc_key(REFERENCE, two, 10)
+    assert cache.reachability_key(REFERENCE, 10) != cache.reachability_key(REFERENCE, 9)
+
+
+def test_only_decided_results_are_kept_and_a_damaged_entry_is_a_miss(tmp_path: Path) -> None:
+    store = cache.ProofCache(tmp_path)
+    proved = Obligation("i/a", "i", "inductive", "a", "proved", 0.5, "unbounded")
+    unknown = Obligation("j/a", "j", "inductive", "a", "unknown", 60.0, "unbounded", None, "timeout")
+    store.put("k1", [proved])
+    store.put("k2", [proved, unknown])
+    assert store.get("k1") == [proved] and store.get("k2") is None and store.hits == 1
+    path = next(tmp_path.rglob("k1.json"))
+    path.write_text("[{\"id\": 1", encoding="utf-8")
+    assert store.get("k1") is None
