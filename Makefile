@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 verify: $(STAMP)  ## prove every invariant of the reference profile and print the report
-	$(BIN)/opsref prove --profile reference
+	$(BIN)/opsref prove --profile reference --no-cache
 
 verify-seed: $(STAMP)  ## the same for the seed profile (expected to fail: the seed's barrier bug)
-	-$(BIN)/opsref prove --profile seed
+	-$(BIN)/opsref prove --profile seed --no-cache
 
 test: $(STAMP)  ## run the whole test suite (make test k=lockstep runs a subset)
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) $(if $(k),-k "$(k)")
@@ -85,8 +85,8 @@ conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript 
 	done
 
 docs: $(STAMP)  ## record both profiles' proof reports in docs/proofs/ and regenerate the review pages
-	$(BIN)/opsref prove --profile reference --json --quiet > docs/proofs/reference.json
-	-$(BIN)/opsref prove --profile seed --json --quiet > docs/proofs/seed.json
+	$(BIN)/opsref prove --profile reference --json --quiet --no-cache > docs/proofs/reference.json
+	-$(BIN)/opsref prove --profile seed --json --quiet --no-cache > docs/proofs/seed.json
 	$(BIN)/opsref docs
 
 docs-check: $(STAMP)  ## fail when docs/ differs from what the spec generates, or its proofs are stale
@@ -107,7 +107,7 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 	$(WHEEL_BIN)/python -m pip install --quiet --disable-pip-version-check dist/opsref-*.whl
 	$(WHEEL_BIN)/python packaging/check_installed.py
 	cd build/wheel-run && ../wheel-venv/bin/opsref --version
-	cd build/wheel-run && ../wheel-venv/bin/opsref prove --machine comms_drain --quiet > prove.txt && tail -1 prove.txt
+	cd build/wheel-run && ../wheel-venv/bin/opsref prove --machine comms_drain --quiet --no-cache > prove.txt && tail -1 prove.txt
 	cd build/wheel-run && ../wheel-venv/bin/opsref vectors --out vectors > vectors.txt && tail -1 vectors.txt
 	cd build/wheel-run && ../wheel-venv/bin/opsref check $$(find vectors -name '*.jsonl' | sort | head -1)
 	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
@@ -117,6 +117,7 @@ ci: typecheck test contracts conformance docs-check verify package  ## what .ci/
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
+	$(BIN)/python bench/prove_incremental.py
 	$(BIN)/python bench/registry_cycles.py
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/check_rate.py

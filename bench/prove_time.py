@@ -19,7 +19,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 def wall(profile: str) -> tuple[float, int]:
     t0 = time.perf_counter()
-    done = subprocess.run([OPSREF, "prove", "--profile", profile, "--quiet", "--json"],
+    done = subprocess.run([OPSREF, "prove", "--profile", profile, "--quiet", "--json", "--no-cache"],
                           capture_output=True, text=True, check=False)
     return time.perf_counter() - t0, done.returncode
 

@@ -115,6 +115,10 @@ def parser() -> argparse.ArgumentParser:
     prove.add_argument("--timeout", type=_positive, default=60, metavar="SECONDS",
                        help="Z3 time limit per query; a timeout counts as a failure (default 60)")
     prove.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    prove.add_argument("--no-cache", action="store_true",
+                       help="prove everything afresh, reading and writing no cached result (what CI runs); by "
+                            "default results are kept in build/proof-cache/, keyed by everything each one "
+                            "depends on, and only what a change touched is proved again")
     prove.set_defaults(run=cmd_prove)
 
     check = sub.add_parser(
@@ -273,6 +277,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
+    from opsref.proofs.cache import ProofCache
     from opsref.proofs.report import render_table
     from opsref.proofs.run import prove
     from opsref.spec.registry import build_all
@@ -284,8 +289,12 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if not args.quiet:
         progress(f"opsref prove: profile {args.profile}, machines {', '.join(m.name for m in machines)}, "
                  f"depth {args.depth}, {args.jobs} worker(s)")
+    store = None if args.no_cache else ProofCache()
     report = prove(machines, args.profile, depth=args.depth, timeout_ms=args.timeout * 1000,
-                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet)
+                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet, store=store)
+    if store is not None and not args.quiet:
+        total = sum(len(m.obligations) for m in report.machines)
+        progress(f"opsref prove: {store.hits} of {total} results from the cache ({store.folder}/; --no-cache proves all)")
     print(report.dumps() if args.json else render_table(report))
     return EXIT_OK if report.ok else EXIT_FINDING
 

@@ -264,8 +264,10 @@ class Prover:
 FALSIFY_IDS = 3
 
 
-def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None) -> list[Obligation]:
-    """Initiation, consecution and ranking for every invariant and action.
+def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None,
+                    initiation: bool = True) -> list[Obligation]:
+    """Initiation (unless `initiation` is false), consecution and ranking for every
+    invariant and every action (or only `actions`).
 
     Each (invariant, action) pair is first tried over three ids (ints unbounded).
     A model there is a model of the unbounded obligation too (an uninterpreted sort
@@ -276,9 +278,10 @@ def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable
     small = Prover(machine, timeout_ms, size=FALSIFY_IDS)
     full = Prover(machine, timeout_ms)
     rank = {inv.name: n for n, inv in enumerate(machine.invariants)}
-    out = full.initiation()
+    out = full.initiation() if initiation else []
+    chosen = None if actions is None else frozenset(actions)
     for action in machine.actions:
-        if actions is not None and action.name not in actions:
+        if chosen is not None and action.name not in chosen:
             continue
         falsified = [o for o in small.consecution(action) + small.ranking(action) if o.result == "violated"]
         for o in falsified:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Callable
 
+from opsref.proofs import cache
 from opsref.proofs.bmc import bounded_check, reachability
 from opsref.proofs.inductive import prove_unbounded
 from opsref.proofs.report import MachineReport, Obligation, Report
@@ -31,21 +32,50 @@ TIMEOUT_MS = 60000
 class Job:
     kind: str                     # unbounded | bmc | reachability
     config: CheckConfig | None = None  # for bmc
+    actions: tuple[str, ...] = ()      # for unbounded: the actions whose steps are proved
+    initiation: bool = True            # for unbounded: whether Init is proved too
 
     @property
     def label(self) -> str:
         return f"bmc {self.config.tag}" if self.config else self.kind
 
 
-def plan(machine: Machine) -> list[Job]:
-    """Every job, costliest first so two workers finish close together."""
-    return [Job("bmc", c) for c in machine.configs()] + [Job("unbounded"), Job("reachability")]
+@dataclass(frozen=True)
+class Unit:
+    """A piece of the results the cache keeps whole: Init, one action's steps, one BMC
+    configuration, or reachability (see proofs/cache.py for what each depends on)."""
+
+    key: str
+    kind: str                     # initiation | step | bmc | reachability
+    name: str                     # the action or configuration tag ("" otherwise)
+
+
+def units(machine: Machine, depth: int) -> list[Unit]:
+    """Every unit of the machine's report, in report order."""
+    return ([Unit(cache.initiation_key(machine), "initiation", "")]
+            + [Unit(cache.step_key(machine, a), "step", a.name) for a in machine.actions]
+            + [Unit(cache.bmc_key(machine, c, depth), "bmc", c.tag) for c in machine.configs()]
+            + [Unit(cache.reachability_key(machine, depth), "reachability", "")])
+
+
+def plan(machine: Machine, missing: list[Unit] | None = None) -> list[Job]:
+    """The jobs that compute the `missing` units (all by default), costliest first so two
+    workers finish close together."""
+    if missing is None:
+        missing = units(machine, DEPTH)
+    kinds = {u.kind for u in missing}
+    steps = tuple(u.name for u in missing if u.kind == "step")
+    configs = {u.name for u in missing if u.kind == "bmc"}
+    return ([Job("bmc", c) for c in machine.configs() if c.tag in configs]
+            + ([Job("unbounded", actions=steps, initiation="initiation" in kinds)]
+               if steps or "initiation" in kinds else [])
+            + ([Job("reachability")] if "reachability" in kinds else []))
 
 
 def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool) -> list[Obligation]:
     progress = _stderr if verbose else None
     if job.kind == "unbounded":
-        return prove_unbounded(machine, timeout_ms)
+        return prove_unbounded(machine, timeout_ms, actions=job.actions, initiation=job.initiation)
     if job.kind == "bmc":
         assert job.config is not None
         return bounded_check(machine, depth, timeout_ms, (job.config,), progress)
@@ -56,9 +86,23 @@ def _stderr(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
+def _unit_of(o: Obligation, u: Unit) -> bool:
+    if u.kind in ("initiation", "reachability"):
+        return o.kind == u.kind
+    if u.kind == "step":
+        return o.kind in ("inductive", "ranking") and o.action == u.name
+    return o.kind == "bmc" and o.id.endswith(f"/bmc/{u.name}")
+
+
 def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS, jobs: int = 1,
-                  progress: Progress | None = None, verbose: bool = False) -> MachineReport:
-    todo = plan(machine)
+                  progress: Progress | None = None, verbose: bool = False,
+                  store: cache.ProofCache | None = None) -> MachineReport:
+    """Every obligation of `machine`; with a `store`, units whose key it holds are read
+    from it and only the others are proved (and then stored)."""
+    everything = units(machine, depth)
+    kept = {u: store.get(u.key) for u in everything} if store is not None else {}
+    missing = [u for u in everything if kept.get(u) is None]
+    todo = plan(machine, missing)
     results: dict[Job, list[Obligation]] = {}
 
     def done(job: Job, obligations: list[Obligation], started: float) -> None:
@@ -80,14 +124,23 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
                 pool.submit(run_job, machine, job, depth, timeout_ms, verbose): job for job in todo}
             for future in as_completed(futures):
                 done(futures[future], future.result(), t0)
-    ordered = [o for kind in ("unbounded", "bmc", "reachability")
-               for job in todo if job.kind == kind for o in results[job]]
+    fresh = [o for job in todo for o in results[job]]
+    ordered: list[Obligation] = []
+    for u in everything:
+        found = kept.get(u)
+        if found is None:
+            found = [o for o in fresh if _unit_of(o, u)]
+            if store is not None:
+                store.put(u.key, found)
+        ordered += found
     return MachineReport(machine.name, ordered, machine.digest)
 
 
 def prove(machines: list[Machine], profile: str, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS,
-          jobs: int = 1, progress: Progress | None = None, verbose: bool = False) -> Report:
+          jobs: int = 1, progress: Progress | None = None, verbose: bool = False,
+          store: cache.ProofCache | None = None) -> Report:
     t0 = time.perf_counter()
-    reports = [prove_machine(m, depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress, verbose=verbose)
+    reports = [prove_machine(m, depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress, verbose=verbose,
+                             store=store)
                for m in machines]
     return Report(profile, reports, time.perf_counter() - t0)

@@ -28,14 +28,14 @@ def opsref(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def reference_run() -> subprocess.CompletedProcess[str]:
-    return opsref("prove", "--profile", "reference", "--json")
+    return opsref("prove", "--profile", "reference", "--json", "--no-cache")
 
 
 @pytest.fixture(scope="module")
 def seed_run() -> subprocess.CompletedProcess[str]:
     """The registry only, run live; the other machines' seed proofs are read off the
     recorded report (tests/test_review.py), which `opsref docs --check` keeps current."""
-    return opsref("prove", "--profile", "seed", "--json", "--quiet", "--machine", "ops_lifecycle")
+    return opsref("prove", "--profile", "seed", "--json", "--quiet", "--no-cache", "--machine", "ops_lifecycle")
 
 
 def obligations(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:

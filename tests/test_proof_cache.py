@@ -62,3 +62,30 @@ def test_only_decided_results_are_kept_and_a_damaged_entry_is_a_miss(tmp_path: P
     path = next(tmp_path.rglob("k1.json"))
     path.write_text("[{\"id\": 1", encoding="utf-8")
     assert store.get("k1") is None
+
+
+def test_a_warm_run_reads_every_result_and_a_guard_edit_reproves_exactly_what_depends_on_it(tmp_path: Path) -> None:
+    from opsref.proofs.run import prove_machine
+    from opsref.spec.registry import MACHINES
+
+    machine = MACHINES["comms_drain"]("reference")
+    store = cache.ProofCache(tmp_path)
+    cold = prove_machine(machine, store=store)
+    assert store.hits == 0 and cold.obligations
+
+    warm_store = cache.ProofCache(tmp_path)
+    warm = prove_machine(machine, store=warm_store)
+    assert warm_store.hits == len(cold.obligations)
+    assert [(o.id, o.result) for o in warm.obligations] == [(o.id, o.result) for o in cold.obligations]
+
+    edited_action = "notify_drain_exited"
+    edited = machine.with_action(replace(machine.action(edited_action), guards=()))  # its one guard dropped
+    edit_store = cache.ProofCache(tmp_path)
+    after = prove_machine(edited, store=edit_store)
+    depends = [o for o in after.obligations
+               if o.kind in ("bmc", "reachability") or (o.kind in ("inductive", "ranking") and o.action == edited_action)]
+    assert edit_store.hits == len(after.obligations) - len(depends) > 0
+    # what was proved again is now stored too: a second run of the edited machine proves nothing
+    again = cache.ProofCache(tmp_path)
+    prove_machine(edited, store=again)
+    assert again.hits == len(after.obligations)
