@@ -115,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
     prove.add_argument("--timeout", type=_positive, default=60, metavar="SECONDS",
                        help="Z3 time limit per query; a timeout counts as a failure (default 60)")
     prove.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    prove.add_argument("--invariant", action="append", metavar="NAME",
+                       help="prove only this invariant's obligations (repeatable; every invariant is still "
+                            "assumed in the unbounded proofs; reachability is skipped)")
+    prove.add_argument("--config", action="append", metavar="TAG", dest="check_config",
+                       help="bounded checks under only this configuration (repeatable; the tags are in the "
+                            "report, e.g. mc1 for ops_lifecycle)")
     prove.add_argument("--no-cache", action="store_true",
                        help="prove everything afresh, reading and writing no cached result (what CI runs); by "
                             "default results are kept in build/proof-cache/, keyed by everything each one "
@@ -279,19 +285,29 @@ def parser() -> argparse.ArgumentParser:
 def cmd_prove(args: argparse.Namespace) -> int:
     from opsref.proofs.cache import ProofCache
     from opsref.proofs.report import render_table
-    from opsref.proofs.run import prove
+    from opsref.proofs.run import Focus, prove
     from opsref.spec.registry import build_all
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     machines = build_all(args.profile, args.machine)
+    focus = None
+    if args.invariant or args.check_config:
+        focus = Focus(frozenset(args.invariant) if args.invariant else None,
+                      frozenset(args.check_config) if args.check_config else None)
+        unknown = set.intersection(*(set(focus.unknown_names(m)) for m in machines))
+        if unknown:
+            print(f"opsref prove: no invariant or configuration named {', '.join(sorted(unknown))} in "
+                  f"{', '.join(m.name for m in machines)}", file=sys.stderr)
+            return EXIT_USAGE
     if not args.quiet:
         progress(f"opsref prove: profile {args.profile}, machines {', '.join(m.name for m in machines)}, "
                  f"depth {args.depth}, {args.jobs} worker(s)")
-    store = None if args.no_cache else ProofCache()
+    store = None if args.no_cache or focus is not None else ProofCache()
     report = prove(machines, args.profile, depth=args.depth, timeout_ms=args.timeout * 1000,
-                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet, store=store)
+                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet, store=store,
+                   focus=focus)
     if store is not None and not args.quiet:
         total = sum(len(m.obligations) for m in report.machines)
         progress(f"opsref prove: {store.hits} of {total} results from the cache ({store.folder}/; --no-cache proves all)")

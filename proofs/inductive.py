@@ -265,9 +265,10 @@ FALSIFY_IDS = 3
 
 
 def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None,
-                    initiation: bool = True) -> list[Obligation]:
+                    initiation: bool = True, invariants: frozenset[str] | None = None) -> list[Obligation]:
     """Initiation (unless `initiation` is false), consecution and ranking for every
-    invariant and every action (or only `actions`).
+    invariant (or only `invariants`, every one still assumed) and every action (or only
+    `actions`).
 
     Each (invariant, action) pair is first tried over three ids (ints unbounded).
     A model there is a model of the unbounded obligation too (an uninterpreted sort
@@ -278,15 +279,18 @@ def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable
     small = Prover(machine, timeout_ms, size=FALSIFY_IDS)
     full = Prover(machine, timeout_ms)
     rank = {inv.name: n for n, inv in enumerate(machine.invariants)}
-    out = full.initiation() if initiation else []
+    ignored = frozenset() if invariants is None else frozenset(i.name for i in machine.invariants) - invariants
+    out = [o for o in full.initiation() if o.invariant not in ignored] if initiation else []
     chosen = None if actions is None else frozenset(actions)
     for action in machine.actions:
         if chosen is not None and action.name not in chosen:
             continue
-        falsified = [o for o in small.consecution(action) + small.ranking(action) if o.result == "violated"]
+        falsified = [o for o in small.consecution(action, skip=ignored) + small.ranking(action, skip=ignored)
+                     if o.result == "violated"]
         for o in falsified:
             o.note += f" (counterexample over {FALSIFY_IDS} ids, which is also a model of the unbounded claim)"
-        by_kind = {kind: frozenset(o.invariant for o in falsified if o.kind == kind) for kind in ("inductive", "ranking")}
+        by_kind = {kind: frozenset(o.invariant for o in falsified if o.kind == kind) | ignored
+                   for kind in ("inductive", "ranking")}
         rest = full.consecution(action, skip=by_kind["inductive"]) + full.ranking(action, skip=by_kind["ranking"])
         out += sorted(falsified + rest, key=lambda o: (o.kind == "ranking", rank[o.invariant]))
     return out

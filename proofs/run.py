@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from typing import Callable
 
@@ -34,6 +34,7 @@ class Job:
     config: CheckConfig | None = None  # for bmc
     actions: tuple[str, ...] = ()      # for unbounded: the actions whose steps are proved
     initiation: bool = True            # for unbounded: whether Init is proved too
+    invariants: frozenset[str] | None = None  # only these invariants' obligations (Focus)
 
     @property
     def label(self) -> str:
@@ -48,6 +49,30 @@ class Unit:
     key: str
     kind: str                     # initiation | step | bmc | reachability
     name: str                     # the action or configuration tag ("" otherwise)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A narrower run, for a spec author's loop or a quick test: only the obligations of
+    these invariants (Init, steps, ranking, BMC; reachability, which is about actions and
+    errors, is skipped) and/or only these BMC configurations (by tag). The unbounded
+    proofs still assume every invariant, so a focused result is the full run's result
+    for the same obligation. A focused run reads and writes no cache."""
+
+    invariants: frozenset[str] | None = None
+    configs: frozenset[str] | None = None
+
+    def narrow(self, machine: Machine) -> Machine:
+        """The machine with only the focused configurations."""
+        if self.configs is None:
+            return machine
+        return replace(machine, check_configs=tuple(c for c in machine.configs() if c.tag in self.configs))
+
+    def unknown_names(self, machine: Machine) -> list[str]:
+        """Names in the focus that `machine` does not have."""
+        bad = sorted((self.invariants or frozenset()) - {i.name for i in machine.invariants})
+        bad += sorted((self.configs or frozenset()) - {c.tag for c in machine.configs()})
+        return bad
 
 
 def units(machine: Machine, depth: int) -> list[Unit]:
@@ -75,7 +100,10 @@ def plan(machine: Machine, missing: list[Unit] | None = None) -> list[Job]:
 def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool) -> list[Obligation]:
     progress = _stderr if verbose else None
     if job.kind == "unbounded":
-        return prove_unbounded(machine, timeout_ms, actions=job.actions, initiation=job.initiation)
+        return prove_unbounded(machine, timeout_ms, actions=job.actions, initiation=job.initiation,
+                               invariants=job.invariants)
+    if job.invariants is not None:  # BMC assumes nothing: checking fewer invariants is checking those
+        machine = replace(machine, invariants=tuple(i for i in machine.invariants if i.name in job.invariants))
     if job.kind == "bmc":
         assert job.config is not None
         return bounded_check(machine, depth, timeout_ms, (job.config,), progress)
@@ -96,13 +124,18 @@ def _unit_of(o: Obligation, u: Unit) -> bool:
 
 def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS, jobs: int = 1,
                   progress: Progress | None = None, verbose: bool = False,
-                  store: cache.ProofCache | None = None) -> MachineReport:
-    """Every obligation of `machine`; with a `store`, units whose key it holds are read
-    from it and only the others are proved (and then stored)."""
-    everything = units(machine, depth)
+                  store: cache.ProofCache | None = None, focus: Focus | None = None) -> MachineReport:
+    """Every obligation of `machine` (or of its `focus`); with a `store`, units whose key
+    it holds are read from it and only the others are proved (and then stored)."""
+    if focus is not None:
+        store = None
+        machine = focus.narrow(machine)
+    everything = [u for u in units(machine, depth)
+                  if not (focus is not None and focus.invariants is not None and u.kind == "reachability")]
     kept = {u: store.get(u.key) for u in everything} if store is not None else {}
     missing = [u for u in everything if kept.get(u) is None]
-    todo = plan(machine, missing)
+    only = None if focus is None else focus.invariants
+    todo = [replace(job, invariants=only) for job in plan(machine, missing)]
     results: dict[Job, list[Obligation]] = {}
 
     def done(job: Job, obligations: list[Obligation], started: float) -> None:
@@ -138,9 +171,9 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
 
 def prove(machines: list[Machine], profile: str, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS,
           jobs: int = 1, progress: Progress | None = None, verbose: bool = False,
-          store: cache.ProofCache | None = None) -> Report:
+          store: cache.ProofCache | None = None, focus: Focus | None = None) -> Report:
     t0 = time.perf_counter()
     reports = [prove_machine(m, depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress, verbose=verbose,
-                             store=store)
+                             store=store, focus=focus)
                for m in machines]
     return Report(profile, reports, time.perf_counter() - t0)
