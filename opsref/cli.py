@@ -14,7 +14,10 @@ import re
 import textwrap
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from junitparser import JUnitXml
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -55,6 +58,8 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a time > 0 and at most {MAX_SECONDS:g} seconds, got {text[:40]}")
     return value
 
+
+JUNIT_HELP = "also write the results as JUnit XML to FILE for CI ({suite})"
 
 PROFILE_HELP = ("reference (default) or seed; +DECISION / -DECISION adopts or drops one decision "
                 "(e.g. seed+ids_never_reused; the names are in docs/divergences.md)")
@@ -101,12 +106,20 @@ def parser() -> argparse.ArgumentParser:
             "ranking over an unbounded number of operation ids; bounded model checking from "
             "Init over 3 ids; and reachability of every action and every error. A result is "
             "'proved' only when Z3 answers unsat (or, for reachability, a witness trace "
-            "replays on the spec model). Progress goes to stderr."),
+            "replays on the spec model). The report has a line per machine and invariant, grouping its "
+            "obligations (Init and every action's step, ranking, BMC depth and configurations), a line for "
+            "reachability, and every failure in full with its counterexample; --verbose lists every "
+            "obligation. Progress goes to stderr."),
         epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage.",
     )
     prove.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="which semantics to prove: the reference's own (default) or the seed's")
-    prove.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    prove.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    prove.add_argument("--verbose", action="store_true",
+                       help="print every obligation on its own line (and every BMC depth and reachability step "
+                            "on stderr); by default one line per invariant")
+    prove.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testsuite per machine, a testcase per obligation; violated and unknown are failures"))
     prove.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
                        help=f"prove only this machine (repeatable; known: {', '.join(MACHINES)})")
     prove.add_argument("--depth", type=_positive, default=10, help="BMC and reachability depth (default 10)")
@@ -272,8 +285,24 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _write_junit(args: argparse.Namespace, build: Callable[[], JUnitXml]) -> bool:
+    """Write --junit FILE when asked; False (after one line on stderr) when it cannot be written."""
+    from opsref import junit
+
+    if args.junit is None:
+        return True
+    try:
+        junit.write(build(), args.junit)
+    except OSError as err:
+        print(f"opsref {args.command}: cannot write the JUnit report {args.junit}: {err.strerror or err}",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
-    from opsref.proofs.report import render_table
+    from opsref import junit
+    from opsref.proofs.report import render_summary, render_table
     from opsref.proofs.run import prove
     from opsref.spec.registry import build_all
 
@@ -285,8 +314,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
         progress(f"opsref prove: profile {args.profile}, machines {', '.join(m.name for m in machines)}, "
                  f"depth {args.depth}, {args.jobs} worker(s)")
     report = prove(machines, args.profile, depth=args.depth, timeout_ms=args.timeout * 1000,
-                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet)
-    print(report.dumps() if args.json else render_table(report))
+                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=args.verbose and not args.quiet)
+    print(report.dumps() if args.json else render_table(report) if args.verbose else render_summary(report))
+    if not _write_junit(args, lambda: junit.from_proofs(report)):
+        return EXIT_USAGE
     return EXIT_OK if report.ok else EXIT_FINDING
 
 

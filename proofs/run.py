@@ -82,7 +82,7 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
                 done(futures[future], future.result(), t0)
     ordered = [o for kind in ("unbounded", "bmc", "reachability")
                for job in todo if job.kind == kind for o in results[job]]
-    return MachineReport(machine.name, ordered, machine.digest)
+    return MachineReport(machine.name, ordered, machine.digest, time.perf_counter() - t0)
 
 
 def prove(machines: list[Machine], profile: str, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS,
