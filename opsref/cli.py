@@ -143,6 +143,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="the semantics to check against (default reference)")
     check.add_argument("--context", type=_positive, default=5, help="preceding events to show (default 5)")
+    check.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testcase for the trace, its divergence the failure"))
     check.set_defaults(run=cmd_check)
 
     simulate = sub.add_parser(
@@ -216,6 +218,8 @@ def parser() -> argparse.ArgumentParser:
                        help="per-request time limit (default 5)")
     drive.add_argument("--out", default=None, metavar="FILE",
                        help="where to write a counterexample trace (default build/opsref-counterexample-MACHINE.jsonl)")
+    drive.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testcase for the run, a mismatch or a failing implementation its failure with the counterexample"))
     drive.add_argument("impl_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
                        help="the implementation to start")
     drive.set_defaults(run=cmd_drive)
@@ -278,6 +282,9 @@ def parser() -> argparse.ArgumentParser:
     mutants.add_argument("--jobs", type=_positive, default=min(os.cpu_count() or 1, 2),
                          help="worker processes (default: cores, at most 2)")
     mutants.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    mutants.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testsuite per machine, a testcase per mutant: killed passes, a justified equivalent is "
+              "skipped, a survivor fails"))
     mutants.set_defaults(run=cmd_mutants)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
@@ -322,6 +329,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from opsref import junit
     from opsref.conformance import check
     from opsref.conformance.trace import read
 
@@ -334,7 +342,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     with stream:
         header, events = read(stream, "<stdin>" if path == "-" else path)
         result = check.check(header, events, args.profile, args.context)
-    print(check.render(path, args.profile, result))
+    text = check.render(path, args.profile, result)
+    print(text)
+    if not _write_junit(args, lambda: junit.from_check(path, args.profile, result, text)):
+        return EXIT_USAGE
     return EXIT_OK if result.divergence is None else EXIT_FINDING
 
 
@@ -352,8 +363,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
+    from opsref import junit
     from opsref.conformance import check, drive
     from opsref.conformance.process import Implementation, ImplementationFailed
     from opsref.conformance.trace import Header, write
@@ -376,6 +389,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
     progress(f"opsref drive: {args.machine}, {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
              f"{' '.join(command)}")
+    run_name = f"{args.machine} {args.mode}, depth {depth}, {id_count} ids: {' '.join(command)}"
+    classname = f"drive.{args.profile}.{args.machine}"
+    started = time.perf_counter()
     reached: set[drive.Cell] = set()
     try:
         with Implementation(command, args.timeout) as impl:
@@ -387,6 +403,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
                                                 plan=plan, prune=not args.no_prune)
     except ImplementationFailed as failed:
         print(f"opsref drive: {failed}", file=sys.stderr)
+        if not _write_junit(args, lambda: junit.from_drive(run_name, classname, time.perf_counter() - started,
+                                                           f"the implementation failed: {failed}", "")):
+            return EXIT_USAGE
         return EXIT_FINDING
     summary = (f"{result.sequences} sequences, {result.requests} requests in {result.seconds:.1f} s "
                f"({result.requests / max(result.seconds, 1e-9):,.0f} requests/s)")
@@ -394,6 +413,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         summary += f"; {len(reached)} (call, guard, phase) cells reached"
     if result.failure is None:
         print(f"opsref drive: conforms to the {args.profile} profile: {summary}")
+        if not _write_junit(args, lambda: junit.from_drive(run_name, classname, result.seconds, None, summary)):
+            return EXIT_USAGE
         return EXIT_OK
     f = result.failure
     out = Path(args.out or f"build/opsref-counterexample-{args.machine}.jsonl")
@@ -407,14 +428,19 @@ def cmd_drive(args: argparse.Namespace) -> int:
     replay = check.check(header, iter(f.outcome.events), args.profile)
     reads = f.outcome.observations
     length = len(f.outcome.events) - reads
-    print(f"opsref drive: MISMATCH after {summary}")
-    print(f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
-          f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
-          f"{json.dumps(f.config.to_json())}, {saved}")
+    lines = [f"opsref drive: MISMATCH after {summary}",
+             f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
+             f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
+             f"{json.dumps(f.config.to_json())}, {saved}"]
     if not f.reproduced:
-        print("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
-              "implementation is not deterministic (shown unshrunk, as it first failed)")
-    print(check.render(str(out), args.profile, replay))
+        lines.append("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
+                     "implementation is not deterministic (shown unshrunk, as it first failed)")
+    lines.append(check.render(str(out), args.profile, replay))
+    print("\n".join(lines))
+    mismatch = f"mismatch under config {json.dumps(f.config.to_json())}: counterexample of {length} calls"
+    if not _write_junit(args, lambda: junit.from_drive(run_name, classname, result.seconds, mismatch,
+                                                       "\n".join(lines))):
+        return EXIT_USAGE
     return EXIT_FINDING
 
 
@@ -503,7 +529,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_mutants(args: argparse.Namespace) -> int:
     import json
 
-    from opsref.proofs.mutants import load_equivalent, run_mutants
+    from opsref import junit
+    from opsref.proofs.mutants import load_equivalent, report_json, run_mutants
     from opsref.spec.registry import build_all
 
     equivalent = load_equivalent()
@@ -516,9 +543,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     killed = sum(r.killed for r in reports)
     seconds = sum(r.seconds for r in reports)
     if args.json:
-        print(json.dumps({"mutants": len(verdicts), "killed": killed, "equivalent": sum(r.equivalent for r in reports),
-                          "survived": [v.mutant for v in survived], "stale_equivalents": stale,
-                          "seconds": round(seconds, 1), "matrix": [v.to_json() for v in verdicts]}, indent=1))
+        print(json.dumps(report_json(reports), indent=1))
     else:
         width = max(len(v.mutant) for v in verdicts)
         for v in verdicts:
@@ -533,6 +558,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
                   f"proofs/equivalent_mutants.txt)")
         for entry in stale:
             print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more, or it is killed")
+    if not _write_junit(args, lambda: junit.from_mutants(reports)):
+        return EXIT_USAGE
     return EXIT_OK if not survived and not stale else EXIT_FINDING
 
 
