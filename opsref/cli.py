@@ -110,7 +110,8 @@ def parser() -> argparse.ArgumentParser:
             "obligations (Init and every action's step, ranking, BMC depth and configurations), a line for "
             "reachability, and every failure in full with its counterexample; --verbose lists every "
             "obligation. Progress goes to stderr."),
-        epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage.",
+        epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage (or a --junit FILE "
+               "that cannot be written).",
     )
     prove.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="which semantics to prove: the reference's own (default) or the seed's")
@@ -137,7 +138,8 @@ def parser() -> argparse.ArgumentParser:
             "observed result (and snapshot, when the event has one) must equal what the spec says. "
             "On a divergence it prints the event, the events before it, the expected and observed "
             "result, and the spec guard or effects that decide it."),
-        epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage or a malformed trace.",
+        epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage, a malformed trace or a --junit FILE "
+               "that cannot be written.",
     )
     check.add_argument("trace", metavar="TRACE", help="the trace file (JSON lines; - for stdin)")
     check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
@@ -191,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
                 "  opsref drive --machine runtime_control --calls accept_input,retire,stop -- CMD\n"
                 "  opsref drive --config '{\"max_completed\": 1, \"max_concurrent\": 1}' -- CMD\n"
                 "Exit status: 0 conforms, 1 a mismatch or a crashing / hanging / garbage-printing "
-                "implementation, 2 bad usage or a command that cannot start."),
+                "implementation,\n2 bad usage, a command that cannot start or a --junit FILE that cannot be written."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     drive.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
@@ -273,7 +275,8 @@ def parser() -> argparse.ArgumentParser:
             "and run each through the killers, cheapest first: random walks with every invariant checked, a "
             "differential run against impl/, the unbounded inductive proofs. A survivor must be listed with a "
             "one-line reason in proofs/equivalent_mutants.txt; otherwise it is a gap in the invariants."),
-        epilog="Exit status: 0 no unjustified survivor, 1 survivors (or stale equivalence entries), 2 bad usage.",
+        epilog="Exit status: 0 no unjustified survivor, 1 survivors (or stale equivalence entries), 2 bad usage "
+               "(or a --junit FILE that cannot be written).",
     )
     mutants.add_argument("--json", action="store_true",
                          help='print {"mutants", "killed", "equivalent", "survived", "matrix"} as JSON')
