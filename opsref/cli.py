@@ -14,7 +14,10 @@ import re
 import textwrap
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from junitparser import JUnitXml
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -55,6 +58,8 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a time > 0 and at most {MAX_SECONDS:g} seconds, got {text[:40]}")
     return value
 
+
+JUNIT_HELP = "also write the results as JUnit XML to FILE for CI ({suite})"
 
 PROFILE_HELP = ("reference (default) or seed; +DECISION / -DECISION adopts or drops one decision "
                 "(e.g. seed+ids_never_reused; the names are in docs/divergences.md)")
@@ -101,12 +106,21 @@ def parser() -> argparse.ArgumentParser:
             "ranking over an unbounded number of operation ids; bounded model checking from "
             "Init over 3 ids; and reachability of every action and every error. A result is "
             "'proved' only when Z3 answers unsat (or, for reachability, a witness trace "
-            "replays on the spec model). Progress goes to stderr."),
-        epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage.",
+            "replays on the spec model). The report has a line per machine and invariant, grouping its "
+            "obligations (Init and every action's step, ranking, BMC depth and configurations), a line for "
+            "reachability, and every failure in full with its counterexample; --verbose lists every "
+            "obligation. Progress goes to stderr."),
+        epilog="Exit status: 0 when every obligation is proved, 1 otherwise, 2 for bad usage (or a --junit FILE "
+               "that cannot be written).",
     )
     prove.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="which semantics to prove: the reference's own (default) or the seed's")
-    prove.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    prove.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    prove.add_argument("--verbose", action="store_true",
+                       help="print every obligation on its own line (and every BMC depth and reachability step "
+                            "on stderr); by default one line per invariant")
+    prove.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testsuite per machine, a testcase per obligation; violated and unknown are failures"))
     prove.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
                        help=f"prove only this machine (repeatable; known: {', '.join(MACHINES)})")
     prove.add_argument("--depth", type=_positive, default=10, help="BMC and reachability depth (default 10)")
@@ -134,12 +148,15 @@ def parser() -> argparse.ArgumentParser:
             "observed result (and snapshot, when the event has one) must equal what the spec says. "
             "On a divergence it prints the event, the events before it, the expected and observed "
             "result, and the spec guard or effects that decide it."),
-        epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage or a malformed trace.",
+        epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage, a malformed trace or a --junit FILE "
+               "that cannot be written.",
     )
     check.add_argument("trace", metavar="TRACE", help="the trace file (JSON lines; - for stdin)")
     check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="the semantics to check against (default reference)")
     check.add_argument("--context", type=_positive, default=5, help="preceding events to show (default 5)")
+    check.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testcase for the trace, its divergence the failure"))
     check.set_defaults(run=cmd_check)
 
     simulate = sub.add_parser(
@@ -186,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
                 "  opsref drive --machine runtime_control --calls accept_input,retire,stop -- CMD\n"
                 "  opsref drive --config '{\"max_completed\": 1, \"max_concurrent\": 1}' -- CMD\n"
                 "Exit status: 0 conforms, 1 a mismatch or a crashing / hanging / garbage-printing "
-                "implementation, 2 bad usage or a command that cannot start."),
+                "implementation,\n2 bad usage, a command that cannot start or a --junit FILE that cannot be written."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     drive.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
@@ -213,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
                        help="per-request time limit (default 5)")
     drive.add_argument("--out", default=None, metavar="FILE",
                        help="where to write a counterexample trace (default build/opsref-counterexample-MACHINE.jsonl)")
+    drive.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testcase for the run, a mismatch or a failing implementation its failure with the counterexample"))
     drive.add_argument("impl_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
                        help="the implementation to start")
     drive.set_defaults(run=cmd_drive)
@@ -266,7 +285,8 @@ def parser() -> argparse.ArgumentParser:
             "and run each through the killers, cheapest first: random walks with every invariant checked, a "
             "differential run against impl/, the unbounded inductive proofs. A survivor must be listed with a "
             "one-line reason in proofs/equivalent_mutants.txt; otherwise it is a gap in the invariants."),
-        epilog="Exit status: 0 no unjustified survivor, 1 survivors (or stale equivalence entries), 2 bad usage.",
+        epilog="Exit status: 0 no unjustified survivor, 1 survivors (or stale equivalence entries), 2 bad usage "
+               "(or a --junit FILE that cannot be written).",
     )
     mutants.add_argument("--json", action="store_true",
                          help='print {"mutants", "killed", "equivalent", "survived", "matrix"} as JSON')
@@ -275,6 +295,9 @@ def parser() -> argparse.ArgumentParser:
     mutants.add_argument("--jobs", type=_positive, default=min(os.cpu_count() or 1, 2),
                          help="worker processes (default: cores, at most 2)")
     mutants.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    mutants.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
+        suite="a testsuite per machine, a testcase per mutant: killed passes, a justified equivalent is "
+              "skipped, a survivor fails"))
     mutants.set_defaults(run=cmd_mutants)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
@@ -282,9 +305,25 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _write_junit(args: argparse.Namespace, build: Callable[[], JUnitXml]) -> bool:
+    """Write --junit FILE when asked; False (after one line on stderr) when it cannot be written."""
+    from opsref import junit
+
+    if args.junit is None:
+        return True
+    try:
+        junit.write(build(), args.junit)
+    except OSError as err:
+        print(f"opsref {args.command}: cannot write the JUnit report {args.junit}: {err.strerror or err}",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
+    from opsref import junit
     from opsref.proofs.cache import ProofCache
-    from opsref.proofs.report import render_table
+    from opsref.proofs.report import render_summary, render_table
     from opsref.proofs.run import Focus, prove
     from opsref.spec.registry import build_all
 
@@ -306,16 +345,19 @@ def cmd_prove(args: argparse.Namespace) -> int:
                  f"depth {args.depth}, {args.jobs} worker(s)")
     store = None if args.no_cache or focus is not None else ProofCache()
     report = prove(machines, args.profile, depth=args.depth, timeout_ms=args.timeout * 1000,
-                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=not args.quiet, store=store,
-                   focus=focus)
+                   jobs=args.jobs, progress=None if args.quiet else progress, verbose=args.verbose and not args.quiet,
+                   store=store, focus=focus)
     if store is not None and not args.quiet:
         total = sum(len(m.obligations) for m in report.machines)
         progress(f"opsref prove: {store.hits} of {total} results from the cache ({store.folder}/; --no-cache proves all)")
-    print(report.dumps() if args.json else render_table(report))
+    print(report.dumps() if args.json else render_table(report) if args.verbose else render_summary(report))
+    if not _write_junit(args, lambda: junit.from_proofs(report)):
+        return EXIT_USAGE
     return EXIT_OK if report.ok else EXIT_FINDING
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from opsref import junit
     from opsref.conformance import check
     from opsref.conformance.trace import read
 
@@ -328,7 +370,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     with stream:
         header, events = read(stream, "<stdin>" if path == "-" else path)
         result = check.check(header, events, args.profile, args.context)
-    print(check.render(path, args.profile, result))
+    text = check.render(path, args.profile, result)
+    print(text)
+    if not _write_junit(args, lambda: junit.from_check(path, args.profile, result, text)):
+        return EXIT_USAGE
     return EXIT_OK if result.divergence is None else EXIT_FINDING
 
 
@@ -346,8 +391,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
+    from opsref import junit
     from opsref.conformance import check, drive
     from opsref.conformance.process import Implementation, ImplementationFailed
     from opsref.conformance.trace import Header, write
@@ -370,6 +417,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
     progress(f"opsref drive: {args.machine}, {args.mode}, depth {depth}, {id_count} ids, profile {args.profile}: "
              f"{' '.join(command)}")
+    run_name = f"{args.machine} {args.mode}, depth {depth}, {id_count} ids: {' '.join(command)}"
+    classname = f"drive.{args.profile}.{args.machine}"
+    started = time.perf_counter()
     reached: set[drive.Cell] = set()
     try:
         with Implementation(command, args.timeout) as impl:
@@ -381,6 +431,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
                                                 plan=plan, prune=not args.no_prune)
     except ImplementationFailed as failed:
         print(f"opsref drive: {failed}", file=sys.stderr)
+        if not _write_junit(args, lambda: junit.from_drive(run_name, classname, time.perf_counter() - started,
+                                                           f"the implementation failed: {failed}", "")):
+            return EXIT_USAGE
         return EXIT_FINDING
     summary = (f"{result.sequences} sequences, {result.requests} requests in {result.seconds:.1f} s "
                f"({result.requests / max(result.seconds, 1e-9):,.0f} requests/s)")
@@ -388,6 +441,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         summary += f"; {len(reached)} (call, guard, phase) cells reached"
     if result.failure is None:
         print(f"opsref drive: conforms to the {args.profile} profile: {summary}")
+        if not _write_junit(args, lambda: junit.from_drive(run_name, classname, result.seconds, None, summary)):
+            return EXIT_USAGE
         return EXIT_OK
     f = result.failure
     out = Path(args.out or f"build/opsref-counterexample-{args.machine}.jsonl")
@@ -401,14 +456,19 @@ def cmd_drive(args: argparse.Namespace) -> int:
     replay = check.check(header, iter(f.outcome.events), args.profile)
     reads = f.outcome.observations
     length = len(f.outcome.events) - reads
-    print(f"opsref drive: MISMATCH after {summary}")
-    print(f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
-          f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
-          f"{json.dumps(f.config.to_json())}, {saved}")
+    lines = [f"opsref drive: MISMATCH after {summary}",
+             f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
+             f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
+             f"{json.dumps(f.config.to_json())}, {saved}"]
     if not f.reproduced:
-        print("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
-              "implementation is not deterministic (shown unshrunk, as it first failed)")
-    print(check.render(str(out), args.profile, replay))
+        lines.append("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
+                     "implementation is not deterministic (shown unshrunk, as it first failed)")
+    lines.append(check.render(str(out), args.profile, replay))
+    print("\n".join(lines))
+    mismatch = f"mismatch under config {json.dumps(f.config.to_json())}: counterexample of {length} calls"
+    if not _write_junit(args, lambda: junit.from_drive(run_name, classname, result.seconds, mismatch,
+                                                       "\n".join(lines))):
+        return EXIT_USAGE
     return EXIT_FINDING
 
 
@@ -497,8 +557,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_mutants(args: argparse.Namespace) -> int:
     import json
 
+    from opsref import junit
     from opsref.conformance.killers import KILLERS
-    from opsref.proofs.mutants import EquivalentListError, load_equivalent, run_mutants
+    from opsref.proofs.mutants import EquivalentListError, load_equivalent, report_json, run_mutants
     from opsref.spec.registry import build_all
 
     try:
@@ -515,9 +576,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     killed = sum(r.killed for r in reports)
     seconds = sum(r.seconds for r in reports)
     if args.json:
-        print(json.dumps({"mutants": len(verdicts), "killed": killed, "equivalent": sum(r.equivalent for r in reports),
-                          "survived": [v.mutant for v in survived], "stale_equivalents": stale,
-                          "seconds": round(seconds, 1), "matrix": [v.to_json() for v in verdicts]}, indent=1))
+        print(json.dumps(report_json(reports), indent=1))
     else:
         width = max(len(v.mutant) for v in verdicts)
         for v in verdicts:
@@ -532,6 +591,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
                   f"proofs/equivalent_mutants.txt)")
         for entry in stale:
             print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more, or it is killed")
+    if not _write_junit(args, lambda: junit.from_mutants(reports)):
+        return EXIT_USAGE
     return EXIT_OK if not survived and not stale else EXIT_FINDING
 
 

@@ -297,3 +297,13 @@ def run_mutants(machine: Machine, equivalent: dict[str, str], killers: Killers,
     stale = sorted(f"{machine.name}:{k}" for k in equivalent if k not in survivors)
     ordered = [verdicts[m.id] for m in mutants]
     return MutationReport(machine.name, ordered, time.perf_counter() - started, stale)
+
+
+def report_json(reports: list[MutationReport]) -> dict[str, Any]:
+    """`opsref mutants --json`: the counts over every machine, and each mutant's verdict."""
+    verdicts = [v for r in reports for v in r.verdicts]
+    return {"mutants": len(verdicts), "killed": sum(r.killed for r in reports),
+            "equivalent": sum(r.equivalent for r in reports),
+            "survived": [v.mutant for r in reports for v in r.survived],
+            "stale_equivalents": [s for r in reports for s in r.unknown_equivalents],
+            "seconds": round(sum(r.seconds for r in reports), 1), "matrix": [v.to_json() for v in verdicts]}

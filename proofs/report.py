@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import z3
 
@@ -49,6 +49,13 @@ class MachineReport:
     machine: str
     obligations: list[Obligation] = field(default_factory=list)
     digest: str = ""  # Machine.digest of what was proved
+    seconds: float = 0.0  # wall time of the machine's jobs (not in the JSON, which has each obligation's)
+
+    def counts(self) -> dict[str, int]:
+        c = {"proved": 0, "violated": 0, "unknown": 0}
+        for o in self.obligations:
+            c[o.result] += 1
+        return c
 
 
 @dataclass
@@ -60,8 +67,8 @@ class Report:
     def counts(self) -> dict[str, int]:
         c = {"proved": 0, "violated": 0, "unknown": 0}
         for m in self.machines:
-            for o in m.obligations:
-                c[o.result] += 1
+            for result, n in m.counts().items():
+                c[result] += n
         return c
 
     @property
@@ -151,10 +158,35 @@ def describe_params(model: z3.ModelRef, u: Universe, params: dict[str, z3.ExprRe
     return out
 
 
-# --------------------------------------------------------------------------- table
+# --------------------------------------------------------------------------- text
+
+
+def render_summary(report: Report) -> str:
+    """The default report: per machine a heading, one line per invariant grouping its
+    obligations, one line for reachability, then every failure in full."""
+    lines = [f"opsref prove — profile {report.profile}",
+             "per invariant: Init and every action's step, unbounded ids · ranking per action · "
+             "BMC depth from Init per configuration"]
+    for m in report.machines:
+        lines.append("")
+        lines.append(_machine_heading(m))
+        groups: dict[str, list[Obligation]] = {}
+        for o in m.obligations:
+            groups.setdefault(o.invariant, []).append(o)
+        reach = groups.pop("reachability", [])
+        width = max((len(name) for name in groups), default=0)
+        for name, obligations in groups.items():
+            lines.append(f"  {_mark(obligations)} {name.ljust(width)}  {_invariant_line(obligations)}")
+        if reach:
+            lines.append(f"  {_mark(reach)} {'reachability'.ljust(width)}  {_reachability_line(reach)}")
+        lines += _failures(m, by_invariant=True)
+    lines.append("")
+    lines.append(_summary(report))
+    return "\n".join(lines)
 
 
 def render_table(report: Report) -> str:
+    """The verbose report: every obligation on its own line, then every failure in full."""
     lines = [f"opsref prove — profile {report.profile}"]
     for m in report.machines:
         lines.append("")
@@ -164,17 +196,106 @@ def render_table(report: Report) -> str:
         for o in m.obligations:
             domain = o.domain if isinstance(o.domain, str) else f"{o.domain['ids']} ids, depth {o.domain['depth']}"
             lines.append(f"  {o.id.ljust(width)}  {o.kind:12} {o.result:8} {o.seconds:8.2f}  {domain}")
-        for o in m.obligations:
-            if o.result != "proved":
-                lines.append("")
-                lines.append(f"  ✗ {o.id}: {o.result}" + (f" — {o.note}" if o.note else ""))
-                if o.counterexample:
-                    lines.extend("    " + line for line in format_counterexample(o.counterexample))
-    c = report.counts()
+        lines += _failures(m)
     lines.append("")
-    lines.append(f"summary: {c['proved']} proved, {c['violated']} violated, {c['unknown']} unknown "
-                 f"in {report.seconds:.1f} s")
+    lines.append(_summary(report))
     return "\n".join(lines)
+
+
+def _summary(report: Report) -> str:
+    c = report.counts()
+    return (f"summary: {c['proved']} proved, {c['violated']} violated, {c['unknown']} unknown "
+            f"in {report.seconds:.1f} s")
+
+
+def _machine_heading(m: MachineReport) -> str:
+    c = m.counts()
+    total = len(m.obligations)
+    verdict = "all proved" if c["proved"] == total else f"{c['proved']} proved, {c['violated']} violated, " \
+                                                        f"{c['unknown']} unknown"
+    took = f" in {m.seconds:.1f} s" if m.seconds else ""
+    return f"machine {m.machine} — {total} obligations, {verdict}{took}"
+
+
+def _mark(obligations: list[Obligation]) -> str:
+    return "✓" if all(o.result == "proved" for o in obligations) else "✗"
+
+
+def _failed(obligations: list[Obligation], name: Callable[[Obligation], str]) -> str:
+    """` (✗ a, b unknown)`: what did not hold, named when it is one or two (more are listed
+    in full below the machine's lines, and would only make the line unreadably long)."""
+    bad = [f"{name(o)}{'' if o.result == 'violated' else ' ' + o.result}" for o in obligations if o.result != "proved"]
+    return f" (✗ {', '.join(bad)})" if 0 < len(bad) <= 2 else ""
+
+
+def _count(obligations: list[Obligation], noun: str, name: Callable[[Obligation], str]) -> str:
+    proved = sum(o.result == "proved" for o in obligations)
+    return f"{proved}/{len(obligations)} {noun}{_failed(obligations, name)}"
+
+
+def _invariant_line(obligations: list[Obligation]) -> str:
+    def of(kind: str) -> list[Obligation]:
+        return [o for o in obligations if o.kind == kind]
+
+    def action(o: Obligation) -> str:
+        return o.action or "init"
+
+    parts = []
+    unbounded = []
+    init = of("initiation")
+    if init:
+        unbounded.append("Init" + ("" if init[0].result == "proved" else f" ✗ {init[0].result}"))
+    if of("inductive"):
+        unbounded.append(_count(of("inductive"), "actions", action))
+    if unbounded:
+        parts.append(" + ".join(unbounded) + ", unbounded")
+    if of("ranking"):
+        parts.append("ranking " + _count(of("ranking"), "actions", action))
+    bmc = of("bmc")
+    if bmc:
+        depths = [o.domain["depth"] for o in bmc if o.result == "proved"]
+        if len(bmc) == 1 and depths:
+            parts.append(f"bmc {depths[0]}")
+        else:
+            noun = "configs" if len(bmc) > 1 else "config"
+            proved = f"{len(depths)}/{len(bmc)} {noun}"
+            traces = [o.domain["depth"] for o in bmc if o.result == "violated"]
+            unknown = sum(o.result == "unknown" for o in bmc)
+            why = ([f"shortest trace {min(traces)} steps"] if traces else []) + (
+                [f"{unknown} unknown"] if unknown else [])
+            parts.append(f"bmc {max(depths)}, {proved}" if depths else f"bmc {proved}")
+            parts[-1] += f" (✗ {', '.join(why)})" if why else ""
+    return " · ".join(parts)
+
+
+def _reachability_line(obligations: list[Obligation]) -> str:
+    groups = (("enabled/", "actions enabled"), ("raises/", "guards fail"), ("error/", "errors raised"))
+    parts = []
+    for prefix, noun in groups:
+        chosen = [o for o in obligations if o.id.startswith(prefix)]
+        if chosen:
+            parts.append(_count(chosen, noun, lambda o: o.id[len(prefix):]))
+    witnessed = [o.domain for o in obligations  # an error is raised by a guard witnessed above
+                 if o.result == "proved" and isinstance(o.domain, dict) and not o.id.startswith("error/")]
+    if witnessed:
+        parts.append(f"witnesses within {max(d['depth'] for d in witnessed)} steps, {witnessed[0]['ids']} ids")
+    return " · ".join(parts)
+
+
+def _failures(m: MachineReport, by_invariant: bool = False) -> list[str]:
+    """Every obligation not proved, with its counterexample; `by_invariant`: grouped per
+    invariant, a BMC trace from Init first (the easiest to read), in the lines' order."""
+    failed = [o for o in m.obligations if o.result != "proved"]
+    if by_invariant:
+        order = {name: n for n, name in enumerate(dict.fromkeys(o.invariant for o in m.obligations))}
+        failed.sort(key=lambda o: (order[o.invariant], o.kind != "bmc"))
+    lines = []
+    for o in failed:
+        lines.append("")
+        lines.append(f"  ✗ {o.id}: {o.result}" + (f" — {o.note}" if o.note else ""))
+        if o.counterexample:
+            lines.extend("    " + line for line in format_counterexample(o.counterexample))
+    return lines
 
 
 def format_counterexample(cex: dict[str, Any]) -> list[str]:

@@ -166,7 +166,7 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
             if store is not None:
                 store.put(u.key, found)
         ordered += found
-    return MachineReport(machine.name, ordered, machine.digest)
+    return MachineReport(machine.name, ordered, machine.digest, time.perf_counter() - t0)
 
 
 def prove(machines: list[Machine], profile: str, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS,

@@ -15,7 +15,7 @@ import pytest
 from opsref.proofs.bmc import bounded_check
 from opsref.spec.ops_lifecycle import CHECK_CONFIGS, build
 from opsref.spec.registry import MACHINES, build_all
-from opsref.proofs.report import MachineReport, Report, render_table
+from opsref.proofs.report import MachineReport, Report, render_summary, render_table
 from opsref.spec.terms import TRUE
 from tests.spec_helpers import REFERENCE, with_guard
 
@@ -102,6 +102,24 @@ def test_table_shows_counterexamples_in_domain_words() -> None:
     assert "shortest trace (3 steps) from Init, config max_completed=1, max_concurrent=2" in text
     assert "1. register_operation(id=op" in text and "final state:" in text
     assert "summary: " in text and " violated" in text
+
+
+def test_summary_is_a_line_per_invariant_and_every_failure_in_full() -> None:
+    broken = with_guard(REFERENCE, "register_operation", "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
+    found = bounded_check(broken, depth=3, configs=(CHECK_CONFIGS[1],))
+    text = render_summary(Report("reference", [MachineReport("ops_lifecycle", found)], 1.0))
+    lines = text.splitlines()
+    heading = next(line for line in lines if line.startswith("machine ops_lifecycle"))
+    assert f"{len(found)} obligations, {len(found) - 1} proved, 1 violated, 0 unknown" in heading
+    rows = [line for line in lines if line.startswith(("  ✓ ", "  ✗ ")) and "/" not in line.split()[1]]
+    assert len(rows) == len(broken.invariants)  # one line per invariant, none per obligation
+    bad = next(line for line in rows if " active_count_consistency " in line)
+    assert bad.startswith("  ✗ ") and "bmc 0/1 config (✗ shortest trace 3 steps)" in bad
+    assert all(line.startswith("  ✓ ") and line.endswith("bmc 3") for line in rows if line is not bad)
+    # the failure in full, as the verbose table shows it
+    assert "  ✗ active_count_consistency/bmc/mc1-limit2: violated — shortest counterexample: 3 steps" in lines
+    assert "1. register_operation(id=op" in text and "final state:" in text
+    assert lines[-1].startswith("summary: ") and " 1 violated" in lines[-1]
 
 
 @pytest.mark.parametrize("args, message", [

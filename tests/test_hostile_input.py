@@ -70,7 +70,8 @@ def test_check_of_an_unreadable_file_is_bad_input() -> None:
 def test_check_refuses_an_absurd_context(value: str) -> None:
     run = opsref("check", "--context", value, "-", stdin=f"{HEADER}\n".encode())
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
-    usage, line = run.stderr.strip().splitlines()  # argparse's usage line, then the reason
+    *usage, line = run.stderr.strip().splitlines()  # argparse's usage (one or more lines), then the reason
+    assert usage and usage[0].startswith("usage: opsref check")
     assert line.startswith("opsref check: error: argument --context: expected a whole number from 1 to 1,000,000")
 
 
