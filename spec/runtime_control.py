@@ -169,6 +169,14 @@ def input_from(allowed: tuple[str, ...]) -> Guard:
                  f"legal only for an input in the ledger that is {', '.join(allowed)}")
 
 
+def input_progress(allowed: tuple[str, ...]) -> tuple[Guard, ...]:
+    """The guards of every input move: a live, undestroyed runtime that serves or drains,
+    and input `x` in one of the `allowed` states."""
+    return (registered(), not_destroyed(),
+            in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
+            input_from(allowed))
+
+
 # --------------------------------------------------------------------------- effects
 
 
@@ -216,22 +224,6 @@ def set_runtime(state: str) -> Assign:
     return Assign("runtime", sym(RUNTIME, state))
 
 
-INPUT_MOVES: dict[str, tuple[tuple[str, ...], str]] = {
-    "queue_input": (("accepted",), "queued"),
-    "stage_input": (("queued",), "staged"),
-    "apply_input": (("staged",), "applied"),
-    "mark_pending_consumption": (("applied",), "applied_pending_consumption"),
-    "consume_input": (("applied", "applied_pending_consumption"), "consumed"),
-    "supersede_input": (("accepted", "queued"), "superseded"),
-    "coalesce_input": (("accepted", "queued"), "coalesced"),
-}
-
-RUNTIME_MOVES: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "runtime_ready": (("initializing",), "idle", "the driver finished initializing"),
-    "attach": (("idle",), "attached", "an executor attaches"),
-    "detach": (("attached",), "idle", "the executor detaches"),
-}
-
 ABANDON_ALL = {s: "abandoned" for s in LIVE_INPUT}
 #: recover and recycle (upstream in-memory recover): accepted and staged inputs are queued again;
 #: queued, applied and pending-consumption ones keep their state
@@ -250,9 +242,13 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
                   "a runtime id is registered once", (("state", runtime()),)),
         ), (set_runtime("initializing"),), "admit the runtime; its driver starts initializing"),
     ]
-    for name, (allowed, to, doc) in RUNTIME_MOVES.items():
-        out.append(Action(name, (), (registered(), in_states("from_state", allowed)), (set_runtime(to),), doc))
     out += [
+        Action("runtime_ready", (), (registered(), in_states("from_state", ("initializing",))),
+               (set_runtime("idle"),), "the driver finished initializing"),
+        Action("attach", (), (registered(), in_states("from_state", ("idle",))),
+               (set_runtime("attached"),), "an executor attaches"),
+        Action("detach", (), (registered(), in_states("from_state", ("attached",))),
+               (set_runtime("idle"),), "the executor detaches"),
         Action("begin_run", (), (registered(), in_states("from_state", RUN_ORIGINS)), (
             Assign("run_began_in", runtime()), set_runtime("running"),
         ), "a run starts (upstream Prepare from idle or attached; DrainQueuedRun from retired)"),
@@ -273,12 +269,22 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
     ), (AssignAt("input", x, sym(INPUT, "accepted")),
         *(Assign(n, add(read(n), lit(1))) for n in COUNTED if "accepted" in COUNTED[n])),
         "the driver accepts an input into the ledger"))
-    for name, (allowed, to) in INPUT_MOVES.items():
-        out.append(Action(name, (x,), (
-            registered(), not_destroyed(),
-            in_states("draining", DRAINING, "NotReady", "inputs progress while the runtime serves or drains"),
-            input_from(allowed),
-        ), move_input(allowed, to), f"the input moves to {to}"))
+    out += [
+        Action("queue_input", (x,), input_progress(("accepted",)),
+               move_input(("accepted",), "queued"), "the input moves to queued"),
+        Action("stage_input", (x,), input_progress(("queued",)),
+               move_input(("queued",), "staged"), "the input moves to staged"),
+        Action("apply_input", (x,), input_progress(("staged",)),
+               move_input(("staged",), "applied"), "the input moves to applied"),
+        Action("mark_pending_consumption", (x,), input_progress(("applied",)),
+               move_input(("applied",), "applied_pending_consumption"), "the input moves to applied_pending_consumption"),
+        Action("consume_input", (x,), input_progress(("applied", "applied_pending_consumption")),
+               move_input(("applied", "applied_pending_consumption"), "consumed"), "the input moves to consumed"),
+        Action("supersede_input", (x,), input_progress(("accepted", "queued")),
+               move_input(("accepted", "queued"), "superseded"), "the input moves to superseded"),
+        Action("coalesce_input", (x,), input_progress(("accepted", "queued")),
+               move_input(("accepted", "queued"), "coalesced"), "the input moves to coalesced"),
+    ]
     drains = retire_drains()
     stopping = [registered(), in_states("from_state", STOPPABLE)]
     if "retired_runtimes_stop_once_drained" in adopted:
@@ -354,9 +360,9 @@ def reported(count: str, before: Term) -> Term:
     return eq(read(f"report_{count}"), at_pre(before))
 
 
-def reports(action: str, *claims: Term) -> Term:
-    kind = sym(REPORT, action.removesuffix("_runtime"))
-    return implies(ActionIs(action), and_(eq(read("report"), kind), *claims))
+def reports(action: str, kind: str, *claims: Term) -> Term:
+    """After `action`, the report is of `kind` and the `claims` hold."""
+    return implies(ActionIs(action), and_(eq(read("report"), sym(REPORT, kind)), *claims))
 
 
 def retired_or_draining() -> Term:
@@ -436,15 +442,15 @@ def invariants() -> tuple[Invariant, ...]:
             "the consistency invariants tie to the ledger); retire abandons all or nothing, as an executor is "
             "there to drain or not (a retired runtime's inputs are already left to drain)",
             step=and_(
-                reports("retire",
+                reports("retire", "retire",
                         implies(drained, and_(moves_exactly({}), reported("abandoned", lit(0)),
                                               reported("pending_drain", live))),
                         implies(not_(drained), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live),
                                                     reported("pending_drain", lit(0))))),
-                reports("reset_runtime", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("recycle", moves_exactly(RECOVER), reported("transferred", live)),
-                reports("recover", moves_exactly(RECOVER), reported("recovered", live),
+                reports("reset_runtime", "reset", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
+                reports("destroy", "destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
+                reports("recycle", "recycle", moves_exactly(RECOVER), reported("transferred", live)),
+                reports("recover", "recover", moves_exactly(RECOVER), reported("recovered", live),
                         reported("requeued", add(read("accepted_count"), read("staged_count"))),
                         reported("abandoned", lit(0)))),
         ),
