@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 verify: $(STAMP)  ## prove every invariant of the reference profile and print the report
-	$(BIN)/opsref prove --profile reference --no-cache
+	$(BIN)/opsref prove --profile reference --no-cache --junit build/junit/prove-reference.xml
 
 verify-seed: $(STAMP)  ## the same for the seed profile (expected to fail: the seed's barrier bug)
 	-$(BIN)/opsref prove --profile seed --no-cache
