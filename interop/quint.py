@@ -1,0 +1,458 @@
+"""A machine as a Quint module: the fourth reader of the term language.
+
+The same guard, effect and invariant terms that `spec.model` evaluates, `proofs.encode`
+hands to Z3 and `spec.render` prints become Quint here, so `quint typecheck` and
+`quint run` (its random simulator) explore the machine the proofs are about; nothing
+is copied by hand. What the module holds:
+
+- one `var` per spec field (ghosts included): a global as its value; a field keyed by
+  id as a map over the finite id set `IDS` (every id present, at the field's default
+  until written); a field keyed by integer as a sparse map whose missing keys read as
+  the default (`getOr`);
+- the rigid configuration fields as variables `init` chooses among the machine's
+  check configurations (`CONFIGS`) and no action writes;
+- `init`, and one action per spec action: its guards in order (a failing guard disables
+  the action, so a refused call never fires), then its effects in order, each a `val`
+  that reads the values the previous effects left (the seed's sequential shell), then
+  every variable assigned (the frame derived, as in the Z3 encoding);
+- every invariant as a `val`. Quint checks state predicates only, so the step part of an
+  invariant (pre/post formulas, `action = X`, rankings) is evaluated inside each action
+  over its pre- and post-state and recorded in the variable `step_ok` (invariant name →
+  the last step kept it); the invariant's `val` reads it. `all_invariants` is their
+  conjunction;
+- `step`: `any` over the actions, each parameter a `nondet` pick (`p_<name>`) from a
+  finite domain: ids from `IDS`, sets of ids from its powerset, enums from their
+  members, integers from `0.to(INT_PARAM_MAX)` (as `opsref simulate` draws them).
+
+Enumeration members are Quint strings (one machine's enums share member names, which
+Quint sum types would not allow), ids are strings `op0`, `op1`, …, and the seed's id
+order (`key_before`: the ids' JSON encodings, compared as strings, which Quint cannot
+do) is a rank table computed here from the same `terms.json_key`.
+
+Where Quint's finite `IDS` differs from the model: the model quantifies over the ids a
+state mentions plus one never-mentioned id; Quint over `IDS`, which once every id is in
+use has no fresh one left. `interop.itf` replays Quint's traces on the model, so a
+disagreement this causes would show up there as a divergence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Invariant, Machine
+from opsref.spec.model import initial_state
+from opsref.spec.terms import (
+    BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, json_key,
+)
+
+#: integer action parameters are drawn from 0..INT_PARAM_MAX (as `opsref simulate` does)
+INT_PARAM_MAX = 3
+#: the variable recording, per invariant with a step part, whether the last step kept it
+STEP_OK = "step_ok"
+#: the conjunction of every invariant's `val`
+ALL_INVARIANTS = "all_invariants"
+PARAM_PREFIX = "p_"
+
+_KEYWORDS = frozenset("""module import export from as const var def pure val nondet action temporal run assume type
+if else all any and or iff implies not Set List Map match Bool Int Nat str true false init step""".split())
+
+
+class ExportError(Exception):
+    """A machine the translator cannot express in Quint (a term form it does not know)."""
+
+
+def id_names(count: int) -> list[str]:
+    """The ids of the finite id set: `op0`, `op1`, …"""
+    return [f"op{n}" for n in range(count)]
+
+
+def param_name(p: Param) -> str:
+    return PARAM_PREFIX + p.name
+
+
+def quint_type(sort: Sort) -> str:
+    if sort == BOOL:
+        return "bool"
+    if sort == INT:
+        return "int"
+    if sort == ID_SET:
+        return "Set[str]"
+    return "str"  # ids and enumeration members
+
+
+def field_type(machine: Machine, name: str) -> str:
+    f = machine.field(name)
+    value = quint_type(f.sort)
+    return value if f.key is None else f"{quint_type(f.key)} -> {value}"
+
+
+def literal(value: bool | int | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # Quint string literals are JSON's for the names used here
+
+
+def step_invariants(machine: Machine) -> list[Invariant]:
+    """The invariants with a step part (pre/post formula or ranking): `step_ok` keys."""
+    return [inv for inv in machine.invariants if inv.step is not None or inv.ranking is not None]
+
+
+# --------------------------------------------------------------------------- terms
+
+
+@dataclass
+class Env:
+    """How a term's pieces are named in the Quint text being written."""
+
+    machine: Machine
+    cur: Mapping[str, str]              # field -> the Quint expression of its current value
+    pre: Mapping[str, str] | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    bound: dict[str, str] = field(default_factory=dict)
+    action: str | None = None
+    fresh: itertools.count[int] = field(default_factory=itertools.count)
+
+    def bind(self, var: Var) -> tuple["Env", str]:
+        name = f"{var.name}_{next(self.fresh)}"  # unique: Quint lambdas may not shadow
+        bound = dict(self.bound)
+        bound[var.name] = name
+        return Env(self.machine, self.cur, self.pre, self.params, bound, self.action, self.fresh), name
+
+
+_INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "sub": "-", "add": "+",
+          "and": "and", "or": "or", "implies": "implies"}
+
+
+def term(t: Term, env: Env) -> str:
+    if isinstance(t, Lit):
+        return literal(t.value)
+    if isinstance(t, Param):
+        try:
+            return env.params[t.name]
+        except KeyError:
+            raise ExportError(f"parameter {t.name} read outside its action") from None
+    if isinstance(t, Var):
+        return env.bound[t.name]
+    if isinstance(t, Read):
+        names = env.pre if t.state == PRE else env.cur
+        if names is None:
+            raise ExportError(f"pre-state read of {t.field} outside a step formula")
+        base = names[t.field]
+        if t.key is None:
+            return base
+        f = env.machine.field(t.field)
+        return f"getOr({base}, {term(t.key, env)}, {literal(f.default.value)})"
+    if isinstance(t, Contains):
+        return f"{term(t.collection, env)}.contains({term(t.element, env)})"
+    if isinstance(t, ActionIs):
+        if env.action is None:
+            raise ExportError(f"action = {t.action} outside a step formula")
+        return literal(env.action == t.action)
+    if isinstance(t, Quant):
+        inner, name = env.bind(t.var)
+        body = term(t.body, inner)
+        if t.kind == "forall":
+            return f"IDS.forall({name} => {body})"
+        if t.kind == "exists":
+            return f"IDS.exists({name} => {body})"
+        if t.kind == "card":
+            return f"IDS.filter({name} => {body}).size()"
+        raise ExportError(f"{t.kind} quantifier (only for returned values) in a guard, effect or invariant")
+    if isinstance(t, Range):
+        inner, name = env.bind(t.var)
+        return f"({term(t.lo, env)} + 1).to({term(t.hi, env)}).forall({name} => {term(t.body, inner)})"
+    if isinstance(t, Apply):
+        return _apply(t, env)
+    raise ExportError(f"unknown term {t!r}")
+
+
+def _about_another_action(t: Term, env: Env) -> bool:
+    """As `proofs.encode`: `action = X → …` for another action is about steps this action
+    does not take (and may read parameters it does not have): true, untranslated."""
+    if isinstance(t, Apply) and t.op == "and" and t.args:
+        t = t.args[0]
+    if isinstance(t, Apply) and t.op == "or" and t.args:
+        return all(_about_another_action(d, env) for d in t.args)
+    return isinstance(t, ActionIs) and env.action != t.action
+
+
+def _apply(t: Apply, env: Env) -> str:
+    if t.op == "implies" and env.action is not None and _about_another_action(t.args[0], env):
+        return "true"
+    args = [term(a, env) for a in t.args]
+    if t.op == "not":
+        return f"not({args[0]})"
+    if t.op == "ite":
+        return f"(if ({args[0]}) {args[1]} else {args[2]})"
+    if t.op == "key_before":
+        return f"(getOr(KEY_RANK, {args[0]}, FRESH_RANK) < getOr(KEY_RANK, {args[1]}, FRESH_RANK))"
+    if t.op in _INFIX:
+        if len(args) == 1:
+            return args[0]
+        return "(" + f" {_INFIX[t.op]} ".join(args) + ")"
+    raise ExportError(f"unknown operator {t.op}")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _action(machine: Machine, action: Action, variables: list[str], quint_name: str) -> list[str]:
+    params = {p.name: param_name(p) for p in action.params}
+    pre_names = {f.name: f.name for f in machine.fields}
+    signature = ", ".join(f"{param_name(p)}: {quint_type(p.sort)}" for p in action.params)
+    lines = [f"  /// {line}" for line in _doc_lines(action.doc)]
+    head = f"{quint_name}({signature}): bool" if action.params else quint_name
+    lines.append(f"  action {head} = all {{")
+    guard_env = Env(machine, pre_names, params=params)
+    for g in action.guards:
+        lines.append(f"    // {g.name} (else {g.error}): {_one_line(g.reason)}")
+        lines.append(f"    {term(g.holds, guard_env)},")
+    cur = dict(pre_names)
+    for n, effect in enumerate(action.effects, 1):
+        env = Env(machine, cur, params=params, fresh=guard_env.fresh)
+        new_name = f"{effect.field}_{n}"
+        if isinstance(effect, Assign):
+            value = term(effect.value, env)
+        elif isinstance(effect, AssignAt):
+            value = f"{cur[effect.field]}.put({term(effect.key, env)}, {term(effect.value, env)})"
+        elif isinstance(effect, AssignAll):
+            if machine.field(effect.field).key != ID:
+                raise ExportError(f"{action.name}: pointwise write of {effect.field}, which is not keyed by id")
+            inner, x = env.bind(effect.var)
+            value = f"IDS.mapBy({x} => {term(effect.value, inner)})"
+        else:  # pragma: no cover - Effect is a closed union
+            raise ExportError(f"unknown effect {effect!r}")
+        lines.append(f"    val {new_name} = {value}")
+        cur[effect.field] = new_name
+    post_env = Env(machine, cur, pre_names, params, action=action.name, fresh=guard_env.fresh)
+    lines.append("    all {")
+    for name in variables:
+        if name == STEP_OK:
+            continue
+        lines.append(f"      {name}' = {cur[name]},")
+    lines.append(f"      {STEP_OK}' = {_step_ok(machine, post_env)},")
+    lines.append("    }")
+    lines.append("  }")
+    return lines
+
+
+def _step_ok(machine: Machine, env: Env) -> str:
+    entries = []
+    for inv in step_invariants(machine):
+        parts = []
+        if inv.step is not None:
+            parts.append(term(inv.step, env))
+        if inv.ranking is not None:
+            parts.append(_ranking(inv, env))
+        entries.append(f"{literal(inv.name)} -> " + (parts[0] if len(parts) == 1 else "(" + " and ".join(parts) + ")"))
+    if not entries:
+        return "Map()"
+    return "Map(\n        " + ",\n        ".join(entries) + ")"
+
+
+def _ranking(inv: Invariant, env: Env) -> str:
+    """As `spec.model.ranking_holds`: while the request stays active and the same, its
+    pending set gains no member."""
+    r = inv.ranking
+    assert r is not None and env.pre is not None
+    pre_env = Env(env.machine, env.pre, None, env.params, dict(env.bound), None, env.fresh)
+    post_only = Env(env.machine, env.cur, None, env.params, dict(env.bound), None, env.fresh)
+    inner_post, x = post_only.bind(r.var)
+    inner_pre = Env(env.machine, env.pre, None, env.params, dict(inner_post.bound), None, env.fresh)
+    grows = f"IDS.forall({x} => ({term(r.pending, inner_post)} implies {term(r.pending, inner_pre)}))"
+    return (f"(not({term(r.active, pre_env)}) or not({term(r.active, post_only)}) or "
+            f"not({term(r.same_episode, env)}) or {grows})")
+
+
+def _doc_lines(doc: str) -> list[str]:
+    text = _one_line(doc)
+    return [text] if text else []
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- module
+
+
+def _clashes(machine: Machine) -> frozenset[str]:
+    """Names a Quint action or invariant `val` cannot take: the variables and definitions."""
+    return frozenset([f.name for f in machine.fields] + list(_DEFINITIONS) + list(_KEYWORDS - {"init", "step"})
+                     + [f"{s.name.upper()}_VALUES" for s in machine.sorts])
+
+
+_DEFINITIONS = (STEP_OK, ALL_INVARIANTS, "IDS", "CONFIGS", "KEY_RANK", "FRESH_RANK", "INT_PARAMS", "getOr",
+                "init", "step")
+
+
+def action_names(machine: Machine) -> dict[str, str]:
+    """Spec action -> its Quint name: the same, or `do_<name>` where that is a variable
+    (`peer_ready` is both an action and a field of the registry). `mbt::actionTaken`
+    reports the Quint name; `interop.itf` maps it back with this table."""
+    taken = _clashes(machine)
+    out = {a.name: f"do_{a.name}" if a.name in taken else a.name for a in machine.actions}
+    _unique(machine, list(out.values()) + list(invariant_names(machine).values()), taken)
+    return out
+
+
+def invariant_names(machine: Machine) -> dict[str, str]:
+    """Spec invariant -> its Quint `val`: the same, or `inv_<name>` where that is taken."""
+    taken = _clashes(machine) | {a.name for a in machine.actions}
+    return {i.name: f"inv_{i.name}" if i.name in taken else i.name for i in machine.invariants}
+
+
+def _unique(machine: Machine, names: list[str], taken: frozenset[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen or name in taken:
+            raise ExportError(f"{machine.name}: the name {name!r} clashes in Quint")
+        seen.add(name)
+
+
+def _configs(machine: Machine) -> list[dict[str, bool | int | str]]:
+    rigid = [f.name for f in machine.fields if f.rigid]
+    if not rigid:
+        return []
+    out = []
+    for config in machine.configs():
+        values = config.as_dict()
+        initial_state(machine, values)  # the assumptions hold (SpecError otherwise)
+        out.append({name: values.get(name, machine.field(name).default.value) for name in rigid})
+    return out
+
+
+def variables(machine: Machine) -> list[str]:
+    """The module's variables in order: the spec's fields, then `step_ok`."""
+    return [f.name for f in machine.fields] + [STEP_OK]
+
+
+def export(machine: Machine, ids: int = 3) -> str:
+    """The Quint module of `machine` over `ids` operation ids."""
+    if ids < 1:
+        raise ExportError("the id set needs at least one id")
+    actions = action_names(machine)
+    names = id_names(ids)
+    ranked = sorted(names + [""], key=json_key)
+    config_rows = _configs(machine)
+    out = [f"// Generated by `opsref export --quint` from the opsref spec: machine {machine.name}, "
+           f"profile {machine.profile}, {ids} ids, digest {machine.digest}. Do not edit.",
+           f"module {machine.name} {{"]
+    out += [f"  /// {_one_line(machine.doc).split('. ')[0]}."] if machine.doc.strip() else []
+    out += [
+        "  // ------------------------------------------------------------ domains",
+        f"  pure val IDS: Set[str] = Set({', '.join(literal(n) for n in names)})",
+        "  /// the seed's id order (JSON encodings compared as strings); \"\" is nobody",
+        "  pure val KEY_RANK: str -> int = Map(" + ", ".join(f"{literal(n)} -> {r}" for r, n in enumerate(ranked)) + ")",
+        f"  pure val FRESH_RANK: int = {len(ranked)}",
+        f"  pure val INT_PARAMS: Set[int] = 0.to({INT_PARAM_MAX})",
+        "  pure def getOr(m: a -> b, k: a, d: b): b = if (m.keys().contains(k)) m.get(k) else d",
+    ]
+    for sort in machine.sorts:
+        out.append(f"  pure val {sort.name.upper()}_VALUES: Set[str] = Set({', '.join(literal(m) for m in sort.members)})")
+    if config_rows:
+        rigid = [f.name for f in machine.fields if f.rigid]
+        record_type = "{ " + ", ".join(f"{n}: {quint_type(machine.field(n).sort)}" for n in rigid) + " }"
+        rows = ",\n    ".join("{ " + ", ".join(f"{k}: {literal(v)}" for k, v in row.items()) + " }" for row in config_rows)
+        out.append(f"  /// the configurations the bounded checks run under ({', '.join(c.tag for c in machine.configs())})")
+        out.append(f"  pure val CONFIGS: Set[{record_type}] = Set(\n    {rows})")
+    out.append("")
+    out.append("  // ------------------------------------------------------------ state")
+    for f in machine.fields:
+        notes = ", ".join(x for x in ("configuration" if f.rigid else "", "ghost" if f.ghost else "") if x)
+        doc = _one_line(f.doc) + (f" ({notes})" if notes else "")
+        out.append(f"  var {f.name}: {field_type(machine, f.name)}" + (f"  // {doc}" if doc.strip() else ""))
+    out.append(f"  /// per invariant with a step part: whether the last step kept it")
+    out.append(f"  var {STEP_OK}: str -> bool")
+    out.append("")
+    out += _init(machine, bool(config_rows))
+    order = variables(machine)
+    for action in machine.actions:
+        out.append("")
+        out += _action(machine, action, order, actions[action.name])
+    out.append("")
+    out += _invariants(machine)
+    out.append("")
+    out += _step(machine)
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _init(machine: Machine, configured: bool) -> list[str]:
+    init = dict(machine.init)
+    env = Env(machine, {f.name: f"config.{f.name}" if f.rigid else literal(f.default.value) for f in machine.fields})
+    lines = ["  action init = {"]
+    indent = "    "
+    if configured:
+        lines.append("    nondet config = CONFIGS.oneOf()")
+    lines.append(f"{indent}all {{")
+    for f in machine.fields:
+        if f.rigid:
+            value = f"config.{f.name}"
+        elif f.key == ID:
+            value = f"IDS.mapBy(x => {literal(f.default.value)})"
+        elif f.key is not None:
+            value = "Map()"
+        elif f.name in init:
+            value = term(init[f.name], env)  # globals only: reads of configuration fields
+        else:
+            value = literal(f.default.value)
+        lines.append(f"{indent}  {f.name}' = {value},")
+    entries = ", ".join(f"{literal(inv.name)} -> true" for inv in step_invariants(machine))
+    lines.append(f"{indent}  {STEP_OK}' = Map({entries}),")
+    lines.append(f"{indent}}}")
+    lines.append("  }")
+    return lines
+
+
+def _invariants(machine: Machine) -> list[str]:
+    env = Env(machine, {f.name: f.name for f in machine.fields})
+    stepped = {inv.name for inv in step_invariants(machine)}
+    names = invariant_names(machine)
+    lines = ["  // ------------------------------------------------------------ invariants (Z3-proved in opsref)"]
+    for inv in machine.invariants:
+        parts = []
+        if inv.state is not None:
+            parts.append(term(inv.state, env))
+        if inv.name in stepped:
+            parts.append(f"{STEP_OK}.get({literal(inv.name)})")
+        lines.append(f"  /// {_one_line(inv.sentence)}")
+        lines.append(f"  val {names[inv.name]} = " + (" and ".join(parts) if parts else "true"))
+    lines.append(f"  val {ALL_INVARIANTS} = and {{ {', '.join(names[inv.name] for inv in machine.invariants)} }}")
+    return lines
+
+
+def _domain(sort: Sort) -> str:
+    if sort == ID:
+        return "IDS"
+    if sort == ID_SET:
+        return "IDS.powerset()"
+    if sort == BOOL:
+        return "Set(false, true)"
+    if sort == INT:
+        return "INT_PARAMS"
+    if sort.is_enum:
+        return f"{sort.name.upper()}_VALUES"
+    raise ExportError(f"no finite domain for parameters of sort {sort}")
+
+
+def _step(machine: Machine) -> list[str]:
+    lines = ["  // ------------------------------------------------------------ step",
+             "  action step = any {"]
+    for action in machine.actions:
+        picks = [f"nondet {param_name(p)} = {_domain(p.sort)}.oneOf()" for p in action.params]
+        call = action_names(machine)[action.name] + (f"({', '.join(param_name(p) for p in action.params)})" if action.params else "")
+        if picks:
+            lines.append("    {")
+            lines += [f"      {pick}" for pick in picks]
+            lines.append(f"      {call}")
+            lines.append("    },")
+        else:
+            lines.append(f"    {call},")
+    lines.append("  }")
+    return lines
