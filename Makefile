@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q -n auto  # tests run on every core (pytest-xdist); make test PYTEST_FLAGS=-q for one process
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean
+.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port quint docs docs-check mutants ci bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,23 @@ conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript 
 	  $(BIN)/opsref vectors --machine $$m --out build/vectors-$$m && \
 	  $(BIN)/opsref simulate --machine $$m --runs 50 --steps 500 || exit 1; \
 	done
+
+QUINT_DIR   := tools/quint
+QUINT       := $(QUINT_DIR)/node_modules/.bin/quint
+QUINT_STAMP := $(QUINT_DIR)/node_modules/.opsref-installed
+QUINT_JOBS  ?= 2
+# Reference exports: 100 walks of 20 steps per machine, every invariant checked after every
+# step, each walk written as ITF and replayed on the spec. Seed export of ops_lifecycle: up
+# to 2,000 walks of 12 steps looking for the barrier bug (seed 2 finds it in the first few).
+QUINT_RUN_OPTS  ?= --max-samples=100 --n-traces=100 --max-steps=20 --seed=1
+QUINT_SEED_OPTS ?= --max-samples=2000 --max-steps=12 --seed=2
+
+$(QUINT_STAMP): $(QUINT_DIR)/package.json $(QUINT_DIR)/package-lock.json
+	cd $(QUINT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+quint: $(STAMP) $(QUINT_STAMP)  ## export every machine to Quint (both profiles): typecheck, simulate, find the seed's barrier bug, replay Quint's ITF traces
+	sh $(QUINT_DIR)/check.sh $(BIN)/opsref $(QUINT) build/quint $(QUINT_JOBS) "$(QUINT_RUN_OPTS)" "$(QUINT_SEED_OPTS)"
 
 docs: $(STAMP)  ## record both profiles' proof reports in docs/proofs/ and regenerate the review pages
 	$(BIN)/opsref prove --profile reference --json --quiet > docs/proofs/reference.json

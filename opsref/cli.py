@@ -126,7 +126,9 @@ def parser() -> argparse.ArgumentParser:
             "result, and the spec guard or effects that decide it."),
         epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage or a malformed trace.",
     )
-    check.add_argument("trace", metavar="TRACE", help="the trace file (JSON lines; - for stdin)")
+    check.add_argument("trace", metavar="TRACE",
+                       help="the trace file (JSON lines; - for stdin), an ITF trace (*.itf.json or a JSON object "
+                            "with states, from quint run --mbt --out-itf) or a folder of ITF traces")
     check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="the semantics to check against (default reference)")
     check.add_argument("--context", type=_positive, default=5, help="preceding events to show (default 5)")
@@ -267,6 +269,26 @@ def parser() -> argparse.ArgumentParser:
     mutants.add_argument("--quiet", action="store_true", help="no progress on stderr")
     mutants.set_defaults(run=cmd_mutants)
 
+    export = sub.add_parser(
+        "export", help="write the machines in another tool's language (Quint)",
+        description=(
+            "Write one Quint module per machine, generated from the machine's data (interop/quint.py): "
+            "a variable per spec field (keyed fields as maps over a finite id set), init, one action per "
+            "spec action with its guards in order and its effects, every invariant as a val "
+            "(all_invariants: their conjunction), and a step choosing any action with nondeterministic "
+            "parameters. Check it with `quint typecheck` and `quint run --backend=typescript "
+            "--invariant=all_invariants`; `quint run --mbt --out-itf=F` writes traces `opsref check F` replays."),
+        epilog="Exit status: 0 written, 2 bad usage.",
+    )
+    export.add_argument("--quint", action="store_true", required=True, help="Quint modules (the only format)")
+    export.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
+                        help="export only this machine (repeatable; default all four)")
+    export.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
+    export.add_argument("--out", default="build/quint", metavar="DIR",
+                        help="folder for <machine>.qnt (default build/quint)")
+    export.add_argument("--ids", type=_positive, default=3, help="size of the finite id set (default 3)")
+    export.set_defaults(run=cmd_export)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
     schema.set_defaults(run=cmd_schema)
     return top
@@ -295,16 +317,54 @@ def cmd_check(args: argparse.Namespace) -> int:
     from opsref.conformance.trace import read
 
     path = args.trace
+    if os.path.isdir(path):  # a folder of ITF traces
+        return _check_itf(path, args.profile)
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
         print(f"opsref check: cannot read {path}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if path != "-" and _is_itf(path, stream):  # an ITF trace (quint run --mbt --out-itf)
+        stream.close()
+        return _check_itf(path, args.profile)
     with stream:
         header, events = read(stream, "<stdin>" if path == "-" else path)
         result = check.check(header, events, args.profile, args.context)
     print(check.render(path, args.profile, result))
     return EXIT_OK if result.divergence is None else EXIT_FINDING
+
+
+def _is_itf(path: str, stream: Any) -> bool:
+    from opsref.interop.itf import looks_like_itf
+
+    head: bytes = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
+    return looks_like_itf(path, head)
+
+
+def _check_itf(path: str, profile: str) -> int:
+    """One ITF trace, or every `*.itf.json` under a folder (one line each, then a total)."""
+    from pathlib import Path
+
+    from opsref.interop import itf
+    from opsref.spec.registry import build_all
+
+    machines = build_all(profile)
+    paths = sorted(str(p) for p in Path(path).rglob("*.itf.json")) if os.path.isdir(path) else [path]
+    if not paths:
+        print(f"opsref check: no *.itf.json under {path}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = steps = 0
+    for each in paths:
+        doc = itf.load(each)
+        result = itf.check(itf.detect_machine(doc, machines, each), doc, each)
+        steps += result.states - 1
+        if not result.clean or len(paths) == 1:
+            print(itf.render(result))
+        failed += not result.clean
+    if len(paths) > 1:
+        print(f"{path}: {len(paths)} ITF traces, {steps:,} steps replayed on the spec ({profile}): "
+              + (f"{failed} with a finding" if failed else "every trace agrees, every invariant holds"))
+    return EXIT_OK if failed == 0 else EXIT_FINDING
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -503,6 +563,30 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         for entry in stale:
             print(f"STALE proofs/equivalent_mutants.txt entry {entry}: no such mutant any more, or it is killed")
     return EXIT_OK if not survived and not stale else EXIT_FINDING
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from opsref.interop.quint import ExportError, export
+    from opsref.spec.registry import build_all
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"opsref export: cannot create {out}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    for machine in build_all(args.profile, args.machine):
+        try:
+            text = export(machine, args.ids)
+        except ExportError as err:
+            print(f"opsref export: {err}", file=sys.stderr)
+            return EXIT_INTERNAL
+        path = out / f"{machine.name}.qnt"
+        path.write_text(text, encoding="utf-8")
+        print(f"{path}: {len(text):,} bytes, {len(machine.actions)} actions, {len(machine.invariants)} invariants")
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
