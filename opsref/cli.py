@@ -149,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--steps", type=_positive, default=1000, help="steps per walk (default 1000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same walks")
     simulate.add_argument("--ids", type=_positive, default=4, help="size of the id pool (default 4)")
+    simulate.add_argument("--itf", default=None, metavar="FILE",
+                          help="write the violating walk (its accepted steps) as an ITF trace, which "
+                               "`opsref check` and other ITF tools read")
     simulate.set_defaults(run=cmd_simulate)
 
     drive = sub.add_parser(
@@ -377,6 +380,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     result = simulate(machine, args.runs, args.steps, args.seed, args.ids,
                       progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(result, machine))
+    if args.itf and result.violation is not None:
+        from opsref.interop import itf
+
+        try:
+            with open(args.itf, "w", encoding="utf-8") as out:
+                out.write(itf.dumps(itf.trace(machine, result.violation.config, result.violation.walk)))
+        except OSError as err:
+            print(f"opsref simulate: cannot write {args.itf}: {err.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"counterexample written as ITF to {args.itf}")
     return EXIT_OK if result.violation is None else EXIT_FINDING
 
 
