@@ -46,7 +46,7 @@ def accepted_walk(machine: Machine, seed: int, length: int) -> tuple[dict[str, V
     """A random walk of `length` accepted steps (refused draws are skipped) under the
     machine's first check configuration."""
     rng = random.Random(seed)
-    config = dict(machine.configs()[0].as_dict())
+    config: dict[str, Value] = dict(machine.configs()[0].as_dict())
     state = initial_state(machine, config)
     walk: list[tuple[str, dict[str, Value]]] = []
     # a destroyed runtime accepts nothing more: leave destroy out so the walk goes on
