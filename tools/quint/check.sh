@@ -30,18 +30,20 @@ fi
 OPSREF=$1 QUINT=$2 OUT=$3 JOBS=$4 RUN_OPTS=$5 SEED_OPTS=$6
 export OPSREF QUINT OUT RUN_OPTS
 
+began=$(date +%s)
+phase() { echo "$1 (at $(( $(date +%s) - began )) s):"; }
 rm -rf "$OUT"
 for profile in reference seed; do
     "$OPSREF" export --quint --profile "$profile" --out "$OUT/$profile" | sed 's/^/  /'
 done
 
-echo "quint typecheck (every machine, both profiles):"
+phase "quint typecheck (every machine, both profiles)"
 ls "$OUT"/*/*.qnt | xargs -P "$JOBS" -n 1 "$0" _typecheck
 
-echo "quint run on the reference exports (every invariant checked), ITF traces to $OUT/itf:"
+phase "quint run on the reference exports (every invariant checked), ITF traces to $OUT/itf"
 ls "$OUT"/reference/*.qnt | xargs -P "$JOBS" -n 1 "$0" _run
 
-echo "quint run on the seed export of ops_lifecycle must violate barrier_satisfaction:"
+phase "quint run on the seed export of ops_lifecycle must violate barrier_satisfaction"
 # shellcheck disable=SC2086
 if "$QUINT" run --backend=typescript $SEED_OPTS --invariant=barrier_satisfaction --mbt \
         --out-itf="$OUT/seed-barrier.itf.json" "$OUT/seed/ops_lifecycle.qnt" > "$OUT/run-seed.txt" 2>&1; then
@@ -56,7 +58,8 @@ fi
 grep -q "violates.*barrier_satisfaction" "$OUT/check-seed.txt" || { cat "$OUT/check-seed.txt"; exit 1; }
 sed 's/^/  /' "$OUT/check-seed.txt"
 
-echo "replay of Quint's ITF traces on the spec (opsref check):"
+phase "replay of Quint's ITF traces on the spec (opsref check)"
 for dir in "$OUT"/itf/*; do
     "$OPSREF" check "$dir" | sed 's/^/  /'
 done
+echo "make quint: done in $(( $(date +%s) - began )) s"
