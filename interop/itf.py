@@ -416,3 +416,21 @@ def trace(machine: Machine, config: Mapping[str, Value], steps: Sequence[Step],
 
 def dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def from_counterexample(machine: Machine, counterexample: Mapping[str, Any]) -> dict[str, Any]:
+    """A BMC counterexample of `opsref prove --json` (its `config` label and `trace` of
+    actions with parameters) as an ITF trace. `ValueError` when it is not one of `machine`'s."""
+    label = counterexample.get("config")
+    configs = [c for c in machine.configs() if c.label == label]
+    if not configs:
+        raise ValueError(f"configuration {label!r} is none of {machine.name}'s")
+    steps: list[Step] = []
+    for entry in counterexample.get("trace", []):
+        action = machine.action(str(entry["action"]))
+        params: dict[str, Value] = {}
+        for p in action.params:
+            raw = entry["params"][p.name]
+            params[p.name] = frozenset(raw) if p.sort == ID_SET else raw
+        steps.append((action.name, params))
+    return trace(machine, configs[0].as_dict(), steps)

@@ -283,12 +283,16 @@ def parser() -> argparse.ArgumentParser:
             "--invariant=all_invariants`; `quint run --mbt --out-itf=F` writes traces `opsref check F` replays."),
         epilog="Exit status: 0 written, 2 bad usage.",
     )
-    export.add_argument("--quint", action="store_true", required=True, help="Quint modules (the only format)")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--quint", action="store_true", help="Quint modules, one per machine")
+    what.add_argument("--itf-from", default=None, metavar="REPORT",
+                      help="the BMC counterexamples of a proof report (opsref prove --json, e.g. "
+                           "docs/proofs/seed.json) as ITF traces, <machine>.<invariant>.<config>.itf.json")
     export.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
                         help="export only this machine (repeatable; default all four)")
     export.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
     export.add_argument("--out", default="build/quint", metavar="DIR",
-                        help="folder for <machine>.qnt (default build/quint)")
+                        help="folder for what is written (default build/quint)")
     export.add_argument("--ids", type=_positive, default=3, help="size of the finite id set (default 3)")
     export.set_defaults(run=cmd_export)
 
@@ -590,6 +594,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"opsref export: cannot create {out}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if args.itf_from:
+        return _export_counterexamples(args.itf_from, out, args.machine)
     for machine in build_all(args.profile, args.machine):
         try:
             text = export(machine, args.ids)
@@ -599,6 +605,37 @@ def cmd_export(args: argparse.Namespace) -> int:
         path = out / f"{machine.name}.qnt"
         path.write_text(text, encoding="utf-8")
         print(f"{path}: {len(text):,} bytes, {len(machine.actions)} actions, {len(machine.invariants)} invariants")
+    return EXIT_OK
+
+
+def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> int:
+    """Every BMC counterexample of a recorded proof report, as ITF (the report names its profile)."""
+    from opsref.conformance.calls import InputError
+    from opsref.interop import itf
+    from opsref.spec.registry import MACHINES
+
+    try:
+        with open(report, encoding="utf-8") as stream:
+            data = json.load(stream)
+        profile, machines = data["profile"], data["machines"]
+    except OSError as err:
+        raise InputError(f"cannot read {report}: {err.strerror}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{report}: not a proof report (opsref prove --json): {err}") from None
+    written = 0
+    for entry in machines:
+        if entry.get("machine") not in MACHINES or (only and entry["machine"] not in only):
+            continue
+        machine = MACHINES[entry["machine"]](profile)
+        for obligation in entry.get("obligations", []):
+            cex = obligation.get("counterexample")
+            if obligation.get("kind") != "bmc" or not isinstance(cex, dict):
+                continue
+            path = out / f"{machine.name}.{obligation['id'].replace('/bmc/', '.')}.itf.json"
+            path.write_text(itf.dumps(itf.from_counterexample(machine, cex)), encoding="utf-8")
+            written += 1
+            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})")
+    print(f"{written} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
     return EXIT_OK
 
 
