@@ -126,7 +126,7 @@ def detect_machine(doc: Mapping[str, Any], machines: Sequence[Machine], source: 
 def _decode(raw: Any, sort: Sort, source: str, where: str) -> Value:
     try:
         value = value_from_json(raw)
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, RecursionError) as err:
         raise ItfError(source, where, f"cannot decode {json.dumps(raw)[:80]}: {err}") from None
     return _typed(value, sort, source, where)
 
@@ -157,7 +157,7 @@ def _field_value(machine: Machine, name: str, raw: Any, source: str, where: str)
         return _decode(raw, f.sort, source, where)
     try:
         decoded = value_from_json(raw)
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, RecursionError) as err:
         raise ItfError(source, where, f"cannot decode: {err}") from None
     if not isinstance(decoded, dict):
         raise ItfError(source, where, f"expected a map ({{\"#map\": [[key, value], ...]}}), got {decoded!r}"[:200])
@@ -258,7 +258,7 @@ def _step_ok(machine: Machine, observed: Mapping[str, Any], pre: State, post: St
     where = f"state {index} field {STEP_OK}"
     try:
         recorded = value_from_json(observed[STEP_OK])
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, RecursionError) as err:
         raise ItfError(source, where, f"cannot decode: {err}") from None
     if not isinstance(recorded, dict):
         raise ItfError(source, where, "expected a map from invariant names to booleans")
