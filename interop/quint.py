@@ -16,10 +16,11 @@ is copied by hand. What the module holds:
   that reads the values the previous effects left (the seed's sequential shell), then
   every variable assigned (the frame derived, as in the Z3 encoding);
 - every invariant as a `val`. Quint checks state predicates only, so the step part of an
-  invariant (pre/post formulas, `action = X`, rankings) is evaluated inside each action
-  over its pre- and post-state and recorded in the variable `step_ok` (invariant name →
-  the last step kept it); the invariant's `val` reads it. `all_invariants` is their
-  conjunction;
+  invariant (pre/post formulas, `action = X`, rankings) is a `pure def step_<name>` over
+  the fields it reads before and after a step, the action's name and the parameters; each
+  action calls it on its pre- and post-state and records the verdict in the variable
+  `step_ok` (invariant name → the last step kept it), which the invariant's `val` reads.
+  `all_invariants` is their conjunction;
 - `step`: `any` over the actions, each parameter a `nondet` pick (`p_<name>`) from a
   finite domain: ids from `IDS`, sets of ids from its powerset, enums from their
   members, integers from `0.to(INT_PARAM_MAX)` (as `opsref simulate` draws them).
