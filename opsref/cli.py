@@ -344,7 +344,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _is_itf(path: str, stream: Any) -> bool:
     from opsref.interop.itf import looks_like_itf
 
-    head: bytes = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
+    try:
+        head: bytes = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
+    except OSError:
+        return False  # unreadable: the trace reader reports it as bad input
     return looks_like_itf(path, head)
 
 
