@@ -287,7 +287,8 @@ def parser() -> argparse.ArgumentParser:
     what.add_argument("--quint", action="store_true", help="Quint modules, one per machine")
     what.add_argument("--itf-from", default=None, metavar="REPORT",
                       help="the BMC counterexamples of a proof report (opsref prove --json, e.g. "
-                           "docs/proofs/seed.json) as ITF traces, <machine>.<invariant>.<config>.itf.json")
+                           "docs/proofs/seed.json) as ITF traces, <machine>.<invariant>.<config>.itf.json "
+                           "(the report names its profile)")
     export.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
                         help="export only this machine (repeatable; default all four)")
     export.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
@@ -324,16 +325,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from opsref.conformance.trace import read
 
     path = args.trace
-    if os.path.isdir(path):  # a folder of ITF traces
+    if path != "-" and _is_itf(path):  # ITF traces (quint run --mbt --out-itf): interop/itf.py
         return _check_itf(path, args.profile)
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
         print(f"opsref check: cannot read {path}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    if path != "-" and _is_itf(path, stream):  # an ITF trace (quint run --mbt --out-itf)
-        stream.close()
-        return _check_itf(path, args.profile)
     with stream:
         header, events = read(stream, "<stdin>" if path == "-" else path)
         result = check.check(header, events, args.profile, args.context)
@@ -341,13 +339,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.divergence is None else EXIT_FINDING
 
 
-def _is_itf(path: str, stream: Any) -> bool:
+def _is_itf(path: str) -> bool:
+    """A folder (of ITF traces) or an ITF file; unreadable files are left to the trace reader."""
     from opsref.interop.itf import looks_like_itf
 
+    if os.path.isdir(path) or path.endswith(".itf.json"):
+        return True
+    if not os.path.isfile(path):
+        return False  # a pipe or device: reading ahead would take lines from the trace reader
     try:
-        head: bytes = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
     except OSError:
-        return False  # unreadable: the trace reader reports it as bad input
+        return False  # the trace reader reports it as bad input
     return looks_like_itf(path, head)
 
 
@@ -635,7 +639,12 @@ def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> in
             if obligation.get("kind") != "bmc" or not isinstance(cex, dict):
                 continue
             path = out / f"{machine.name}.{obligation['id'].replace('/bmc/', '.')}.itf.json"
-            path.write_text(itf.dumps(itf.from_counterexample(machine, cex)), encoding="utf-8")
+            try:
+                doc = itf.from_counterexample(machine, cex)
+            except (KeyError, ValueError, TypeError) as err:
+                raise InputError(f"{report}: {machine.name} {obligation['id']}: not a counterexample of "
+                                 f"this machine: {err}") from None
+            path.write_text(itf.dumps(doc), encoding="utf-8")
             written += 1
             print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})")
     print(f"{written} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
