@@ -112,7 +112,7 @@ docs-check: $(STAMP)  ## fail when docs/ differs from what the spec generates, o
 mutants: $(STAMP)  ## spec mutation adequacy: every mutant killed or justified as equivalent
 	$(BIN)/opsref mutants
 
-ci: typecheck test contracts conformance docs-check verify  ## what .ci/run runs
+ci: typecheck test contracts conformance quint docs-check verify  ## what .ci/run runs
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
