@@ -114,6 +114,14 @@ def test_quints_own_traces_of_the_export_replay_clean_on_the_spec(tmp_path: Path
         assert result.clean, itf.render(result)
         taken |= set(result.actions)
     assert len(taken) >= len(machine.actions) - 1, sorted(taken)  # random walks reach (almost) every action
+    # one of Quint's own states changed at step k: the replay stops at step k, naming the entry
+    doc = itf.load(str(paths[0]))
+    k = 9
+    progress = doc["states"][k]["progress"]["#map"]
+    progress[0] = [progress[0][0], {"#bigint": str(int(progress[0][1]["#bigint"]) + 7)}]
+    result = itf.check(machine, doc, str(paths[0]))
+    assert result.divergence is not None
+    assert (result.divergence.step, result.divergence.variable) == (k, f"progress[{progress[0][0]}]")
 
 
 @needs_quint
