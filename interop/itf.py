@@ -127,7 +127,7 @@ def _decode(raw: Any, sort: Sort, source: str, where: str) -> Value:
     try:
         value = value_from_json(raw)
     except (ValueError, TypeError, KeyError, RecursionError) as err:
-        raise ItfError(source, where, f"cannot decode {json.dumps(raw)[:80]}: {err}") from None
+        raise ItfError(source, where, f"cannot decode the value: {err}"[:200]) from None
     return _typed(value, sort, source, where)
 
 
@@ -217,6 +217,13 @@ def _compare(machine: Machine, expected: State, observed: Mapping[str, Any], ind
     return None
 
 
+def _brief(raw: Any) -> str:
+    try:
+        return json.dumps(raw)[:80]
+    except (ValueError, TypeError, RecursionError):
+        return type(raw).__name__
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
@@ -244,7 +251,7 @@ def _picks(machine: Machine, spec_action: str, raw: Any, source: str, index: int
         key = PARAM_PREFIX + p.name
         pick = raw.get(key)
         if not (isinstance(pick, dict) and pick.get("tag") in ("Some", "None") and "value" in pick):
-            raise ItfError(source, f"{where}.{key}", f"expected {{\"tag\": \"Some\", \"value\": ...}}, got {json.dumps(pick)[:80]}")
+            raise ItfError(source, f"{where}.{key}", f"expected {{\"tag\": \"Some\", \"value\": ...}}, got {_brief(pick)}")
         if pick["tag"] != "Some":
             raise ItfError(source, f"{where}.{key}", f"{spec_action} was taken but its parameter {p.name} was not picked")
         params[p.name] = _decode(pick["value"], p.sort, source, f"{where}.{key}")
