@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q -n auto  # tests run on every core (pytest-xdist); make test PYTEST_FLAGS=-q for one process
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port docs docs-check mutants ci bench soak clean package
+.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port quint docs docs-check mutants ci bench soak clean package
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,23 @@ conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript 
 	  $(BIN)/opsref simulate --machine $$m --runs 50 --steps 500 || exit 1; \
 	done
 
+QUINT_DIR   := tools/quint
+QUINT       := $(QUINT_DIR)/node_modules/.bin/quint
+QUINT_STAMP := $(QUINT_DIR)/node_modules/.opsref-installed
+QUINT_JOBS  ?= 2
+# Reference exports: 100 walks of 20 steps per machine, every invariant checked after every
+# step, each walk written as ITF and replayed on the spec. Seed export of ops_lifecycle: up
+# to 2,000 walks of 12 steps looking for the barrier bug (seed 2 finds it in the first few).
+QUINT_RUN_OPTS  ?= --max-samples=100 --n-traces=100 --max-steps=20 --seed=1
+QUINT_SEED_OPTS ?= --max-samples=2000 --max-steps=12 --seed=2
+
+$(QUINT_STAMP): $(QUINT_DIR)/package.json $(QUINT_DIR)/package-lock.json
+	cd $(QUINT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+quint: $(STAMP) $(QUINT_STAMP)  ## export every machine to Quint (both profiles): typecheck, simulate, find the seed's barrier bug, replay Quint's ITF traces
+	sh $(QUINT_DIR)/check.sh $(BIN)/opsref $(QUINT) build/quint $(QUINT_JOBS) "$(QUINT_RUN_OPTS)" "$(QUINT_SEED_OPTS)"
+
 docs: $(STAMP)  ## record both profiles' proof reports in docs/proofs/ and regenerate the review pages
 	$(BIN)/opsref prove --profile reference --json --quiet --no-cache > docs/proofs/reference.json
 	-$(BIN)/opsref prove --profile seed --json --quiet --no-cache > docs/proofs/seed.json
@@ -113,7 +130,7 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
 	cd build/wheel-run && ../wheel-venv/bin/opsref schema > schema.json && ../wheel-venv/bin/python -c "import json; json.load(open('schema.json')); print('schema: valid JSON')"
 
-ci: typecheck test contracts conformance docs-check verify package  ## what .ci/run runs
+ci: typecheck test contracts conformance quint docs-check verify package  ## what .ci/run runs
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
@@ -123,6 +140,7 @@ bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, chec
 	$(BIN)/python bench/check_rate.py
 	$(BIN)/python bench/drive_rate.py
 	$(BIN)/python bench/drive_coverage.py
+	@if [ -x $(QUINT) ]; then $(BIN)/python bench/quint_vs_simulate.py; else echo "bench/quint_vs_simulate.py skipped: run make quint first (it installs Quint)"; fi
 
 SOAK_OPTS ?= --seconds 30 --threads 16 --loops 3
 

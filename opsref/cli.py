@@ -151,7 +151,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 every event agrees, 1 a divergence, 2 bad usage, a malformed trace or a --junit FILE "
                "that cannot be written.",
     )
-    check.add_argument("trace", metavar="TRACE", help="the trace file (JSON lines; - for stdin)")
+    check.add_argument("trace", metavar="TRACE",
+                       help="the trace file (JSON lines; - for stdin), an ITF trace (*.itf.json or a JSON object "
+                            "with states, from quint run --mbt --out-itf) or a folder of ITF traces")
     check.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE",
                        help="the semantics to check against (default reference)")
     check.add_argument("--context", type=_positive, default=5, help="preceding events to show (default 5)")
@@ -174,6 +176,9 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--steps", type=_positive, default=1000, help="steps per walk (default 1000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same walks")
     simulate.add_argument("--ids", type=_positive, default=4, help="size of the id pool (default 4)")
+    simulate.add_argument("--itf", default=None, metavar="FILE",
+                          help="write the violating walk (its accepted steps) as an ITF trace, which "
+                               "`opsref check` and other ITF tools read")
     simulate.set_defaults(run=cmd_simulate)
 
     drive = sub.add_parser(
@@ -300,6 +305,31 @@ def parser() -> argparse.ArgumentParser:
               "skipped, a survivor fails"))
     mutants.set_defaults(run=cmd_mutants)
 
+    export = sub.add_parser(
+        "export", help="write the machines in another tool's language (Quint)",
+        description=(
+            "Write one Quint module per machine, generated from the machine's data (interop/quint.py): "
+            "a variable per spec field (keyed fields as maps over a finite id set), init, one action per "
+            "spec action with its guards in order and its effects, every invariant as a val "
+            "(all_invariants: their conjunction), and a step choosing any action with nondeterministic "
+            "parameters. Check it with `quint typecheck` and `quint run --backend=typescript "
+            "--invariant=all_invariants`; `quint run --mbt --out-itf=F` writes traces `opsref check F` replays."),
+        epilog="Exit status: 0 written, 2 bad usage.",
+    )
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--quint", action="store_true", help="Quint modules, one per machine")
+    what.add_argument("--itf-from", default=None, metavar="REPORT",
+                      help="the BMC counterexamples of a proof report (opsref prove --json, e.g. "
+                           "docs/proofs/seed.json) as ITF traces, <machine>.<invariant>.<config>.itf.json "
+                           "(the report names its profile)")
+    export.add_argument("--machine", action="append", choices=sorted(MACHINES), metavar="NAME",
+                        help="export only this machine (repeatable; default all four)")
+    export.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
+    export.add_argument("--out", default="build/quint", metavar="DIR",
+                        help="folder for what is written (default build/quint)")
+    export.add_argument("--ids", type=_positive, default=3, help="size of the finite id set (default 3)")
+    export.set_defaults(run=cmd_export)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of a trace line (conformance/trace.schema.json)")
     schema.set_defaults(run=cmd_schema)
     return top
@@ -362,6 +392,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from opsref.conformance.trace import read
 
     path = args.trace
+    if path != "-" and _is_itf(path):  # ITF traces (quint run --mbt --out-itf): interop/itf.py
+        return _check_itf(path, args.profile)
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as err:
@@ -377,6 +409,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.divergence is None else EXIT_FINDING
 
 
+def _is_itf(path: str) -> bool:
+    """A folder (of ITF traces) or an ITF file; unreadable files are left to the trace reader."""
+    from opsref.interop.itf import looks_like_itf
+
+    if os.path.isdir(path) or path.endswith(".itf.json"):
+        return True
+    if not os.path.isfile(path):
+        return False  # a pipe or device: reading ahead would take lines from the trace reader
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False  # the trace reader reports it as bad input
+    return looks_like_itf(path, head)
+
+
+def _check_itf(path: str, profile: str) -> int:
+    """One ITF trace, or every `*.itf.json` under a folder (one line each, then a total)."""
+    from pathlib import Path
+
+    from opsref.interop import itf
+    from opsref.spec.registry import build_all
+
+    machines = build_all(profile)
+    paths = sorted(str(p) for p in Path(path).rglob("*.itf.json")) if os.path.isdir(path) else [path]
+    if not paths:
+        print(f"opsref check: no *.itf.json under {path}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = steps = 0
+    for each in paths:
+        doc = itf.load(each)
+        result = itf.check(itf.detect_machine(doc, machines, each), doc, each)
+        steps += result.states - 1
+        if not result.clean or len(paths) == 1:
+            print(itf.render(result))
+        failed += not result.clean
+    if len(paths) > 1:
+        print(f"{path}: {len(paths)} ITF traces, {steps:,} steps replayed on the spec ({profile}): "
+              + (f"{failed} with a finding" if failed else "every trace agrees, every invariant holds"))
+    return EXIT_OK if failed == 0 else EXIT_FINDING
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from opsref.conformance.simulate import render, simulate
     from opsref.spec.registry import MACHINES
@@ -387,6 +461,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     result = simulate(machine, args.runs, args.steps, args.seed, args.ids,
                       progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(result, machine))
+    if args.itf and result.violation is not None:
+        from opsref.interop import itf
+
+        try:
+            with open(args.itf, "w", encoding="utf-8") as out:
+                out.write(itf.dumps(itf.trace(machine, result.violation.config, result.violation.walk)))
+        except OSError as err:
+            print(f"opsref simulate: cannot write {args.itf}: {err.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"counterexample written as ITF to {args.itf}")
     return EXIT_OK if result.violation is None else EXIT_FINDING
 
 
@@ -594,6 +678,68 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     if not _write_junit(args, lambda: junit.from_mutants(reports)):
         return EXIT_USAGE
     return EXIT_OK if not survived and not stale else EXIT_FINDING
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from opsref.interop.quint import ExportError, export
+    from opsref.spec.registry import build_all
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"opsref export: cannot create {out}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.itf_from:
+        return _export_counterexamples(args.itf_from, out, args.machine)
+    for machine in build_all(args.profile, args.machine):
+        try:
+            text = export(machine, args.ids)
+        except ExportError as err:
+            print(f"opsref export: {err}", file=sys.stderr)
+            return EXIT_INTERNAL
+        path = out / f"{machine.name}.qnt"
+        path.write_text(text, encoding="utf-8")
+        print(f"{path}: {len(text):,} bytes, {len(machine.actions)} actions, {len(machine.invariants)} invariants")
+    return EXIT_OK
+
+
+def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> int:
+    """Every BMC counterexample of a recorded proof report, as ITF (the report names its profile)."""
+    from opsref.conformance.calls import InputError
+    from opsref.interop import itf
+    from opsref.spec.registry import MACHINES
+
+    try:
+        with open(report, encoding="utf-8") as stream:
+            data = json.load(stream)
+        profile, machines = data["profile"], data["machines"]
+    except OSError as err:
+        raise InputError(f"cannot read {report}: {err.strerror}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{report}: not a proof report (opsref prove --json): {err}") from None
+    written = 0
+    for entry in machines:
+        if entry.get("machine") not in MACHINES or (only and entry["machine"] not in only):
+            continue
+        machine = MACHINES[entry["machine"]](profile)
+        for obligation in entry.get("obligations", []):
+            cex = obligation.get("counterexample")
+            if obligation.get("kind") != "bmc" or not isinstance(cex, dict):
+                continue
+            path = out / f"{machine.name}.{obligation['id'].replace('/bmc/', '.')}.itf.json"
+            try:
+                doc = itf.from_counterexample(machine, cex)
+            except (KeyError, ValueError, TypeError) as err:
+                raise InputError(f"{report}: {machine.name} {obligation['id']}: not a counterexample of "
+                                 f"this machine: {err}") from None
+            path.write_text(itf.dumps(doc), encoding="utf-8")
+            written += 1
+            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})")
+    print(f"{written} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
