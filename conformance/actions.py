@@ -110,6 +110,7 @@ class ActionOracle:
     def reset(self, config: NoConfig) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, {})
+        self.walk: list[tuple[str, dict[str, Value]]] = []
         self._steps: list[tuple[str, Guard | None]] = []
 
     def clone(self) -> "ActionOracle":
@@ -117,6 +118,7 @@ class ActionOracle:
         other.machine, other.compiled, other.per_id, other.globals = (
             self.machine, self.compiled, self.per_id, self.globals)
         other.config, other.state, other._steps = self.config, self.state.copy(), []
+        other.walk = list(self.walk)
         other.evaluate_returns = self.evaluate_returns
         return other
 
@@ -146,6 +148,7 @@ class ActionOracle:
         refused = self.compiled.apply(self.state, name, params)
         self._steps.append((name, refused))
         if refused is None:
+            self.walk.append((name, params))
             if not returns or not self.evaluate_returns:
                 return {"ok": None}
             return {"ok": {n: evaluate(self.machine, term, self.state, params, pre, name) for n, term in returns}}

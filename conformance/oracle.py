@@ -175,6 +175,10 @@ class SpecOracle(Protocol):
 
     def reset(self, config: Any) -> None: ...
 
+    #: every spec step accepted since the last reset, with its parameters (the walk an
+    #: ITF trace of a counterexample records)
+    walk: list[tuple[str, dict[str, Value]]]
+
     @property
     def ruling(self) -> Ruling: ...
 
@@ -199,6 +203,7 @@ class Oracle:
     def reset(self, config: Config) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, config.spec_config())
+        self.walk: list[tuple[str, dict[str, Value]]] = []
         self._steps: list[tuple[str, Guard | None]] = []
         self._note = ""
         self._reads: tuple[tuple[str, str | None], ...] = ()
@@ -212,6 +217,7 @@ class Oracle:
         other.state = self.state.copy()
         other.writes, other.kinds = self.writes, self.kinds
         other.last_writer = dict(self.last_writer)
+        other.walk = list(self.walk)
         other._steps, other._note, other._reads = [], "", ()
         return other
 
@@ -263,6 +269,7 @@ class Oracle:
             payload = self.compiled.payload(action, refused, self.state, params)
             return {"error": {"kind": self.kinds[refused.error], **dict(payload)}}
         self.last_writer.update(self.writes[action])
+        self.walk.append((action, dict(params)))
         return None
 
     def _sweep(self, name: str) -> list[str]:

@@ -14,6 +14,7 @@ import re
 import textwrap
 import sys
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     prove.add_argument("--config", action="append", metavar="TAG", dest="check_config",
                        help="bounded checks under only this configuration (repeatable; the tags are in the "
                             "report, e.g. mc1 for ops_lifecycle)")
+    prove.add_argument("--itf", default=None, metavar="DIR",
+                       help="also write every BMC counterexample as an ITF trace (Apalache/Quint's trace "
+                            "format) in DIR, <machine>.<invariant>.<config>.itf.json")
     prove.add_argument("--no-cache", action="store_true",
                        help="prove everything afresh, reading and writing no cached result (what CI runs); by "
                             "default results are kept in build/proof-cache/, keyed by everything each one "
@@ -235,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
                        help="per-request time limit (default 5)")
     drive.add_argument("--out", default=None, metavar="FILE",
                        help="where to write a counterexample trace (default build/opsref-counterexample-MACHINE.jsonl)")
+    drive.add_argument("--itf", default=None, metavar="FILE",
+                       help="also write the counterexample as an ITF trace (Apalache/Quint's trace format): "
+                            "the spec's states along it, one per accepted spec step")
     drive.add_argument("--junit", metavar="FILE", help=JUNIT_HELP.format(
         suite="a testcase for the run, a mismatch or a failing implementation its failure with the counterexample"))
     drive.add_argument("impl_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
@@ -381,6 +388,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
         total = sum(len(m.obligations) for m in report.machines)
         progress(f"opsref prove: {store.hits} of {total} results from the cache ({store.folder}/; --no-cache proves all)")
     print(report.dumps() if args.json else render_table(report) if args.verbose else render_summary(report))
+    if args.itf:
+        written = _counterexamples_as_itf(args.profile, json.loads(report.dumps())["machines"], Path(args.itf),
+                                          None, "prove")
+        print(f"opsref prove: {len(written)} BMC counterexample(s) written as ITF to {args.itf}/", file=sys.stderr)
     if not _write_junit(args, lambda: junit.from_proofs(report)):
         return EXIT_USAGE
     return EXIT_OK if report.ok else EXIT_FINDING
@@ -427,7 +438,6 @@ def _is_itf(path: str) -> bool:
 
 def _check_itf(path: str, profile: str) -> int:
     """One ITF trace, or every `*.itf.json` under a folder (one line each, then a total)."""
-    from pathlib import Path
 
     from opsref.interop import itf
     from opsref.spec.registry import build_all
@@ -476,7 +486,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_drive(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
 
     from opsref import junit
     from opsref.conformance import check, drive
@@ -548,12 +557,32 @@ def cmd_drive(args: argparse.Namespace) -> int:
         lines.append("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
                      "implementation is not deterministic (shown unshrunk, as it first failed)")
     lines.append(check.render(str(out), args.profile, replay))
+    if args.itf:
+        lines.append(_drive_itf(args, f.config, [call for call in f.outcome.events if not call.observation]))
     print("\n".join(lines))
     mismatch = f"mismatch under config {json.dumps(f.config.to_json())}: counterexample of {length} calls"
     if not _write_junit(args, lambda: junit.from_drive(run_name, classname, result.seconds, mismatch,
                                                        "\n".join(lines))):
         return EXIT_USAGE
     return EXIT_FINDING
+
+
+def _drive_itf(args: argparse.Namespace, config: Any, events: list[Any]) -> str:
+    """The counterexample's calls replayed on the spec, its walk written as ITF; one line."""
+    from opsref.conformance.protocol import protocol
+    from opsref.interop import itf
+
+    oracle = protocol(args.machine).oracle(args.profile, config)
+    for event in events:
+        oracle.call(event.call, event.args)
+    doc = itf.trace(oracle.machine, config.spec_config(), oracle.walk)
+    try:
+        Path(args.itf).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.itf).write_text(itf.dumps(doc), encoding="utf-8")
+    except OSError as err:
+        return f"opsref drive: ITF NOT written: cannot write {args.itf}: {err.strerror or err}"
+    return (f"opsref drive: the spec's walk along the counterexample ({len(oracle.walk)} accepted steps) "
+            f"written as ITF to {args.itf}")
 
 
 def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
@@ -598,7 +627,6 @@ def _silence_stdout() -> None:
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from opsref.conformance.vectors import generate, generate_actions, render_matrix
 
@@ -620,7 +648,6 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from opsref.review import docs
 
@@ -681,7 +708,6 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from opsref.interop.quint import ExportError, export
     from opsref.spec.registry import build_all
@@ -706,11 +732,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> int:
+def _export_counterexamples(report: str, out: Path, only: list[str] | None) -> int:
     """Every BMC counterexample of a recorded proof report, as ITF (the report names its profile)."""
     from opsref.conformance.calls import InputError
-    from opsref.interop import itf
-    from opsref.spec.registry import MACHINES
 
     try:
         with open(report, encoding="utf-8") as stream:
@@ -720,7 +744,20 @@ def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> in
         raise InputError(f"cannot read {report}: {err.strerror}") from None
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{report}: not a proof report (opsref prove --json): {err}") from None
-    written = 0
+    written = _counterexamples_as_itf(profile, machines, out, only, report)
+    print(f"{len(written)} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
+    return EXIT_OK
+
+
+def _counterexamples_as_itf(profile: str, machines: list[dict[str, Any]], out: Path, only: list[str] | None,
+                            source: str) -> list[Path]:
+    """Each BMC counterexample of a proof report's machines (`opsref prove --json`'s
+    `machines`) as `<machine>.<invariant>.<config>.itf.json` in `out`; one line each."""
+    from opsref.conformance.calls import InputError
+    from opsref.interop import itf
+    from opsref.spec.registry import MACHINES
+
+    written: list[Path] = []
     for entry in machines:
         if entry.get("machine") not in MACHINES or (only and entry["machine"] not in only):
             continue
@@ -733,13 +770,14 @@ def _export_counterexamples(report: str, out: Any, only: list[str] | None) -> in
             try:
                 doc = itf.from_counterexample(machine, cex)
             except (KeyError, ValueError, TypeError) as err:
-                raise InputError(f"{report}: {machine.name} {obligation['id']}: not a counterexample of "
+                raise InputError(f"{source}: {machine.name} {obligation['id']}: not a counterexample of "
                                  f"this machine: {err}") from None
+            out.mkdir(parents=True, exist_ok=True)
             path.write_text(itf.dumps(doc), encoding="utf-8")
-            written += 1
-            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})")
-    print(f"{written} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
-    return EXIT_OK
+            written.append(path)
+            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})",
+                  file=sys.stderr if source == "prove" else sys.stdout)
+    return written
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
