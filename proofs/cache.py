@@ -23,7 +23,6 @@ neither reads nor writes them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -31,29 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from opsref.proofs.report import Obligation
-from opsref.spec.machine import Action, CheckConfig, Machine
+from opsref.spec.machine import Action, CheckConfig, Machine, semantic_form
 
 DEFAULT_FOLDER = Path("build/proof-cache")
-
-#: fields of spec data that are prose for people, not semantics
-PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices", "label", "phases"})
-
-
-def semantic(value: Any) -> Any:
-    """`value` (spec data) as plain, ordered data without its prose fields."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        keep = [f.name for f in dataclasses.fields(value) if f.name not in PROSE]
-        return [type(value).__name__] + [[name, semantic(getattr(value, name))] for name in keep]
-    if isinstance(value, (tuple, list)):
-        return [semantic(v) for v in value]
-    if isinstance(value, frozenset):
-        return sorted((semantic(v) for v in value), key=repr)
-    if isinstance(value, dict):
-        return [[semantic(k), semantic(v)] for k, v in sorted(value.items(), key=repr)]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    raise TypeError(f"no semantic form for {type(value).__name__}")
-
 
 def _prover_version() -> str:
     """The digest of the code that turns machine data into results."""
@@ -70,7 +49,7 @@ PROVER_VERSION = _prover_version()
 
 
 def _key(*parts: Any) -> str:
-    text = json.dumps([PROVER_VERSION, *[semantic(p) for p in parts]], separators=(",", ":"))
+    text = json.dumps([PROVER_VERSION, *[semantic_form(p) for p in parts]], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

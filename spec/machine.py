@@ -7,9 +7,12 @@ effects name, never written by hand.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 from opsref.spec.terms import ID, INT, Lit, Param, Sort, Term, Var
 
@@ -213,6 +216,27 @@ class Choice:
     invariants: tuple[str, ...] = ()
 
 
+#: fields of spec data that are prose for people, not semantics: no proof reads them
+PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices", "label", "phases"})
+
+
+def semantic_form(value: Any) -> Any:
+    """Spec data as plain, ordered data without its prose fields (`PROSE`): what digests
+    of a machine's meaning (Machine.digest, the proof cache's keys) are taken over."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        keep = [f.name for f in dataclasses.fields(value) if f.name not in PROSE]
+        return [type(value).__name__] + [[name, semantic_form(getattr(value, name))] for name in keep]
+    if isinstance(value, (tuple, list)):
+        return [semantic_form(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((semantic_form(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return [[semantic_form(k), semantic_form(v)] for k, v in sorted(value.items(), key=repr)]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"no semantic form for {type(value).__name__}")
+
+
 @dataclass(frozen=True)
 class Machine:
     name: str
@@ -260,10 +284,11 @@ class Machine:
 
     @property
     def digest(self) -> str:
-        """A fingerprint of the whole machine (every guard, effect and invariant), to tell
-        whether recorded proof results are about the machine as it is now."""
-        import hashlib
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        """A fingerprint of the machine's semantics (every sort, field, guard, effect and
+        invariant; no prose), to tell whether recorded proof results are about the machine
+        as it is now: rewording a sentence does not make them stale."""
+        text = json.dumps(semantic_form(self), separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def guards(self) -> Iterator[tuple[Action, int, Guard]]:
         for a in self.actions:

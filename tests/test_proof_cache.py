@@ -89,3 +89,12 @@ def test_a_warm_run_reads_every_result_and_a_guard_edit_reproves_exactly_what_de
     again = cache.ProofCache(tmp_path)
     prove_machine(edited, store=again)
     assert again.hits == len(after.obligations)
+
+
+def test_the_machine_digest_covers_semantics_not_prose() -> None:
+    """Recorded proofs go stale when the meaning changes, not when a sentence does."""
+    reworded = with_guard(REFERENCE, EDITED, "within_concurrency_limit", lambda g: replace(g, reason="reworded"))
+    reworded = replace(reworded, doc="another overview",
+                       invariants=tuple(replace(i, sentence="reworded") for i in reworded.invariants))
+    assert reworded.digest == REFERENCE.digest
+    assert EDIT.digest != REFERENCE.digest
