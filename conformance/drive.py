@@ -41,7 +41,7 @@ from opsref.conformance.calls import CONFIGS, Call, Config, alphabet
 from opsref.conformance.actions import ActionOracle
 from opsref.conformance.oracle import READS, Oracle, SpecOracle, agrees
 from opsref.conformance.protocol import MachineProtocol, protocol
-from opsref.conformance.process import Implementation
+from opsref.conformance.process import Implementation, ImplementationFailed
 from opsref.conformance.trace import Event
 from opsref.spec.machine import Machine
 from opsref.spec.ops_lifecycle import KIND
@@ -99,7 +99,6 @@ def run(impl: Endpoint, oracle: SpecOracle, config: Any, calls: list[Call], prob
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
         impl.verify_quiet()
-        from opsref.conformance.process import ImplementationFailed
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
     events: list[Event] = []

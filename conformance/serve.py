@@ -14,9 +14,10 @@ import json
 import os
 from typing import Any, BinaryIO, Callable
 
-from opsref.conformance.bindings import error_result
+from opsref.conformance.bindings import BINDINGS, error_result
 from opsref.conformance.calls import BadInput, Config, call_spec
 from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.protocol import protocol
 from opsref.impl import (
     OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
     OperationSpec, OpsLifecycleConfig, OpsLifecycleError, OpsLifecycleRegistry, WaitAllHandle,
@@ -164,8 +165,6 @@ class ActionServer:
     """A machine of the action protocol (conformance/actions.py) served by its binding."""
 
     def __init__(self, machine: str) -> None:
-        from opsref.conformance.bindings import BINDINGS
-        from opsref.conformance.protocol import protocol
         self.protocol = protocol(machine)
         self.make = BINDINGS[machine]
         self.binding = self.make()

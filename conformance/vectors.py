@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AbstractSet, Any
 
-from opsref.conformance.calls import TRANSITIONS, Config, InputError
-from opsref.conformance.calls import Call, alphabet
+from opsref.conformance.calls import TRANSITIONS, Call, Config, InputError, alphabet
 from opsref.conformance.drive import feed_cursors, state_key
-from opsref.conformance.oracle import READS, Oracle
+from opsref.conformance.oracle import READS, Oracle, snake
+from opsref.conformance.protocol import protocol
 from opsref.conformance.trace import Event, Header, write
 from opsref.spec.ops_lifecycle import STATUS
 
@@ -115,7 +115,6 @@ def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
     if name in DECISIONS:
         config, calls = DECISIONS[name]
         return "ops_lifecycle", config, calls
-    from opsref.conformance.protocol import protocol
     machine, action_calls = ACTION_DECISIONS[name]
     return machine, protocol(machine).default_config, action_calls
 
@@ -204,7 +203,6 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
 
 def required_errors(oracle: Oracle) -> dict[str, set[str]]:
     """Every error kind each call can raise, read off the spec's guards."""
-    from opsref.conformance.oracle import snake
     return {call: {snake(g.error) for a in actions for g in oracle.machine.action(a).guards}
             for call, actions in DECIDED_BY.items()}
 
@@ -312,7 +310,6 @@ ACTION_DEPTH = 12
 def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tuple[Call, ...]], list[str]]:
     """Breadth first from Init, pruned by spec state: the shortest sequence for each
     (call, "ok" or the refusing guard); and what the spec allows but no vector shows."""
-    from opsref.conformance.protocol import protocol
     proto = protocol(machine)
     root = proto.oracle(profile)
     calls = [c for c in proto.make_alphabet(ACTION_IDS) if c[0] not in proto.reads]
@@ -340,7 +337,6 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
 
 def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[str]]:
     """The vector corpus of a machine of the action protocol; (vectors written, uncovered)."""
-    from opsref.conformance.protocol import protocol
     proto = protocol(machine)
     found, missing = search_actions(machine, profile)
     _prepare(out)

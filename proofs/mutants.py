@@ -35,8 +35,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from opsref.proofs.inductive import prove_unbounded
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
-from opsref.spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of
+from opsref.spec.model import evaluate, initial_state
+from opsref.spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of, walk
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent_mutants.txt")
 
@@ -102,8 +104,6 @@ def _refused_earlier(machine: Machine, a: Action, n: int, phase: Read, value: st
     """An earlier guard of `a` reads nothing but `phase` and refuses `value`: a change to
     guard `n` about `value` cannot be observed (e.g. widening a from-set with `absent`
     after the guard that refuses untracked ids)."""
-    from opsref.spec.model import evaluate, initial_state
-    from opsref.spec.terms import walk
     config = {f.name: f.default.value for f in machine.fields if f.rigid}
     for g in a.guards[:n]:
         reads = [t for t in walk(g.holds) if isinstance(t, Read)]
@@ -189,7 +189,6 @@ def generate(machine: Machine) -> list[Mutant]:
 
 
 def by_proof(mutant: Machine, timeout_ms: int = 10000) -> list[str]:
-    from opsref.proofs.inductive import prove_unbounded
     # only a counterexample kills: an `unknown` (timeout) is no evidence either way
     return [o.id for o in prove_unbounded(mutant, timeout_ms) if o.result == "violated"]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from opsref.conformance.actions import calls_for
+from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Action, Assign, AssignAt, Guard, Machine
 from opsref.spec.model import evaluate, initial_state
 from opsref.spec.render import effect_text, text
@@ -150,7 +152,6 @@ def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str],
     guard allows. Also the depth explored."""
     from itertools import product
 
-    from opsref.spec.compiled import compile_machine
     compiled = compile_machine(machine)
     choices = [(a, dict(zip([p.name for p in a.params], combo)))
                for a in machine.actions for combo in product(*(_values(p.sort) for p in a.params))]
@@ -207,7 +208,6 @@ def _protocol(machine: Machine) -> list[str]:
     """The action protocol's calls (conformance/PROTOCOL.md), for machines that speak it."""
     if machine.name == "ops_lifecycle":
         return ["## Protocol", "", "The registry's own protocol: see `conformance/PROTOCOL.md`.", ""]
-    from opsref.conformance.actions import calls_for
     lines = ["## Protocol", "",
              "The action protocol (`conformance/PROTOCOL.md`): one call per action, answered `{\"ok\": null}` "
              "or the refusing guard's error; `observe` and `observe_globals` read the state.", "",

@@ -28,7 +28,9 @@ from typing import Any, Callable, Mapping
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
-from opsref.spec.terms import ID, PRE, key_before_value, walk, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from opsref.spec.terms import (
+    ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, at_pre, key_before_value, walk,
+)
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
 FieldsFn = Callable[[State, Mapping[str, Value]], tuple[tuple[str, Value], ...]]
@@ -262,7 +264,6 @@ class _Source:
             lines += [f"    if not {self.expr(inv.step)}:", "        return False"]
         r = inv.ranking
         if r is not None:
-            from opsref.spec.terms import at_pre
             v = f"v_{r.var.name}"
             anchor = self.anchor(r.pending, r.var)
             domain = "U()" if anchor is None else anchor

@@ -8,6 +8,7 @@ Nothing here knows about any particular machine.
 
 from __future__ import annotations
 
+import json
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -30,7 +31,6 @@ def json_key(value: str) -> str:
     """An id as the seed's DSL keys its maps: its JSON encoding (serde_json escapes
     only quotes, backslashes and control characters); str order is then the
     BTreeMap's byte order, since code-point order and UTF-8 byte order agree."""
-    import json
     return json.dumps(value, ensure_ascii=False)
 
 
