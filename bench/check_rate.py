@@ -1,6 +1,6 @@
 """Benchmark: `opsref check` events per second on a generated 1,000,000-event trace,
-and `opsref simulate` steps per second (figures go in the README; targets >= 100,000
-events/s and >= 50,000 steps/s). Not a test: nothing here asserts a time.
+and `opsref simulate` accepted transitions per second (figures go in the README; target
+>= 100,000 events/s). Not a test: nothing here asserts a time.
 
 The trace is what a conforming implementation would record: random calls over a
 sliding window of ids (fresh ids keep arriving, as real op ids do), with the spec's
@@ -69,8 +69,8 @@ def main() -> None:
     walls = [timed([OPSREF, "simulate", "--runs", str(runs_), "--steps", str(steps), "--seed", str(s)])
              for s in range(3)]
     median = sorted(walls)[1]
-    print(f"opsref simulate: {runs_ * steps:,} steps with every invariant checked, median {median:.2f} s = "
-          f"{runs_ * steps / median:,.0f} steps/s (wall time of the whole command, 3 seeds)")
+    print(f"opsref simulate: {runs_ * steps:,} accepted transitions with every invariant checked, median "
+          f"{median:.2f} s = {runs_ * steps / median:,.0f} transitions/s (wall time of the whole command, 3 seeds)")
 
 
 if __name__ == "__main__":

@@ -5,17 +5,25 @@ invariant in seconds, with the walk that broke it. It is not a proof (that is
 `opsref prove`); it explores what random choices reach. Nothing here is
 machine-specific: parameters are drawn by sort, configuration fields at random
 within the machine's assumptions.
+
+Every step of a walk is an accepted transition, as in Quint's and TLC's simulators: an
+action and its parameters are drawn at random until the guards accept one (guards run
+before any effect, so a refused draw costs a guard evaluation and changes nothing).
+After a few draws per action without one, every action is tried with every parameter
+value in its domain; if none is enabled the walk is in a deadlock and starts again from
+Init.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from opsref.spec.compiled import compile_machine
-from opsref.spec.machine import Machine
+from opsref.spec.compiled import Compiled, compile_machine
+from opsref.spec.machine import Action, Machine
 from opsref.spec.model import SpecError, State, Value, initial_state
 from opsref.spec.terms import BOOL, ID, ID_SET, INT, Sort
 
@@ -35,14 +43,20 @@ class SimulationResult:
     machine: str
     profile: str
     runs: int = 0
-    steps: int = 0
-    accepted: int = 0
+    steps: int = 0          # accepted transitions: every step of a walk is one
+    refused: int = 0        # parameter draws the guards refused on the way (no state change)
+    deadlocks: int = 0      # walks that reached a state no action leaves, and started again
     seconds: float = 0.0
     violation: Violation | None = None
     actions_seen: dict[str, int] = field(default_factory=dict)
 
     @property
+    def accepted(self) -> int:
+        return self.steps
+
+    @property
     def rate(self) -> float:
+        """Accepted transitions per second, every invariant checked after each."""
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -72,20 +86,56 @@ def _config(machine: Machine, rng: random.Random) -> tuple[dict[str, Value], Sta
 
 
 FRESH_ID_RATE = 0.05
-#: a walk refused this many times in a row is stuck (e.g. its runtime was destroyed): it
-#: starts again from Init, so the step budget goes to states where something can happen
-STUCK = 40
+#: random (action, parameters) draws per step, as many per action on average, before
+#: every action is tried with every parameter value
+DRAWS_PER_ACTION = 4
 
 
 def _name(n: int) -> str:
     return chr(ord("a") + n) if n < 26 else f"op{n}"
 
 
+def _domain(sort: Sort, ids: list[str]) -> list[Value]:
+    """Every value `_draw` can give for `sort`."""
+    if sort == ID:
+        return list(ids)
+    if sort == ID_SET:
+        return [frozenset(c) for n in range(len(ids) + 1) for c in itertools.combinations(ids, n)]
+    if sort == BOOL:
+        return [False, True]
+    if sort == INT:
+        return [0, 1, 2, 3]
+    if sort.is_enum:
+        return list(sort.members)
+    raise SpecError(f"cannot enumerate the values of sort {sort}")
+
+
+def _enabled_step(compiled: Compiled, machine: Machine, state: State, rng: random.Random, ids: list[str],
+                  result: SimulationResult) -> tuple[Action, dict[str, Value]] | None:
+    """Apply an enabled action to `state` in place and return it with its parameters, or
+    None when no action is enabled (every draw, then every parameter value, refused)."""
+    for _ in range(DRAWS_PER_ACTION * len(machine.actions)):
+        action = rng.choice(machine.actions)
+        params = {p.name: _draw(rng, p.sort, ids) for p in action.params}
+        if compiled.apply(state, action.name, params) is None:
+            return action, params
+        result.refused += 1
+    for action in rng.sample(machine.actions, len(machine.actions)):
+        names = [p.name for p in action.params]
+        for values in itertools.product(*(_domain(p.sort, ids) for p in action.params)):
+            params = dict(zip(names, values))
+            if compiled.apply(state, action.name, params) is None:
+                return action, params
+            result.refused += 1
+    return None
+
+
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
              progress: Callable[[str], None] | None = None) -> SimulationResult:
+    """`runs` walks of `steps` accepted transitions each (a deadlocked walk starts again
+    from Init and goes on), every invariant checked after every step."""
     compiled = compile_machine(machine)
     rng = random.Random(seed)
-    actions = machine.actions
     result = SimulationResult(machine.name, machine.profile)
     started = last_report = time.perf_counter()
     for run in range(runs):
@@ -95,25 +145,20 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
         # machines that never reuse an id keep finding fresh ones late in a walk.
         ids = [_name(n) for n in range(id_count)]
         minted = id_count
-        refusals = 0
         for _ in range(steps):
-            if refusals >= STUCK:
-                config, state = _config(machine, rng)
-                walk, refusals = [], 0
             if rng.random() < FRESH_ID_RATE:
                 ids = ids[1:] + [_name(minted)]
                 minted += 1
-            action = rng.choice(actions)
-            params = {p.name: _draw(rng, p.sort, ids) for p in action.params}
             pre = state.copy()
-            refused = compiled.apply(state, action.name, params)
+            taken = _enabled_step(compiled, machine, state, rng, ids, result)
+            if taken is None:
+                result.deadlocks += 1
+                config, state = _config(machine, rng)
+                walk = []
+                continue
+            action, params = taken
             result.steps += 1
             walk.append((action.name, params))
-            if refused is not None:
-                refusals += 1
-                continue  # guards run before any effect: a refused step leaves the state as it was
-            refusals = 0
-            result.accepted += 1
             result.actions_seen[action.name] = result.actions_seen.get(action.name, 0) + 1
             bad = compiled.violated(state, pre, action.name, params)
             if bad:
@@ -125,15 +170,17 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
         now = time.perf_counter()
         if progress is not None and now - last_report > 2:
             last_report = now
-            progress(f"  {result.runs}/{runs} runs, {result.steps} steps, {result.steps / (now - started):,.0f} steps/s")
+            progress(f"  {result.runs}/{runs} runs, {result.steps:,} transitions, "
+                     f"{result.steps / (now - started):,.0f} transitions/s")
     result.seconds = time.perf_counter() - started
     return result
 
 
 def render(result: SimulationResult, machine: Machine) -> str:
-    head = (f"{result.machine}/{result.profile}: {result.runs} run(s), {result.steps:,} steps "
-            f"({result.accepted:,} accepted), {result.rate:,.0f} steps/s with all "
-            f"{len(machine.invariants)} invariants checked after every accepted step")
+    restarts = f", {result.deadlocks:,} deadlocked walk(s) restarted" if result.deadlocks else ""
+    head = (f"{result.machine}/{result.profile}: {result.runs} run(s), {result.steps:,} accepted transitions "
+            f"({result.refused:,} refused draws on the way{restarts}), {result.rate:,.0f} transitions/s with all "
+            f"{len(machine.invariants)} invariants checked after every one")
     if result.violation is None:
         never = [a.name for a in machine.actions if a.name not in result.actions_seen]
         tail = f"; never accepted: {', '.join(never)}" if never else ""

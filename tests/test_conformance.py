@@ -516,7 +516,7 @@ def test_the_buggy_js_registry_fails_the_reference_vectors(corpora: Corpora) -> 
 def test_simulate_finds_no_violation_in_the_reference() -> None:
     run = opsref("simulate", "--runs", "5", "--steps", "300")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "ops_lifecycle/reference: 5 run(s), 1,500 steps" in run.stdout
+    assert "ops_lifecycle/reference: 5 run(s), 1,500 accepted transitions" in run.stdout
     assert ": no violation" in run.stdout
 
 
