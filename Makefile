@@ -130,7 +130,7 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
 	cd build/wheel-run && ../wheel-venv/bin/opsref schema > schema.json && ../wheel-venv/bin/python -c "import json; json.load(open('schema.json')); print('schema: valid JSON')"
 
-ci: typecheck test contracts conformance quint docs-check verify package  ## what .ci/run runs
+ci: typecheck quint test contracts conformance docs-check verify package  ## what .ci/run runs (quint first: its tests then run too)
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
