@@ -169,15 +169,17 @@ def parser() -> argparse.ArgumentParser:
         "simulate", help="random walks of the spec with every invariant checked after every step",
         description=(
             "Random walks of the spec model from Init, with random configurations and parameters drawn "
-            "over a small id pool; every invariant is checked after every accepted step. A quick "
-            "falsifier for spec authors (not a proof: see `opsref prove`). Prints steps per second."),
+            "over a small id pool; every step is an accepted transition (draws the guards refuse are "
+            "retried, and counted apart; a walk where nothing is enabled starts again from Init) and every "
+            "invariant is checked after it. A quick falsifier for spec authors (not a proof: see "
+            "`opsref prove`). Prints accepted transitions per second."),
         epilog="Exit status: 0 no violation, 1 an invariant was violated (the walk is printed), 2 bad usage.",
     )
     simulate.add_argument("--profile", type=_profile, default="reference", metavar="PROFILE", help=PROFILE_HELP)
     simulate.add_argument("--machine", choices=sorted(MACHINES), default="ops_lifecycle", metavar="NAME",
                           help="the machine to walk (default ops_lifecycle)")
     simulate.add_argument("--runs", type=_positive, default=100, help="walks from Init (default 100)")
-    simulate.add_argument("--steps", type=_positive, default=1000, help="steps per walk (default 1000)")
+    simulate.add_argument("--steps", type=_positive, default=1000, help="accepted transitions per walk (default 1000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same walks")
     simulate.add_argument("--ids", type=_positive, default=4, help="size of the id pool (default 4)")
     simulate.add_argument("--itf", default=None, metavar="FILE",
