@@ -23,6 +23,7 @@ neither reads nor writes them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,8 +35,11 @@ from opsref.spec.machine import Action, CheckConfig, Machine, semantic_form
 
 DEFAULT_FOLDER = Path("build/proof-cache")
 
-def _prover_version() -> str:
-    """The digest of the code that turns machine data into results."""
+
+@functools.cache
+def prover_version() -> str:
+    """The digest of the code that turns machine data into results (read once, on the
+    first key a run asks for, not when the module is imported)."""
     here = Path(__file__).resolve().parent
     spec = here.parent / "spec"
     sources = sorted(here.glob("*.py")) + [spec / name for name in ("terms.py", "machine.py", "model.py", "compiled.py")]
@@ -45,28 +49,44 @@ def _prover_version() -> str:
     return h.hexdigest()
 
 
-PROVER_VERSION = _prover_version()
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(semantic_form(value), separators=(",", ":")).encode()).hexdigest()
 
 
-def _key(*parts: Any) -> str:
-    text = json.dumps([PROVER_VERSION, *[semantic_form(p) for p in parts]], separators=(",", ":"))
+#: per machine object, the digest of each part the keys combine: a machine's keys share
+#: its fields and invariants, which are serialised once, not once per key
+_PARTS: dict[int, tuple[Machine, dict[str, str]]] = {}
+PARTS = ("sorts", "fields", "init", "assumptions", "actions", "invariants")
+
+
+def _parts(m: Machine) -> dict[str, str]:
+    hit = _PARTS.get(id(m))
+    if hit is None or hit[0] is not m:
+        hit = (m, {name: _digest(getattr(m, name)) for name in PARTS})
+        _PARTS[id(m)] = hit
+    return hit[1]
+
+
+def _key(kind: str, m: Machine, parts: tuple[str, ...], *extra: Any) -> str:
+    digests = _parts(m)
+    text = json.dumps([prover_version(), kind, [digests[p] for p in parts], [_digest(e) for e in extra]])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def initiation_key(m: Machine) -> str:
-    return _key("initiation", m.sorts, m.fields, m.init, m.assumptions, m.invariants)
+    return _key("initiation", m, ("sorts", "fields", "init", "assumptions", "invariants"))
 
 
 def step_key(m: Machine, action: Action) -> str:
-    return _key("step", m.sorts, m.fields, m.assumptions, m.invariants, action)
+    return _key("step", m, ("sorts", "fields", "assumptions", "invariants"), action)
 
 
 def bmc_key(m: Machine, config: CheckConfig, depth: int) -> str:
-    return _key("bmc", m.sorts, m.fields, m.init, m.assumptions, m.actions, m.invariants, config, depth)
+    return _key("bmc", m, PARTS, config, depth)
 
 
 def reachability_key(m: Machine, depth: int) -> str:
-    return _key("reachability", m.sorts, m.fields, m.init, m.assumptions, m.actions, m.invariants, m.configs(), depth)
+    return _key("reachability", m, PARTS, m.configs(), depth)
 
 
 class ProofCache:

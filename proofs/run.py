@@ -46,9 +46,18 @@ class Unit:
     """A piece of the results the cache keeps whole: Init, one action's steps, one BMC
     configuration, or reachability (see proofs/cache.py for what each depends on)."""
 
-    key: str
     kind: str                     # initiation | step | bmc | reachability
     name: str                     # the action or configuration tag ("" otherwise)
+
+    def key(self, machine: Machine, depth: int) -> str:
+        """The cache key of this unit of `machine` (proofs/cache.py)."""
+        if self.kind == "initiation":
+            return cache.initiation_key(machine)
+        if self.kind == "step":
+            return cache.step_key(machine, machine.action(self.name))
+        if self.kind == "bmc":
+            return cache.bmc_key(machine, next(c for c in machine.configs() if c.tag == self.name), depth)
+        return cache.reachability_key(machine, depth)
 
 
 @dataclass(frozen=True)
@@ -75,19 +84,17 @@ class Focus:
         return bad
 
 
-def units(machine: Machine, depth: int) -> list[Unit]:
+def units(machine: Machine) -> list[Unit]:
     """Every unit of the machine's report, in report order."""
-    return ([Unit(cache.initiation_key(machine), "initiation", "")]
-            + [Unit(cache.step_key(machine, a), "step", a.name) for a in machine.actions]
-            + [Unit(cache.bmc_key(machine, c, depth), "bmc", c.tag) for c in machine.configs()]
-            + [Unit(cache.reachability_key(machine, depth), "reachability", "")])
+    return ([Unit("initiation", "")] + [Unit("step", a.name) for a in machine.actions]
+            + [Unit("bmc", c.tag) for c in machine.configs()] + [Unit("reachability", "")])
 
 
 def plan(machine: Machine, missing: list[Unit] | None = None) -> list[Job]:
     """The jobs that compute the `missing` units (all by default), costliest first so two
     workers finish close together."""
     if missing is None:
-        missing = units(machine, DEPTH)
+        missing = units(machine)
     kinds = {u.kind for u in missing}
     steps = tuple(u.name for u in missing if u.kind == "step")
     configs = {u.name for u in missing if u.kind == "bmc"}
@@ -130,9 +137,10 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
     if focus is not None:
         store = None
         machine = focus.narrow(machine)
-    everything = [u for u in units(machine, depth)
+    everything = [u for u in units(machine)
                   if not (focus is not None and focus.invariants is not None and u.kind == "reachability")]
-    kept = {u: store.get(u.key) for u in everything} if store is not None else {}
+    keys = {u: u.key(machine, depth) for u in everything} if store is not None else {}  # no cache, no keys
+    kept = {u: store.get(keys[u]) for u in everything} if store is not None else {}
     missing = [u for u in everything if kept.get(u) is None]
     only = None if focus is None else focus.invariants
     todo = [replace(job, invariants=only) for job in plan(machine, missing)]
@@ -164,7 +172,7 @@ def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIM
         if found is None:
             found = [o for o in fresh if _unit_of(o, u)]
             if store is not None:
-                store.put(u.key, found)
+                store.put(keys[u], found)
         ordered += found
     return MachineReport(machine.name, ordered, machine.digest, time.perf_counter() - t0)
 
