@@ -18,6 +18,7 @@ from typing import Mapping
 from opsref.spec.machine import Machine
 from opsref.spec.terms import (
     BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var,
+    about_another_action,
 )
 
 PARAM_PREFIX = "p_"
@@ -132,18 +133,8 @@ def term(t: Term, env: Env) -> str:
     raise ExportError(f"unknown term {t!r}")
 
 
-def _about_another_action(t: Term, env: Env) -> bool:
-    """As `proofs.encode`: `action = X → …` for another action is about steps this action
-    does not take (and may read parameters it does not have): true, untranslated."""
-    if isinstance(t, Apply) and t.op == "and" and t.args:
-        t = t.args[0]
-    if isinstance(t, Apply) and t.op == "or" and t.args:
-        return all(_about_another_action(d, env) for d in t.args)
-    return isinstance(t, ActionIs) and env.action != t.action
-
-
 def _apply(t: Apply, env: Env) -> str:
-    if t.op == "implies" and env.action is not None and _about_another_action(t.args[0], env):
+    if t.op == "implies" and env.action is not None and about_another_action(t.args[0], env.action):
         return "true"
     args = [term(a, env) for a in t.args]
     folded = _fold(t.op, args)

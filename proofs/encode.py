@@ -20,7 +20,8 @@ import z3
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Machine
 from opsref.spec.terms import (
-    BINARY, BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var, PRE,
+    BINARY, BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var,
+    about_another_action,
 )
 
 Expr: TypeAlias = z3.ExprRef
@@ -264,19 +265,8 @@ def _quant(t: Quant, env: Env) -> Expr:
     return z3.ForAll([x], body) if t.kind == "forall" else z3.Exists([x], body)
 
 
-def _about_another_action(t: Term, env: Env) -> bool:
-    """`action = X` (alone, as the first conjunct, or a disjunction of such) for actions
-    other than the one being encoded: the formula is about their steps and may read
-    their parameters, which this step does not have, so it is not translated at all."""
-    if isinstance(t, Apply) and t.op == "and" and t.args:
-        t = t.args[0]
-    if isinstance(t, Apply) and t.op == "or" and t.args:
-        return all(_about_another_action(d, env) for d in t.args)
-    return isinstance(t, ActionIs) and env.action != t.action
-
-
 def _apply(t: Apply, env: Env) -> Expr:
-    if t.op == "implies" and _about_another_action(t.args[0], env):
+    if t.op == "implies" and about_another_action(t.args[0], env.action):
         return z3.BoolVal(True)
     a = [to_z3(x, env) for x in t.args]
     op = t.op

@@ -292,6 +292,18 @@ def walk(t: Term) -> list[Term]:
     return out
 
 
+def about_another_action(t: Term, action: str | None) -> bool:
+    """`action = X` (alone, as the first conjunct, or a disjunction of such) for actions
+    other than `action`: an implication guarded by it is about their steps and may read
+    their parameters, which a step of `action` does not have. The encoders that work one
+    action at a time (Z3, Quint) read such an implication as true, untranslated."""
+    if isinstance(t, Apply) and t.op == "and" and t.args:
+        t = t.args[0]
+    if isinstance(t, Apply) and t.op == "or" and t.args:
+        return all(about_another_action(d, action) for d in t.args)
+    return isinstance(t, ActionIs) and action != t.action
+
+
 def at_pre(t: Term) -> Term:
     """The same term with every field read taken from the pre-state."""
     if isinstance(t, Read):
