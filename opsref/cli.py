@@ -15,7 +15,7 @@ import textwrap
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 if TYPE_CHECKING:
     from junitparser import JUnitXml
@@ -392,7 +392,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     print(report.dumps() if args.json else render_table(report) if args.verbose else render_summary(report))
     if args.itf:
         written = _counterexamples_as_itf(args.profile, json.loads(report.dumps())["machines"], Path(args.itf),
-                                          None, "prove")
+                                          None, "prove", sys.stderr)  # stdout holds the report
         print(f"opsref prove: {len(written)} BMC counterexample(s) written as ITF to {args.itf}/", file=sys.stderr)
     if not _write_junit(args, lambda: junit.from_proofs(report)):
         return EXIT_USAGE
@@ -746,15 +746,15 @@ def _export_counterexamples(report: str, out: Path, only: list[str] | None) -> i
         raise InputError(f"cannot read {report}: {err.strerror}") from None
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{report}: not a proof report (opsref prove --json): {err}") from None
-    written = _counterexamples_as_itf(profile, machines, out, only, report)
+    written = _counterexamples_as_itf(profile, machines, out, only, report, sys.stdout)
     print(f"{len(written)} counterexample(s) written as ITF; replay one with opsref check --profile {profile} FILE")
     return EXIT_OK
 
 
 def _counterexamples_as_itf(profile: str, machines: list[dict[str, Any]], out: Path, only: list[str] | None,
-                            source: str) -> list[Path]:
+                            source: str, log: TextIO) -> list[Path]:
     """Each BMC counterexample of a proof report's machines (`opsref prove --json`'s
-    `machines`) as `<machine>.<invariant>.<config>.itf.json` in `out`; one line each."""
+    `machines`) as `<machine>.<invariant>.<config>.itf.json` in `out`; one line each on `log`."""
     from opsref.conformance.calls import InputError
     from opsref.interop import itf
     from opsref.spec.registry import MACHINES
@@ -777,8 +777,7 @@ def _counterexamples_as_itf(profile: str, machines: list[dict[str, Any]], out: P
             out.mkdir(parents=True, exist_ok=True)
             path.write_text(itf.dumps(doc), encoding="utf-8")
             written.append(path)
-            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})",
-                  file=sys.stderr if source == "prove" else sys.stdout)
+            print(f"{path}: {len(cex.get('trace', []))} steps, {obligation['invariant']} ({profile})", file=log)
     return written
 
 
