@@ -105,12 +105,14 @@ class ActionOracle:
         self.globals = observed_fields(self.machine, False)
         #: compute what accepted calls return (off in the driver's guides, which only steer)
         self.evaluate_returns = True
+        self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
 
     def reset(self, config: NoConfig) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, {})
-        self.walk: list[tuple[str, dict[str, Value]]] = []
+        if self.walk is not None:
+            self.walk = []
         self._steps: list[tuple[str, Guard | None]] = []
 
     def clone(self) -> "ActionOracle":
@@ -118,9 +120,13 @@ class ActionOracle:
         other.machine, other.compiled, other.per_id, other.globals = (
             self.machine, self.compiled, self.per_id, self.globals)
         other.config, other.state, other._steps = self.config, self.state.copy(), []
-        other.walk = list(self.walk)
+        other.walk = None
         other.evaluate_returns = self.evaluate_returns
         return other
+
+    def record_walk(self) -> None:
+        """Record every accepted spec step from now on (in `walk`)."""
+        self.walk = []
 
     @property
     def ruling(self) -> Ruling:
@@ -148,7 +154,8 @@ class ActionOracle:
         refused = self.compiled.apply(self.state, name, params)
         self._steps.append((name, refused))
         if refused is None:
-            self.walk.append((name, params))
+            if self.walk is not None:
+                self.walk.append((name, params))
             if not returns or not self.evaluate_returns:
                 return {"ok": None}
             return {"ok": {n: evaluate(self.machine, term, self.state, params, pre, name) for n, term in returns}}

@@ -175,9 +175,13 @@ class SpecOracle(Protocol):
 
     def reset(self, config: Any) -> None: ...
 
-    #: every spec step accepted since the last reset, with its parameters (the walk an
-    #: ITF trace of a counterexample records)
-    walk: list[tuple[str, dict[str, Value]]]
+    #: when a list (`record_walk()`), every spec step accepted since (and since the last
+    #: reset), with its parameters:
+    #: the walk an ITF trace of a counterexample records. None (the default) records nothing,
+    #: so the driver's hot path and its clones pay nothing for it.
+    walk: list[tuple[str, dict[str, Value]]] | None
+
+    def record_walk(self) -> None: ...
 
     @property
     def ruling(self) -> Ruling: ...
@@ -198,12 +202,14 @@ class Oracle:
         self.compiled = compile_machine(self.machine)
         self.writes = {a.name: {f: a.name for f in a.writes} for a in self.machine.actions}
         self.kinds = {error: snake(error) for error in self.machine.errors}
+        self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
 
     def reset(self, config: Config) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, config.spec_config())
-        self.walk: list[tuple[str, dict[str, Value]]] = []
+        if self.walk is not None:
+            self.walk = []
         self._steps: list[tuple[str, Guard | None]] = []
         self._note = ""
         self._reads: tuple[tuple[str, str | None], ...] = ()
@@ -217,9 +223,13 @@ class Oracle:
         other.state = self.state.copy()
         other.writes, other.kinds = self.writes, self.kinds
         other.last_writer = dict(self.last_writer)
-        other.walk = list(self.walk)
+        other.walk = None
         other._steps, other._note, other._reads = [], "", ()
         return other
+
+    def record_walk(self) -> None:
+        """Record every accepted spec step from now on (in `walk`)."""
+        self.walk = []
 
     @property
     def ruling(self) -> Ruling:
@@ -269,7 +279,8 @@ class Oracle:
             payload = self.compiled.payload(action, refused, self.state, params)
             return {"error": {"kind": self.kinds[refused.error], **dict(payload)}}
         self.last_writer.update(self.writes[action])
-        self.walk.append((action, dict(params)))
+        if self.walk is not None:
+            self.walk.append((action, dict(params)))
         return None
 
     def _sweep(self, name: str) -> list[str]:

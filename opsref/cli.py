@@ -575,15 +575,17 @@ def _drive_itf(args: argparse.Namespace, config: Any, events: list[Any]) -> str:
     from opsref.interop import itf
 
     oracle = protocol(args.machine).oracle(args.profile, config)
+    oracle.record_walk()
     for event in events:
         oracle.call(event.call, event.args)
-    doc = itf.trace(oracle.machine, config.spec_config(), oracle.walk)
+    walk = oracle.walk or []
+    doc = itf.trace(oracle.machine, config.spec_config(), walk)
     try:
         Path(args.itf).parent.mkdir(parents=True, exist_ok=True)
         Path(args.itf).write_text(itf.dumps(doc), encoding="utf-8")
     except OSError as err:
         return f"opsref drive: ITF NOT written: cannot write {args.itf}: {err.strerror or err}"
-    return (f"opsref drive: the spec's walk along the counterexample ({len(oracle.walk)} accepted steps) "
+    return (f"opsref drive: the spec's walk along the counterexample ({len(walk)} accepted steps) "
             f"written as ITF to {args.itf}")
 
 
