@@ -17,7 +17,7 @@ from typing import Mapping
 
 from opsref.spec.machine import Machine
 from opsref.spec.terms import (
-    BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var,
+    BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Use, Var,
     about_another_action,
 )
 
@@ -109,6 +109,8 @@ def term(t: Term, env: Env) -> str:
         return f"getOr({base}, {key}, {literal(f.default.value)})"
     if isinstance(t, Contains):
         return f"{term(t.collection, env)}.contains({term(t.element, env)})"
+    if isinstance(t, Use):  # printed expanded: the export's names are per state, a definition's body is not
+        return term(t.expansion, env)
     if isinstance(t, ActionIs):
         if env.action_arg is not None:
             return f"({env.action_arg} == {literal(t.action)})"

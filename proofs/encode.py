@@ -20,7 +20,7 @@ import z3
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Machine
 from opsref.spec.terms import (
-    BINARY, BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var,
+    BINARY, BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Use, Var,
     about_another_action,
 )
 
@@ -223,6 +223,8 @@ def to_z3(t: Term, env: Env) -> Expr:
         return env.sets[coll.name].select(to_z3(t.element, env))
     if isinstance(t, ActionIs):
         return z3.BoolVal(env.action == t.action)
+    if isinstance(t, Use):
+        return to_z3(t.expansion, env)
     if isinstance(t, Quant):
         return _quant(t, env)
     if isinstance(t, Range) and env.u.int_bound is not None:

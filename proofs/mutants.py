@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 from opsref.proofs.inductive import prove_unbounded
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Effect, Guard, Machine
 from opsref.spec.model import evaluate, initial_state
-from opsref.spec.terms import Apply, Lit, Param, Read, Sort, Term, one_of, walk
+from opsref.spec.terms import Apply, Lit, Param, Read, Sort, Term, expand, one_of, walk
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent_mutants.txt")
 
@@ -137,7 +137,9 @@ def _counter_variants(t: Term) -> Iterator[tuple[str, Term]]:
 
 
 def _effect_value(e: Effect) -> Term:
-    return e.value
+    """The value as it means (named definitions expanded), so a literal step inside a
+    definition is mutated at each use."""
+    return expand(e.value)
 
 
 def _replace_value(e: Effect, value: Term) -> Effect:
@@ -166,12 +168,12 @@ def generate(machine: Machine) -> list[Mutant]:
         for n, e in enumerate(a.effects):
             out.append(Mutant(f"{a.name}/drop-effect/{n + 1}", "drop-effect",
                               f"{a.name} without effect {n + 1} ({e.field})",
-                              _with_action(machine, replace(a, effects=a.effects[:n] + a.effects[n + 1:]))))
+                              _with_action(machine, replace(a, body=a.effects[:n] + a.effects[n + 1:]))))
             for label, value in _counter_variants(_effect_value(e)):
                 effects = a.effects[:n] + (_replace_value(e, value),) + a.effects[n + 1:]
                 out.append(Mutant(f"{a.name}/counter/{n + 1}/{label.split()[1]}", "counter-by-one",
                                   f"{a.name}: effect {n + 1} ({e.field}) {label}",
-                                  _with_action(machine, replace(a, effects=effects))))
+                                  _with_action(machine, replace(a, body=effects))))
         for x in range(len(a.guards)):
             for y in range(x + 1, len(a.guards)):
                 gx, gy = a.guards[x], a.guards[y]

@@ -14,7 +14,7 @@ from opsref.conformance.actions import calls_for
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Action, Assign, AssignAt, Guard, Machine
 from opsref.spec.model import evaluate, initial_state
-from opsref.spec.render import effect_text, text
+from opsref.spec.render import definition_lines, effect_text, text
 from opsref.spec.terms import Lit, Param, Read, walk
 
 
@@ -119,7 +119,7 @@ def _transitions(machine: Machine) -> list[str]:
                       + f". *{g.reason}.*" for n, g in enumerate(a.guards, 1)]
             lines.append("")
         lines.append("Effects:" if a.effects else "Effects: none (the state does not change).")
-        lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.effects, 1)]
+        lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.body, 1) if a.effects]
         lines.append("")
         if a.returns:
             lines.append("Returns (on the state after the effects; a field marked ⁻ is read before them): "
@@ -302,6 +302,22 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def definitions_section(machine: Machine) -> list[str]:
+    """The spec's named definitions and procedures, each printed once: actions and
+    invariants use them by name."""
+    named = machine.named()
+    if not named:
+        return []
+    lines = ["## Definitions", "",
+             "Named formulas (`Name(args) = …`) and procedures (named blocks of effects, run in order) "
+             "that the actions and invariants below use by name; a use means the body with the "
+             "arguments in place of the parameters. A name marked ⁻ is read on the state before the step.", ""]
+    for d in named:
+        body = definition_lines(d)
+        lines += [f"### {d.name}", "", (d.doc[0].upper() + d.doc[1:] + "." if d.doc else ""), "", "```", *body, "```", ""]
+    return lines
+
+
 def render(machine: Machine, reports: dict[str, dict[str, Any]]) -> str:
     first_paragraph = machine.doc.strip().split("\n\n")[0].replace("\n", " ")
     lines = [f"# {machine.name}", "",
@@ -309,6 +325,6 @@ def render(machine: Machine, reports: dict[str, dict[str, Any]]) -> str:
              first_paragraph, "",
              f"The `{machine.profile}` profile is shown; the places where the seed differs are listed in "
              "[divergences.md](../divergences.md).", ""]
-    lines += _schema(machine) + _diagram(machine) + _transitions(machine) + _protocol(machine) + _invariants(machine)
+    lines += _schema(machine) + _diagram(machine) + definitions_section(machine) + _transitions(machine) + _protocol(machine) + _invariants(machine)
     lines += _proofs(machine, reports)
     return "\n".join(lines).rstrip() + "\n"

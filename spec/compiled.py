@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
 from opsref.spec.terms import (
-    ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, at_pre, key_before_value, walk,
+    ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre, key_before_value, walk,
 )
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
@@ -88,6 +88,8 @@ class _Source:
             return f"({self.expr(t.element)} in {self.expr(t.collection)})"
         if isinstance(t, ActionIs):
             return f"(A == {t.action!r})"
+        if isinstance(t, Use):
+            return self.expr(t.expansion)
         if isinstance(t, Quant):
             return self.quant(t)
         if isinstance(t, Range):
@@ -140,6 +142,8 @@ class _Source:
 
     def anchor(self, t: Term, var: Var) -> str | None:
         """A Python expression for a set of ids outside which `t` is false, or None."""
+        if isinstance(t, Use):
+            return self.anchor(t.expansion, var)
         if isinstance(t, Read) and t.key == var and self.defaults[t.field] is False:
             return f"{self.map_name(t.field, t.state)}.keys()"
         if isinstance(t, Contains) and t.element == var and isinstance(t.collection, Param):
@@ -186,6 +190,8 @@ class _Source:
 
     def default_outside(self, t: Term, var: Var, default: Value) -> str | None:
         """A set of ids outside which the pointwise value `t` equals `default`, or None."""
+        if isinstance(t, Use):
+            return self.default_outside(t.expansion, var, default)
         if isinstance(t, Lit):
             return "()" if t.value == default else None
         if isinstance(t, Read) and t.key == var and self.defaults[t.field] == default:

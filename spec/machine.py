@@ -12,9 +12,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Iterator
 
-from opsref.spec.terms import ID, INT, Lit, Param, Sort, Term, Var
+from opsref.spec.terms import ID, INT, Definition, Lit, Param, Sort, Term, Use, Var, free_vars, instantiate, uses
 
 
 #: Every machine is built for one of these: the seed's observable behaviour, or
@@ -89,23 +90,81 @@ Effect = Assign | AssignAt | AssignAll
 
 
 @dataclass(frozen=True)
+class Procedure:
+    """A named block of effects over its parameters, written once and called by name
+    from several actions (seed 001's `finalize_terminal`, a Quint action called by
+    others). Its effects run in order, like an action's, and may call procedures."""
+
+    name: str
+    params: tuple[Var | Param, ...]
+    effects: tuple["Effect | Call", ...]
+    doc: str = ""
+
+    def __call__(self, *args: Term) -> "Call":
+        if len(args) != len(self.params):
+            raise TypeError(f"{self.name} takes {len(self.params)} arguments, got {len(args)}")
+        return Call(self, tuple(args))
+
+
+@dataclass(frozen=True)
+class Call:
+    """A procedure called with arguments; it means its effects with the arguments put in."""
+
+    procedure: Procedure
+    args: tuple[Term, ...]
+
+    @property
+    def expansion(self) -> tuple[Effect, ...]:
+        out: list[Effect] = []
+        for e in flatten(self.procedure.effects):
+            if isinstance(e, AssignAll) and any(e.var in free_vars(a) for a in self.args):
+                raise ValueError(f"{self.procedure.name}: an argument mentions {e.var.name}, "
+                                 f"which {e.field}'s pointwise effect binds")
+            if isinstance(e, Assign):
+                out.append(Assign(e.field, self.put(e.value)))
+            elif isinstance(e, AssignAt):
+                out.append(AssignAt(e.field, self.put(e.key), self.put(e.value)))
+            else:
+                out.append(AssignAll(e.field, e.var, self.put(e.value)))
+        return tuple(out)
+
+    def put(self, t: Term) -> Term:
+        """`t` (from the procedure's body) with the arguments in place of the parameters."""
+        return instantiate(self.procedure.params, self.args, t)
+
+
+def flatten(effects: tuple["Effect | Call", ...]) -> tuple[Effect, ...]:
+    """Effects with every call replaced by the procedure's effects, in order."""
+    out: list[Effect] = []
+    for e in effects:
+        out.extend(e.expansion if isinstance(e, Call) else (e,))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Action:
     """An action: ordered named guards, then effects applied in order.
 
     Effects are sequential: each one reads the state left by the previous one,
-    the way the seed's shell mutates its state under one lock.
+    the way the seed's shell mutates its state under one lock. `body` is the
+    effects as the spec writes them, procedure calls included (pages print it);
+    `effects` is the flat sequence, calls expanded, that every other reader runs.
     """
 
     name: str
     params: tuple[Param, ...]
     guards: tuple[Guard, ...]
-    effects: tuple[Effect, ...]
+    body: tuple["Effect | Call", ...]
     doc: str
     label: str = ""  # the action name the seed reports in InvalidTransition
     #: what the call answers when accepted, as named terms on the post-state (`at_pre` reads
     #: the pre-state): the seed's return values (a spawned flag, an operation id, report
     #: counts). No returns: the call answers null.
     returns: tuple[tuple[str, Term], ...] = ()
+
+    @cached_property
+    def effects(self) -> tuple[Effect, ...]:
+        return flatten(self.body)
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -223,11 +282,13 @@ PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices",
 def semantic_form(value: Any) -> Any:
     """Spec data as plain, ordered data without its prose fields (`PROSE`): what digests
     of a machine's meaning (Machine.digest, the proof cache's keys) are taken over."""
+    if isinstance(value, Use):  # a definition means its expansion: naming a formula changes no digest
+        return semantic_form(value.expansion)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         keep = [f.name for f in dataclasses.fields(value) if f.name not in PROSE]
         return [type(value).__name__] + [[name, semantic_form(getattr(value, name))] for name in keep]
-    if isinstance(value, (tuple, list)):
-        return [semantic_form(v) for v in value]
+    if isinstance(value, (tuple, list)):  # a procedure call means its effects, in its place
+        return [semantic_form(v) for item in value for v in (item.expansion if isinstance(item, Call) else (item,))]
     if isinstance(value, frozenset):
         return sorted((semantic_form(v) for v in value), key=repr)
     if isinstance(value, dict):
@@ -289,6 +350,44 @@ class Machine:
         as it is now: rewording a sentence does not make them stale."""
         text = json.dumps(semantic_form(self), separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def named(self) -> tuple["Definition | Procedure", ...]:
+        """Every definition and procedure the machine uses, each once, a definition
+        before whatever uses it: the spec's vocabulary, which pages print once."""
+        out: list[Definition | Procedure] = []
+
+        def term(t: Term | None) -> None:
+            for d in uses(t) if t is not None else []:
+                if d not in out:
+                    out.append(d)
+
+        def effects(written: tuple[Effect | Call, ...]) -> None:
+            for e in written:
+                if isinstance(e, Call):
+                    for a in e.args:
+                        term(a)
+                    if e.procedure not in out:
+                        effects(e.procedure.effects)
+                        out.append(e.procedure)
+                else:
+                    term(getattr(e, "key", None))
+                    term(e.value)
+
+        for t in self.assumptions:
+            term(t)
+        for a in self.actions:
+            for g in a.guards:
+                term(g.holds)
+            effects(a.body)
+            for _, r in a.returns:
+                term(r)
+        for inv in self.invariants:
+            term(inv.state)
+            term(inv.step)
+            if inv.ranking is not None:
+                for t in (inv.ranking.active, inv.ranking.same_episode, inv.ranking.pending):
+                    term(t)
+        return tuple(out)
 
     def guards(self) -> Iterator[tuple[Action, int, Guard]]:
         for a in self.actions:

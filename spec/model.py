@@ -12,7 +12,7 @@ from typing import Mapping, Union
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.terms import (
-    BINARY, ID, OPERATORS, key_before_value, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, PRE,
+    BINARY, ID, OPERATORS, key_before_value, ORDERED, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, PRE,
 )
 
 Value = Union[bool, int, str, frozenset[str]]
@@ -131,6 +131,8 @@ def _eval(t: Term, env: Env) -> Value:
         return _eval(t.element, env) in coll
     if isinstance(t, ActionIs):
         return env.action == t.action
+    if isinstance(t, Use):
+        return _eval(t.expansion, env)
     if isinstance(t, Quant) and t.kind == "the":
         saved_the = env.bound.get(t.var.name)
         found: Value = ""

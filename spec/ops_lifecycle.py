@@ -38,17 +38,25 @@ its capacity) and the caller's wait_all future (`waiter`).
 Calls that act on many operations are decomposed into single-operation steps, as
 DESIGN's table says for `terminate_owner` ("one transition per op"):
 `terminate_owner` is `terminate_op` applied while any op is live (`SWEEPS`), whose
-guard `first_in_termination_order` picks the next one. `collect_completed`, `wait_request` and `recover` rewrite per-id fields
-pointwise.
+guard `first_in_termination_order` picks the next one. `collect_completed`,
+`wait_request` and `recover` rewrite per-id fields pointwise.
+
+How to read this file: the state, then the vocabulary (named definitions such as
+`Terminal(x)` and procedures such as `FinalizeTerminal(x, to, outcome)`, written
+once), then `vocabulary(adopted)`, the one place where the profiles differ, then
+every action written out, then the invariants and the decisions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from opsref.spec.machine import (
-    Action, check_profile, CheckConfig, Decision, Assign, AssignAll, AssignAt, Effect, Guard, Invariant, Machine, Ranking, StateField,
+    Action, Assign, AssignAll, AssignAt, CheckConfig, Decision, Effect, Guard, Invariant, Machine, Procedure, Ranking,
+    StateField, check_profile,
 )
 from opsref.spec.terms import (
-    BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Lit, Param, Sort, Term, Var,
+    BOOL, FALSE, ID, ID_SET, INT, TRUE, ActionIs, Contains, Definition, Lit, Param, Sort, Term, Var,
     add, and_, at_pre, card, enum, eq, exists, forall, ge, gt, implies, in_range, ite, le,
     key_before, lit, lt, ne, not_, one_of, or_, read, sub, sym,
 )
@@ -85,20 +93,12 @@ def status(x: Term) -> Term:
     return read("status", x)
 
 
-def tracked(x: Term) -> Term:
-    return ne(status(x), sym(STATUS, "absent"))
-
-
-def live(x: Term) -> Term:
-    return one_of(status(x), STATUS, LIVE)
-
-
-def terminal(x: Term) -> Term:
-    return one_of(status(x), STATUS, TERMINAL)
-
-
 def g(name: str) -> Term:
     return read(name)
+
+
+def waiter_is(*states: str) -> Term:
+    return one_of(g("waiter"), WAITER, states)
 
 
 # --------------------------------------------------------------------------- state
@@ -125,7 +125,7 @@ FIELDS = (
     StateField("feed_head", INT, lit(0), doc="sequence number of the last entry dropped from the completion feed"),
     StateField("waiter", WAITER, sym(WAITER, "none"), doc="the caller's wait_all future, as wait_poll reports it"),
     StateField("wait_active", BOOL, FALSE, doc="a wait_all barrier is waiting"),
-    StateField("wait_request", INT, lit(0), ghost=True,
+    StateField("wait_requests", INT, lit(0), ghost=True,
                doc="number of wait_all requests accepted (the current request id; proof bookkeeping)"),
     StateField("max_completed", INT, lit(256), rigid=True, doc="retained terminal operations (FIFO)"),
     StateField("has_limit", BOOL, FALSE, rigid=True, doc="a concurrency limit is configured"),
@@ -144,14 +144,49 @@ def configuration(max_completed: int, max_concurrent: int | None) -> dict[str, b
 #: Per-id fields that eviction, collection and recovery reset; status goes last
 #: because the pointwise conditions read it.
 FORGOTTEN_ON_REMOVAL = ("kind", "peer_ready", "progress", "outcome", "seq", "watchers", "registered", "status")
-
 ASSUMPTIONS = (ge(g("max_completed"), lit(0)), ge(g("max_concurrent"), lit(0)), ge(g("feed_capacity"), lit(1)))
 
-# --------------------------------------------------------------------------- guards
+# --------------------------------------------------------------------------- vocabulary
+# Named definitions, written once and read by name in the actions, the invariants and
+# the review page (Quint's `def`s). These are the same under every profile.
+
+x = Var("x")
+y = Var("y")
+head = Var("head", INT)
+capacity = Var("capacity", INT)
+when = Var("when", BOOL)
+to = Var("to", STATUS)
+outcome = Var("outcome", OUTCOME)
+
+Tracked = Definition("Tracked", (x,), ne(status(x), sym(STATUS, "absent")), "the registry tracks the id")
+Live = Definition("Live", (x,), one_of(status(x), STATUS, LIVE), "provisioning, running or retiring")
+Terminal = Definition("Terminal", (x,), one_of(status(x), STATUS, TERMINAL), "finished with an outcome")
+Beyond = Definition(
+    "Beyond", (head, capacity), gt(sub(g("next_seq"), head), capacity),
+    "the completions after `head` (up to next_seq) are more than `capacity`: drop the oldest")
+Window = Definition(
+    "Window", (head, capacity), and_(le(lit(0), head), le(head, g("next_seq")), le(sub(g("next_seq"), head), capacity)),
+    "`head` trails next_seq by at most `capacity`: the retained completions are a bounded suffix")
+
+AllTerminal = Definition("AllTerminal", (Var("ids", ID_SET),),
+                         forall(j, implies(Contains(Var("ids", ID_SET), j), Terminal(j))),
+                         "every id of the set is terminal")
+
+ForgetIf = Procedure(
+    "ForgetIf", (x, when),
+    tuple(AssignAt(f.name, x, ite(when, f.default, read(f.name, x)))
+          for name in FORGOTTEN_ON_REMOVAL for f in FIELDS if f.name == name),
+    "when `when` holds, forget op `x` (eviction): every per-op field back to its default")
+
+
+def forget_all(condition: Term) -> tuple[Effect, ...]:
+    """Forget the state of every op satisfying `condition` (over j): collection and recovery."""
+    return tuple(AssignAll(f.name, j, ite(condition, f.default, read(f.name, j)))
+                 for name in FORGOTTEN_ON_REMOVAL for f in FIELDS if f.name == name)
 
 
 def operation_tracked() -> Guard:
-    return Guard("operation_tracked", tracked(i), "NotFound",
+    return Guard("operation_tracked", Tracked(i), "NotFound",
                  "every call on an untracked id is refused before anything else", (("id", i),))
 
 
@@ -163,111 +198,9 @@ def from_status(label: str, allowed: tuple[str, ...]) -> Guard:
     )
 
 
-# --------------------------------------------------------------------------- effects
-
-
-Adopted = frozenset[str]  # the decisions a profile adopts (spec.machine.check_profile)
-
-
-def finished(x: Term, adopted: Adopted) -> Term:
-    """Whether barrier member `x` has finished, as the satisfaction guard sees it."""
-    if "barrier_survives_eviction" not in adopted:
-        return terminal(x)  # seed: re-read the member's current status
-    return read("barrier_done", x)
-
-
-def waiter_is(*states: str) -> Term:
-    return one_of(g("waiter"), WAITER, states)
-
-
-def satisfaction_effects(adopted: Adopted) -> tuple[Effect, ...]:
-    """seed 001 `maybe_satisfy_wait`: once every member has finished, clear the barrier
-    and send the `WaitAllSatisfied` token to the waiting future (the token is the
-    future's move out of `waiting`). The seed's future reads the outcomes only when it
-    is next polled (`signalled`); the reference resolves it at once (decision)."""
-    all_finished = forall(j, implies(read("member", j), finished(j, adopted)))
-    satisfies = and_(g("wait_active"), all_finished)
-    resolved = "done" if "satisfied_wait_resolves_at_once" in adopted else "signalled"
-    return (
-        Assign("waiter", ite(and_(satisfies, waiter_is("waiting")), sym(WAITER, resolved), g("waiter"))),
-        Assign("wait_active", and_(g("wait_active"), not_(all_finished))),
-    )
-
-
-def removal(key: Term, when: Term) -> tuple[Effect, ...]:
-    """Forget one op's state (eviction): every forgotten field back to its default."""
-    defaults = {f.name: f.default for f in FIELDS}
-    return tuple(AssignAt(name, key, ite(when, defaults[name], read(name, key))) for name in FORGOTTEN_ON_REMOVAL)
-
-
-def removal_where(condition: Term) -> tuple[Effect, ...]:
-    """Forget the state of every op satisfying `condition` (over j)."""
-    defaults = {f.name: f.default for f in FIELDS}
-    return tuple(AssignAll(name, j, ite(condition, defaults[name], read(name, j))) for name in FORGOTTEN_ON_REMOVAL)
-
-
-def finalize_terminal(to: str, adopted: Adopted) -> tuple[Effect, ...]:
-    """seed 001 `finalize_terminal`: status and outcome, active −1, watchers resolved,
-    next completion sequence, one completion feed entry (the oldest dropped beyond
-    the feed's capacity), completed_order entry, FIFO eviction of the oldest
-    retained op, then the barrier re-check."""
-    barrier_capture: tuple[Effect, ...] = ()
-    if "barrier_survives_eviction" in adopted:
-        barrier_capture = (AssignAt("barrier_done", i, or_(read("barrier_done", i),
-                                                            and_(g("wait_active"), read("member", i)))),)
-    victim = read("order", add(g("order_head"), lit(1)))
-    over_capacity = beyond(g("order_head"), g("max_completed"))
-    return (
-        AssignAt("status", i, sym(STATUS, to)),
-        AssignAt("outcome", i, sym(OUTCOME, to)),
-        Assign("active_count", sub(g("active_count"), lit(1))),
-        AssignAt("watchers", i, lit(0)),
-        Assign("next_seq", add(g("next_seq"), lit(1))),
-        AssignAt("seq", i, g("next_seq")),
-        AssignAt("order", g("next_seq"), i),
-        AssignAt("feed_outcome", g("next_seq"), sym(OUTCOME, to)),
-        Assign("feed_head", ite(beyond(g("feed_head"), g("feed_capacity")), add(g("feed_head"), lit(1)),
-                                g("feed_head"))),
-        *barrier_capture,
-        *removal(victim, over_capacity),
-        Assign("order_head", ite(over_capacity, add(g("order_head"), lit(1)), g("order_head"))),
-        *satisfaction_effects(adopted),
-    )
-
-
-def beyond(head: Term, capacity: Term) -> Term:
-    """The completions after `head` (up to next_seq) are more than `capacity`: drop the oldest."""
-    return gt(sub(g("next_seq"), head), capacity)
-
-
-def window(head: Term, capacity: Term) -> Term:
-    """`head` trails next_seq by at most `capacity`: the retained completions are a bounded suffix."""
-    return and_(le(lit(0), head), le(head, g("next_seq")), le(sub(g("next_seq"), head), capacity))
-
-
-def terminal_action(name: str, allowed: tuple[str, ...], to: str, adopted: Adopted, doc: str,
-                    label: str = "", guards: tuple[Guard, ...] = ()) -> Action:
-    return Action(name, (i,), (operation_tracked(), from_status(label or name, allowed), *guards),
-                  finalize_terminal(to, adopted), doc, label)
-
-
-def terminated_before(a: Term, b: Term, adopted: Adopted) -> Term:
-    """`terminate_owner` reaches live op `a` before live op `b`: in registration order
-    (reference), or in the order of the seed's DSL map keys, the JSON-encoded ids."""
-    if "termination_in_registration_order" in adopted:
-        return lt(read("registered", a), read("registered", b))
-    return key_before(a, b)
-
-
-#: Calls of the protocol that act on many operations: the call applies the action
-#: to every op the predicate (over j) holds for, one step at a time, while any is
-#: left; the action's guards must accept exactly one of them at each step (the
-#: order is the spec's, never the oracle's).
-SWEEPS = {"terminate_owner": ("terminate_op", live(j))}
-
-
-def status_action(name: str, allowed: tuple[str, ...], effects: tuple[Effect, ...], doc: str) -> Action:
-    return Action(name, (i,), (operation_tracked(), from_status(name, allowed)), effects, doc)
+def ending(st: str) -> tuple[Term, Term]:
+    """The status and the outcome of a terminal transition to `st` (FinalizeTerminal's arguments)."""
+    return sym(STATUS, st), sym(OUTCOME, st)
 
 
 #: The statuses each per-operation call accepts (reference profile); the mob
@@ -282,61 +215,147 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "peer_ready": ("running", "retiring"),
 }
 
+
+# --------------------------------------------------------------------------- decisions
+# Everything the profiles disagree on, chosen here and nowhere else: one block per
+# decision (DECISIONS below says what each is and why). The actions and invariants
+# further down are written once for every profile, in terms of this vocabulary.
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The profile-dependent definitions, procedures and guards."""
+
+    Finished: Definition
+    TerminatedBefore: Definition
+    SatisfyBarrier: Procedure
+    FinalizeTerminal: Procedure
+    ArmBarrier: Procedure
+    PollWaiter: Procedure
+    register_guards: tuple[Guard, ...]
+    provisioning_failed_from: tuple[str, ...]
+    provisioning_failed_label: str
+
+
+def vocabulary(adopted: frozenset[str]) -> Vocabulary:
+    ids = Param("ids", ID_SET)
+
+    # decision barrier_survives_eviction: the barrier holds its finished members
+    # (`barrier_done`), recorded when a member finishes and when the wait begins;
+    # the seed re-reads each member's current status instead
+    holds_outcomes = "barrier_survives_eviction" in adopted
+    finished = Definition(
+        "Finished", (x,), read("barrier_done", x) if holds_outcomes else Terminal(x),
+        "barrier member `x` has finished, as the satisfaction check sees it")
+    hold_outcome: tuple[Effect, ...] = (
+        AssignAt("barrier_done", x, or_(read("barrier_done", x), and_(g("wait_active"), read("member", x)))),
+    ) if holds_outcomes else ()
+    hold_finished_members: tuple[Effect, ...] = (
+        AssignAll("barrier_done", j, and_(Contains(ids, j), Terminal(j))),
+    ) if holds_outcomes else ()
+
+    # decision ids_never_reused: an id that was ever registered is refused
+    register_guards = (
+        Guard("not_already_registered", eq(status(i), sym(STATUS, "absent")), "AlreadyRegistered",
+              "an id is tracked at most once (checked first)", (("id", i),)),
+        *((Guard("id_never_registered", not_(read("used", i)), "AlreadyRegistered",
+                 "an evicted or collected id stays retired: ids are never reused (decision 2)", (("id", i),)),)
+          if "ids_never_reused" in adopted else ()),
+        Guard("within_concurrency_limit", or_(not_(g("has_limit")), lt(g("active_count"), g("max_concurrent"))),
+              "MaxConcurrentExceeded", "a configured limit caps the number of live operations",
+              (("limit", g("max_concurrent")), ("active", g("active_count")))),
+    )
+
+    # decision provisioning_failed_only_while_provisioning: the seed routes it through
+    # fail_operation's transition (any live status) and reports fail_operation
+    only_provisioning = "provisioning_failed_only_while_provisioning" in adopted
+
+    # decision termination_in_registration_order: the seed goes in the order of its
+    # DSL's map keys, the JSON-encoded ids
+    terminated_before = Definition(
+        "TerminatedBefore", (x, y),
+        lt(read("registered", x), read("registered", y))
+        if "termination_in_registration_order" in adopted else key_before(x, y),
+        "terminate_owner reaches live op `x` before live op `y`")
+
+    # decision satisfied_wait_resolves_at_once: the seed's future reads the outcomes only
+    # when it is next polled (`signalled`), and fails then if a member is gone
+    at_once = "satisfied_wait_resolves_at_once" in adopted
+    all_finished = Definition("AllMembersFinished", (), forall(j, implies(read("member", j), finished(j))),
+                              "every member of the barrier has finished")
+    satisfy = Procedure("SatisfyBarrier", (), (
+        Assign("waiter", ite(and_(and_(g("wait_active"), all_finished()), waiter_is("waiting")),
+                             sym(WAITER, "done" if at_once else "signalled"), g("waiter"))),
+        Assign("wait_active", and_(g("wait_active"), not_(all_finished()))),
+    ), "seed 001 `maybe_satisfy_wait`: once every member has finished, clear the barrier and send "
+       "the WaitAllSatisfied token to the waiting future (its move out of `waiting`)")
+    poll_outcome = ite(forall(j, implies(read("member", j), Terminal(j))), sym(WAITER, "done"), sym(WAITER, "failed"))
+    poll = Procedure("PollWaiter", (), () if at_once else (
+        Assign("waiter", ite(waiter_is("signalled"), poll_outcome,
+                             ite(waiter_is("orphaned"), sym(WAITER, "failed"), g("waiter")))),
+    ), "seed `WaitAllFuture::poll`: a signalled future reads every member's outcome and fails when one is "
+       "gone; an orphaned one fails (channel dropped)" if not at_once else
+       "nothing: the future resolved when its barrier was satisfied")
+
+    # decision dropped_waiter_cancels_only_its_own: the new future replaces the caller's
+    # old one, which is dropped after it; in the seed, dropping an old future that was
+    # signalled or orphaned but never polled clears whatever sender is pending: the new one
+    members_terminal = AllTerminal(ids)
+    new_waiter: Term = ite(members_terminal, sym(WAITER, "done"), sym(WAITER, "waiting"))
+    if "dropped_waiter_cancels_only_its_own" not in adopted:
+        new_waiter = ite(and_(not_(members_terminal), waiter_is("signalled", "orphaned")),
+                         sym(WAITER, "orphaned"), new_waiter)
+    arm = Procedure("ArmBarrier", (ids,), (
+        Assign("wait_requests", add(g("wait_requests"), lit(1))),
+        Assign("wait_active", not_(members_terminal)),
+        AssignAll("member", j, Contains(ids, j)),
+        Assign("waiter", new_waiter),
+        *hold_finished_members,
+    ), "wait_all: a new request; resolved at once if every member is terminal, else the barrier is armed")
+
+    finalize = Procedure("FinalizeTerminal", (x, to, outcome), (
+        AssignAt("status", x, to),
+        AssignAt("outcome", x, outcome),
+        Assign("active_count", sub(g("active_count"), lit(1))),
+        AssignAt("watchers", x, lit(0)),
+        Assign("next_seq", add(g("next_seq"), lit(1))),
+        AssignAt("seq", x, g("next_seq")),
+        AssignAt("order", g("next_seq"), x),
+        AssignAt("feed_outcome", g("next_seq"), outcome),
+        Assign("feed_head", ite(Beyond(g("feed_head"), g("feed_capacity")), add(g("feed_head"), lit(1)),
+                                g("feed_head"))),
+        *hold_outcome,
+        ForgetIf(read("order", add(g("order_head"), lit(1))), Beyond(g("order_head"), g("max_completed"))),
+        Assign("order_head", ite(Beyond(g("order_head"), g("max_completed")), add(g("order_head"), lit(1)),
+                                 g("order_head"))),
+        satisfy(),
+    ), "seed 001 `finalize_terminal`: status and outcome, active −1, watchers resolved, the next completion "
+       "sequence, one completion feed entry (the oldest dropped beyond the feed's capacity), the "
+       "completed_order entry, FIFO eviction of the oldest retained op, then the barrier re-check")
+
+    return Vocabulary(
+        Finished=finished, TerminatedBefore=terminated_before, SatisfyBarrier=satisfy,
+        FinalizeTerminal=finalize, ArmBarrier=arm, PollWaiter=poll, register_guards=register_guards,
+        provisioning_failed_from=("provisioning",) if only_provisioning else LIVE,
+        provisioning_failed_label="provisioning_failed" if only_provisioning else "fail_operation",
+    )
+
+
+#: Calls of the protocol that act on many operations: the call applies the action
+#: to every op the predicate (over j) holds for, one step at a time, while any is
+#: left; the action's guards must accept exactly one of them at each step (the
+#: order is the spec's, never the oracle's).
+SWEEPS = {"terminate_owner": ("terminate_op", Live(j))}
+
 # --------------------------------------------------------------------------- actions
 
 
-def actions(adopted: Adopted) -> tuple[Action, ...]:
+def actions(v: Vocabulary) -> tuple[Action, ...]:
     kind = Param("kind", KIND)
     ids = Param("ids", ID_SET)
     has_duplicate = Param("has_duplicate", BOOL)
-    register_guards = [
-        Guard("not_already_registered", eq(status(i), sym(STATUS, "absent")), "AlreadyRegistered",
-              "an id is tracked at most once (checked first)", (("id", i),)),
-    ]
-    if "ids_never_reused" in adopted:
-        register_guards.append(Guard(
-            "id_never_registered", not_(read("used", i)), "AlreadyRegistered",
-            "an evicted or collected id stays retired: ids are never reused (decision 2)", (("id", i),)))
-    register_guards.append(Guard(
-        "within_concurrency_limit", or_(not_(g("has_limit")), lt(g("active_count"), g("max_concurrent"))),
-        "MaxConcurrentExceeded", "a configured limit caps the number of live operations",
-        (("limit", g("max_concurrent")), ("active", g("active_count")))))
-
-    if "provisioning_failed_only_while_provisioning" not in adopted:
-        provisioning_failed = terminal_action(
-            "provisioning_failed", LIVE, "failed", adopted,
-            "seed: the same transition as fail_operation, reported as fail_operation (decision 3)",
-            label="fail_operation")
-    else:
-        provisioning_failed = terminal_action(
-            "provisioning_failed", ("provisioning",), "failed", adopted,
-            "provisioning could not finish; only an op still provisioning can fail this way (decision 3)")
-
-    all_members_terminal = forall(j, implies(Contains(ids, j), terminal(j)))
-    # the new future replaces the caller's old one, which is dropped after it; in the
-    # seed, dropping an old future that was signalled or orphaned but never polled
-    # clears whatever sender is pending, i.e. the new one (decision)
-    new_waiter: Term = ite(all_members_terminal, sym(WAITER, "done"), sym(WAITER, "waiting"))
-    if "dropped_waiter_cancels_only_its_own" not in adopted:
-        new_waiter = ite(and_(not_(all_members_terminal), waiter_is("signalled", "orphaned")),
-                         sym(WAITER, "orphaned"), new_waiter)
-    wait_effects: list[Effect] = [
-        Assign("wait_request", add(g("wait_request"), lit(1))),
-        Assign("wait_active", not_(all_members_terminal)),
-        AssignAll("member", j, Contains(ids, j)),
-        Assign("waiter", new_waiter),
-    ]
-    if "barrier_survives_eviction" in adopted:
-        wait_effects.append(AssignAll("barrier_done", j, and_(Contains(ids, j), terminal(j))))
-    # seed `WaitAllFuture::poll`: a signalled future reads every member's outcome and
-    # fails with Internal when one is gone; an orphaned one fails (channel dropped)
-    poll_outcome: Term = ite(forall(j, implies(read("member", j), terminal(j))), sym(WAITER, "done"),
-                             sym(WAITER, "failed"))
-    poll = Assign("waiter", ite(waiter_is("signalled"), poll_outcome,
-                                ite(waiter_is("orphaned"), sym(WAITER, "failed"), g("waiter"))))
-
     return (
-        Action("register_operation", (i, kind), tuple(register_guards), (
+        Action("register_operation", (i, kind), v.register_guards, (
             AssignAt("status", i, sym(STATUS, "provisioning")),
             AssignAt("kind", i, kind),
             AssignAt("used", i, TRUE),
@@ -344,20 +363,31 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("registered", i, g("registrations")),
             Assign("active_count", add(g("active_count"), lit(1))),
         ), "admit a new operation in Provisioning; it counts as active"),
-        status_action("provisioning_succeeded", ALLOWED_FROM["provisioning_succeeded"],
-                      (AssignAt("status", i, sym(STATUS, "running")),), "the operation started running"),
-        provisioning_failed,
-        terminal_action("fail_operation", LIVE, "failed", adopted, "the operation failed"),
-        terminal_action("abort_provisioning", ALLOWED_FROM["abort_provisioning"], "aborted", adopted,
-                        "provisioning was abandoned before the operation ran"),
-        terminal_action("cancel_operation", LIVE, "cancelled", adopted, "the operation was cancelled"),
-        status_action("request_retire", ALLOWED_FROM["request_retire"],
-                      (AssignAt("status", i, sym(STATUS, "retiring")),), "ask a running operation to wind down"),
-        terminal_action("mark_retired", ALLOWED_FROM["mark_retired"], "retired", adopted, "the operation retired"),
-        terminal_action("complete_operation", ALLOWED_FROM["complete_operation"], "completed", adopted,
-                        "the operation finished with a result"),
-        status_action("report_progress", ALLOWED_FROM["report_progress"],
-                      (AssignAt("progress", i, add(read("progress", i), lit(1))),), "count one progress report"),
+        Action("provisioning_succeeded", (i,),
+               (operation_tracked(), from_status("provisioning_succeeded", ALLOWED_FROM["provisioning_succeeded"])),
+               (AssignAt("status", i, sym(STATUS, "running")),), "the operation started running"),
+        Action("provisioning_failed", (i,),
+               (operation_tracked(), from_status(v.provisioning_failed_label, v.provisioning_failed_from)),
+               (v.FinalizeTerminal(i, *ending("failed")),),
+               "provisioning could not finish (decision 3: only an op still provisioning can fail this way)",
+               v.provisioning_failed_label if v.provisioning_failed_label != "provisioning_failed" else ""),
+        Action("fail_operation", (i,), (operation_tracked(), from_status("fail_operation", LIVE)),
+               (v.FinalizeTerminal(i, *ending("failed")),), "the operation failed"),
+        Action("abort_provisioning", (i,),
+               (operation_tracked(), from_status("abort_provisioning", ALLOWED_FROM["abort_provisioning"])),
+               (v.FinalizeTerminal(i, *ending("aborted")),), "provisioning was abandoned before the operation ran"),
+        Action("cancel_operation", (i,), (operation_tracked(), from_status("cancel_operation", LIVE)),
+               (v.FinalizeTerminal(i, *ending("cancelled")),), "the operation was cancelled"),
+        Action("request_retire", (i,), (operation_tracked(), from_status("request_retire", ALLOWED_FROM["request_retire"])),
+               (AssignAt("status", i, sym(STATUS, "retiring")),), "ask a running operation to wind down"),
+        Action("mark_retired", (i,), (operation_tracked(), from_status("mark_retired", ALLOWED_FROM["mark_retired"])),
+               (v.FinalizeTerminal(i, *ending("retired")),), "the operation retired"),
+        Action("complete_operation", (i,),
+               (operation_tracked(), from_status("complete_operation", ALLOWED_FROM["complete_operation"])),
+               (v.FinalizeTerminal(i, *ending("completed")),), "the operation finished with a result"),
+        Action("report_progress", (i,),
+               (operation_tracked(), from_status("report_progress", ALLOWED_FROM["report_progress"])),
+               (AssignAt("progress", i, add(read("progress", i), lit(1))),), "count one progress report"),
         Action("peer_ready", (i,), (
             operation_tracked(),
             Guard("kind_is_mob_member_child", eq(read("kind", i), sym(KIND, "mob_member_child")), "PeerNotExpected",
@@ -367,18 +397,18 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             from_status("peer_ready", ALLOWED_FROM["peer_ready"]),
         ), (AssignAt("peer_ready", i, TRUE),), "the child's peer channel is ready"),
         Action("register_watcher", (i,), (operation_tracked(),), (
-            AssignAt("watchers", i, ite(terminal(i), read("watchers", i), add(read("watchers", i), lit(1)))),
+            AssignAt("watchers", i, ite(Terminal(i), read("watchers", i), add(read("watchers", i), lit(1)))),
         ), "watch for the terminal outcome; on a terminal op the watch is already resolved"),
-        terminal_action("terminate_op", LIVE, "terminated", adopted,
-                        "one step of terminate_owner: terminate the live operation it reaches first",
-                        label="terminate_owner", guards=(Guard(
-                            "first_in_termination_order",
-                            forall(k, implies(and_(live(k), ne(k, i)), terminated_before(i, k, adopted))),
-                            "InvalidTransition", "terminate_owner reaches the live operations one at a time, "
-                            "in its order (decision)",
-                            (("id", i), ("status", status(i)), ("action", Lit("terminate_owner", TEXT)))),)),
+        Action("terminate_op", (i,), (
+            operation_tracked(),
+            from_status("terminate_owner", LIVE),
+            Guard("first_in_termination_order", forall(k, implies(and_(Live(k), ne(k, i)), v.TerminatedBefore(i, k))),
+                  "InvalidTransition", "terminate_owner reaches the live operations one at a time, in its order "
+                  "(decision)", (("id", i), ("status", status(i)), ("action", Lit("terminate_owner", TEXT)))),
+        ), (v.FinalizeTerminal(i, *ending("terminated")),),
+            "one step of terminate_owner: terminate the live operation it reaches first", "terminate_owner"),
         Action("collect_completed", (), (), (
-            *removal_where(terminal(j)),
+            *forget_all(Terminal(j)),
             Assign("order_head", g("next_seq")),
         ), "drain every retained terminal operation, in completion order"),
         Action("wait_request", (ids, has_duplicate), (
@@ -386,13 +416,10 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
                   "a barrier names each operation once", ()),
             Guard("no_wait_active", not_(g("wait_active")), "WaitAlreadyActive",
                   "one wait_all barrier at a time", ()),
-            Guard("members_tracked", forall(j, implies(Contains(ids, j), tracked(j))), "NotFound",
+            Guard("members_tracked", forall(j, implies(Contains(ids, j), Tracked(j))), "NotFound",
                   "every member must be tracked when the wait begins", ()),
-        ), tuple(wait_effects), "wait_all: resolve at once if every member is terminal, else arm the barrier"),
-        Action("wait_poll", (), (), (poll,) if "satisfied_wait_resolves_at_once" not in adopted else (),
-               "poll the caller's wait_all future once"
-               + ("" if "satisfied_wait_resolves_at_once" not in adopted else
-                  " (it resolved when its barrier was satisfied: polling changes nothing)")),
+        ), (v.ArmBarrier(ids),), "wait_all: resolve at once if every member is terminal, else arm the barrier"),
+        Action("wait_poll", (), (), (v.PollWaiter(),), "poll the caller's wait_all future once"),
         Action("wait_cancel", (), (), (
             # dropping a future that still waits on its barrier (or, in the seed, an orphaned
             # one whose barrier is still armed) clears the barrier without a token
@@ -401,7 +428,7 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
                                  g("waiter"))),
         ), "the caller drops its wait_all future without polling it"),
         Action("recover", (), (), (
-            *removal_where(live(j)),
+            *forget_all(Live(j)),
             AssignAll("watchers", j, lit(0)),
             Assign("active_count", lit(0)),
             Assign("wait_active", FALSE),
@@ -413,7 +440,7 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
 # --------------------------------------------------------------------------- invariants
 
 
-def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
+def invariants(v: Vocabulary) -> tuple[Invariant, ...]:
     outcome_matches_status = and_(*(
         implies(eq(status(j), sym(STATUS, st)),
                 eq(read("outcome", j), sym(OUTCOME, st if st in TERMINAL else "none")))
@@ -423,14 +450,14 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
     # the step delivers the WaitAllSatisfied token: the caller's future leaves `waiting`
     # resolved, or a new request resolves at once
     resolved = ("done", "signalled")
-    emitted = and_(waiter_is(*resolved), or_(ne(g("wait_request"), at_pre(g("wait_request"))),
+    emitted = and_(waiter_is(*resolved), or_(ne(g("wait_requests"), at_pre(g("wait_requests"))),
                                              not_(at_pre(waiter_is(*resolved)))))
     return (
         Invariant(
             "active_count_consistency",
             "active_count is the number of operations in provisioning, running or retiring, "
             "and never exceeds a configured max_concurrent",
-            state=and_(eq(g("active_count"), card(j, live(j))),
+            state=and_(eq(g("active_count"), card(j, Live(j))),
                        implies(g("has_limit"), le(g("active_count"), g("max_concurrent")))),
         ),
         Invariant(
@@ -450,19 +477,19 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "satisfied at most once (only a new request arms a barrier), and the set of unfinished "
             "members only shrinks while the barrier waits",
             state=and_(
-                implies(g("wait_active"), exists(j, and_(read("member", j), not_(finished(j, adopted))))),
+                implies(g("wait_active"), exists(j, and_(read("member", j), not_(v.Finished(j))))),
                 forall(j, implies(and_(g("wait_active"), read("member", j)),
-                                  and_(or_(tracked(j), finished(j, adopted)),
-                                       implies(terminal(j), finished(j, adopted))))),
+                                  and_(or_(Tracked(j), v.Finished(j)),
+                                       implies(Terminal(j), v.Finished(j))))),
                 implies(g("wait_active"), not_(waiter_is(*resolved))),
             ),
-            step=and_(implies(emitted, forall(j, implies(read("member", j), finished(j, adopted)))),
+            step=and_(implies(emitted, forall(j, implies(read("member", j), v.Finished(j)))),
                       implies(and_(g("wait_active"), not_(at_pre(g("wait_active")))),
-                              ne(g("wait_request"), at_pre(g("wait_request"))))),
+                              ne(g("wait_requests"), at_pre(g("wait_requests"))))),
             ranking=Ranking(
                 active=g("wait_active"),
-                same_episode=eq(g("wait_request"), at_pre(g("wait_request"))),
-                pending=and_(read("member", j), not_(finished(j, adopted))),
+                same_episode=eq(g("wait_requests"), at_pre(g("wait_requests"))),
+                pending=and_(read("member", j), not_(v.Finished(j))),
                 var=j,
             ),
         ),
@@ -476,30 +503,30 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "completed_order holds exactly the retained terminal operations, oldest first by "
             "completion sequence, and never more than max_completed of them",
             state=and_(
-                window(g("order_head"), g("max_completed")),
-                forall(j, implies(terminal(j), and_(lt(g("order_head"), read("seq", j)),
+                Window(g("order_head"), g("max_completed")),
+                forall(j, implies(Terminal(j), and_(lt(g("order_head"), read("seq", j)),
                                                     le(read("seq", j), g("next_seq")),
                                                     eq(read("order", read("seq", j)), j)))),
                 in_range(s, g("order_head"), g("next_seq"),
-                         and_(terminal(read("order", s)), eq(read("seq", read("order", s)), s))),
+                         and_(Terminal(read("order", s)), eq(read("seq", read("order", s)), s))),
             ),
         ),
         Invariant(
             "sequences_monotone",
             "the completion sequence, the wait request id and every op's progress count never go back",
             state=forall(j, and_(ge(read("progress", j), lit(0)),
-                                 implies(not_(terminal(j)), eq(read("seq", j), lit(0))))),
+                                 implies(not_(Terminal(j)), eq(read("seq", j), lit(0))))),
             step=and_(
                 ge(g("next_seq"), at_pre(g("next_seq"))), ge(g("order_head"), at_pre(g("order_head"))),
-                ge(g("wait_request"), at_pre(g("wait_request"))),
-                forall(j, implies(and_(one_of(pre_status, STATUS, LIVE), tracked(j)),
+                ge(g("wait_requests"), at_pre(g("wait_requests"))),
+                forall(j, implies(and_(one_of(pre_status, STATUS, LIVE), Tracked(j)),
                                   ge(read("progress", j), at_pre(read("progress", j))))),
             ),
         ),
         Invariant(
             "watchers_empty_on_terminal",
             "only a live operation has pending watchers; a terminal transition resolves them all",
-            state=forall(j, implies(not_(live(j)), eq(read("watchers", j), lit(0)))),
+            state=forall(j, implies(not_(Live(j)), eq(read("watchers", j), lit(0)))),
         ),
         Invariant(
             "untracked_ids_hold_no_state",
@@ -515,13 +542,13 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "registrations, and that number never changes while it is tracked",
             state=and_(
                 le(lit(0), g("registrations")),
-                forall(j, implies(tracked(j), and_(lt(lit(0), read("registered", j)),
+                forall(j, implies(Tracked(j), and_(lt(lit(0), read("registered", j)),
                                                    le(read("registered", j), g("registrations"))))),
-                forall(j, forall(k, implies(and_(tracked(j), tracked(k), ne(j, k)),
+                forall(j, forall(k, implies(and_(Tracked(j), Tracked(k), ne(j, k)),
                                             ne(read("registered", j), read("registered", k))))),
             ),
             step=and_(ge(g("registrations"), at_pre(g("registrations"))),
-                      forall(j, implies(and_(ne(pre_status, sym(STATUS, "absent")), tracked(j)),
+                      forall(j, implies(and_(ne(pre_status, sym(STATUS, "absent")), Tracked(j)),
                                         eq(read("registered", j), at_pre(read("registered", j)))))),
         ),
         Invariant(
@@ -537,11 +564,11 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
             "were that many, one per sequence number in order, each with the outcome its op completed "
             "with; an entry never changes",
             state=and_(
-                window(g("feed_head"), g("feed_capacity")),
+                Window(g("feed_head"), g("feed_capacity")),
                 or_(and_(eq(g("feed_head"), lit(0)), le(g("next_seq"), g("feed_capacity"))),
                     eq(sub(g("next_seq"), g("feed_head")), g("feed_capacity"))),
                 in_range(s, g("feed_head"), g("next_seq"), ne(read("feed_outcome", s), sym(OUTCOME, "none"))),
-                forall(j, implies(terminal(j), eq(read("feed_outcome", read("seq", j)), read("outcome", j)))),
+                forall(j, implies(Terminal(j), eq(read("feed_outcome", read("seq", j)), read("outcome", j)))),
             ),
             step=and_(
                 ge(g("feed_head"), at_pre(g("feed_head"))),
@@ -564,7 +591,7 @@ def invariants(adopted: Adopted) -> tuple[Invariant, ...]:
         Invariant(
             "retired_ids_stay_retired",
             "an id that was registered and is no longer tracked is never tracked again (decision 2)",
-            state=forall(j, implies(tracked(j), read("used", j))),
+            state=forall(j, implies(Tracked(j), read("used", j))),
             step=forall(j, implies(and_(at_pre(read("used", j)), eq(pre_status, sym(STATUS, "absent"))),
                                    eq(status(j), sym(STATUS, "absent")))),
         ),
@@ -660,7 +687,7 @@ CHECK_CONFIGS = (_config(1, None), _config(1, 2), _config(2, None), _config(2, 2
 
 
 def build(profile: str = "reference") -> Machine:
-    adopted = check_profile(profile, DECISIONS)
+    v = vocabulary(check_profile(profile, DECISIONS))
     return Machine(
         name="ops_lifecycle",
         doc=__doc__ or "",
@@ -669,8 +696,8 @@ def build(profile: str = "reference") -> Machine:
         fields=FIELDS,
         init=(),
         assumptions=ASSUMPTIONS,
-        actions=actions(adopted),
-        invariants=invariants(adopted),
+        actions=actions(v),
+        invariants=invariants(v),
         errors=ERRORS,
         phases=("status",),
         decisions=DECISIONS,

@@ -6,8 +6,8 @@ the review pages): `status[id] ∈ {running, retiring}` rather than a Python rep
 
 from __future__ import annotations
 
-from opsref.spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
-from opsref.spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from opsref.spec.machine import Assign, AssignAll, AssignAt, Call, Effect, Guard, Procedure
+from opsref.spec.terms import PRE, ActionIs, Definition, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var
 
 _INFIX = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "sub": "−", "add": "+", "key_before": "≺",
           "and": "∧", "or": "∨", "implies": "→"}
@@ -27,6 +27,9 @@ def text(t: Term) -> str:
         return f"{text(t.element)} ∈ {text(t.collection)}"
     if isinstance(t, ActionIs):
         return f"action = {t.action}"
+    if isinstance(t, Use):  # by name: the page prints the definition once
+        name = t.definition.name + ("⁻" if t.state == PRE else "")
+        return f"{name}({', '.join(text(a) for a in t.args)})" if t.args else name
     if isinstance(t, Quant):
         symbol = {"forall": "∀", "exists": "∃", "card": "#", "the": "ι"}[t.kind]
         return f"{symbol}{t.var.name}. {text(t.body)}" if t.kind != "card" else f"#{{{t.var.name} | {text(t.body)}}}"
@@ -76,7 +79,9 @@ def guard_text(g: Guard) -> str:
     return f"{g.name}: {text(g.holds)}, else {g.error}"
 
 
-def effect_text(e: Effect) -> str:
+def effect_text(e: Effect | Call) -> str:
+    if isinstance(e, Call):  # by name: the page prints the procedure once
+        return f"{e.procedure.name}({', '.join(text(a) for a in e.args)})"
     if isinstance(e, Assign):
         return f"{e.field} := {text(e.value)}"
     if isinstance(e, AssignAt):
@@ -84,3 +89,18 @@ def effect_text(e: Effect) -> str:
     if isinstance(e, AssignAll):
         return f"{e.field}[{e.var.name}] := {text(e.value)} for every {e.var.name}"
     raise TypeError(f"not an effect: {e!r}")
+
+
+def signature(d: Definition | Procedure) -> str:
+    """`Name(p: sort, …)`, how a definition or procedure is introduced."""
+    params = ", ".join(f"{p.name}: {p.sort}" for p in d.params)
+    return f"{d.name}({params})" if d.params else d.name
+
+
+def definition_lines(d: Definition | Procedure) -> list[str]:
+    """A definition as `Name(params) = formula`, or a procedure as its numbered effects."""
+    if isinstance(d, Definition):
+        return [f"{signature(d)} = {text(d.body)}"]
+    if not d.effects:
+        return [f"{signature(d)}: no effects"]
+    return [f"{signature(d)}:"] + [f"  {n}. {effect_text(e)}" for n, e in enumerate(d.effects, 1)]

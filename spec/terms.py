@@ -1,9 +1,15 @@
 """A tiny backend-neutral term language for guards, effects and invariants.
 
 Every guard, effect and invariant of a machine is a tree of these frozen nodes.
-Three readers walk the same tree: `spec.model` evaluates it to Python values,
-`proofs.encode` translates it to Z3 expressions, `spec.render` prints it for people.
-Nothing here knows about any particular machine.
+Several readers walk the same tree: `spec.model` evaluates it to Python values,
+`spec.compiled` to Python source, `proofs.encode` to Z3 expressions, `interop.quint`
+to Quint, and `spec.render` prints it for people. Nothing here knows about any
+particular machine.
+
+A `Definition` names a formula once (`Terminal(x)`, `Finished(x)`), as Quint's `def`
+does; a `Use` of it is a node whose meaning is the body with the arguments put in.
+Readers that compute see through a use (`Use.expansion`); readers for people print
+the name, and the definition once.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Union
 
 
@@ -148,7 +155,41 @@ class ActionIs:
     action: str
 
 
-Term = Union[Lit, Param, Var, Read, Apply, Contains, Quant, Range, ActionIs]
+@dataclass(frozen=True)
+class Definition:
+    """A named formula over its parameters (Quint's `def`): written once, used by name.
+
+    The body may read state, quantify and use other definitions; its only free
+    variables are its parameters."""
+
+    name: str
+    params: tuple["Var | Param", ...]
+    body: "Term"
+    doc: str = ""
+
+    def __call__(self, *args: "Term") -> "Use":
+        if len(args) != len(self.params):
+            raise TypeError(f"{self.name} takes {len(self.params)} arguments, got {len(args)}")
+        return Use(self, tuple(args))
+
+
+@dataclass(frozen=True)
+class Use:
+    """A definition applied to arguments; `state` is `pre` when the use was moved to
+    the pre-state by `at_pre` (every read of the body then reads the pre-state)."""
+
+    definition: Definition
+    args: tuple["Term", ...]
+    state: str = "cur"
+
+    @cached_property
+    def expansion(self) -> "Term":
+        """The body with the arguments in place of the parameters: what the use means."""
+        body = instantiate(self.definition.params, self.args, self.definition.body)
+        return at_pre(body) if self.state == PRE else body
+
+
+Term = Union[Lit, Param, Var, Read, Apply, Contains, Quant, Range, ActionIs, Use]
 
 OPERATORS = {
     "not": 1, "and": -1, "or": -1, "implies": 2, "eq": 2, "ne": 2,
@@ -278,6 +319,8 @@ def children(t: Term) -> tuple[Term, ...]:
         return (t.body,)
     if isinstance(t, Range):
         return (t.lo, t.hi, t.body)
+    if isinstance(t, Use):
+        return (t.expansion,)  # analyses see what a use means
     return ()
 
 
@@ -317,11 +360,13 @@ def at_pre(t: Term) -> Term:
         return Quant(t.kind, t.var, at_pre(t.body))
     if isinstance(t, Range):
         return Range(t.var, at_pre(t.lo), at_pre(t.hi), at_pre(t.body))
+    if isinstance(t, Use):
+        return Use(t.definition, tuple(at_pre(a) for a in t.args), PRE)
     return t
 
 
-def substitute(t: Term, var: Var, value: Term) -> Term:
-    """Replace a bound variable by a term (used to instantiate definitions)."""
+def substitute(t: Term, var: Var | Param, value: Term) -> Term:
+    """Replace a variable (or a parameter) by a term (used to instantiate definitions)."""
     if t == var:
         return value
     if isinstance(t, Read):
@@ -335,4 +380,74 @@ def substitute(t: Term, var: Var, value: Term) -> Term:
     if isinstance(t, Range):
         body = t.body if t.var == var else substitute(t.body, var, value)
         return Range(t.var, substitute(t.lo, var, value), substitute(t.hi, var, value), body)
+    if isinstance(t, Use):  # a definition's body is closed: only the arguments can mention var
+        return Use(t.definition, tuple(substitute(a, var, value) for a in t.args), t.state)
     return t
+
+
+def bound_vars(t: Term) -> set[Var]:
+    """The variables bound somewhere inside `t` (by a quantifier or a range)."""
+    return {n.var for n in walk(t) if isinstance(n, (Quant, Range))}
+
+
+def free_vars(t: Term) -> set[Var]:
+    """The variables of `t` not bound inside it."""
+    if isinstance(t, Var):
+        return {t}
+    if isinstance(t, Quant):
+        return free_vars(t.body) - {t.var}
+    if isinstance(t, Range):
+        return free_vars(t.lo) | free_vars(t.hi) | (free_vars(t.body) - {t.var})
+    if isinstance(t, Use):  # a definition's body is closed
+        return set().union(*(free_vars(a) for a in t.args))
+    return set().union(*(free_vars(c) for c in children(t)))
+
+
+def instantiate(params: tuple["Var | Param", ...], args: tuple[Term, ...], body: Term) -> Term:
+    """`body` with each parameter replaced by its argument, all at once. Refuses an
+    argument whose free variable the body binds (it would be captured)."""
+    captured = bound_vars(body) & set().union(*(free_vars(a) for a in args))
+    if captured:
+        raise ValueError(f"an argument's variable {sorted(v.name for v in captured)} is bound in the body")
+    # rename the parameters apart first, so that one argument cannot be rewritten by the next
+    marks = [Var(f"\0{n}", p.sort) for n, p in enumerate(params)]
+    for p, m in zip(params, marks):
+        body = substitute(body, p, m)
+    for m, a in zip(marks, args):
+        body = substitute(body, m, a)
+    return body
+
+
+def expand(t: Term) -> Term:
+    """`t` with every use replaced by its expansion, all the way down."""
+    if isinstance(t, Use):
+        return expand(t.expansion)
+    if isinstance(t, Read):
+        return t if t.key is None else Read(t.field, expand(t.key), t.state)
+    if isinstance(t, Apply):
+        return Apply(t.op, tuple(expand(a) for a in t.args))
+    if isinstance(t, Contains):
+        return Contains(expand(t.collection), expand(t.element))
+    if isinstance(t, Quant):
+        return Quant(t.kind, t.var, expand(t.body))
+    if isinstance(t, Range):
+        return Range(t.var, expand(t.lo), expand(t.hi), expand(t.body))
+    return t
+
+
+def uses(t: Term) -> list[Definition]:
+    """The definitions `t` uses, directly or through other definitions, innermost first."""
+    out: list[Definition] = []
+
+    def visit(node: Term) -> None:
+        if isinstance(node, Use):
+            for a in node.args:
+                visit(a)
+            if node.definition not in out:
+                visit(node.definition.body)
+                out.append(node.definition)
+            return
+        for c in children(node):
+            visit(c)
+    visit(t)
+    return out

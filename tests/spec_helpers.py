@@ -45,7 +45,7 @@ def with_guard(machine: Machine, action: str, guard: str, change: Callable[[Guar
 
 def with_effects(machine: Machine, action: str, change: Callable[[tuple[Effect, ...]], tuple[Effect, ...]]) -> Machine:
     a = machine.action(action)
-    return machine.with_action(replace(a, effects=change(a.effects)))
+    return machine.with_action(replace(a, body=change(a.effects)))
 
 
 

@@ -196,7 +196,7 @@ def test_the_proofs_catch_a_stop_drain_that_stops_nothing() -> None:
     from opsref.proofs.inductive import prove_unbounded
 
     stop = DRAIN.action("stop_drain")
-    broken = DRAIN.with_action(replace(stop, effects=()))
+    broken = DRAIN.with_action(replace(stop, body=()))
     failed = {o.id for o in prove_unbounded(broken, 20000) if o.result == "violated"}
     assert failed == {"stop_commands_stop_running_drains/stop_drain"}
 

@@ -39,7 +39,7 @@ BROKEN: dict[str, list[Variant]] = {
          lambda m: with_effects(m, "complete_operation", _drop("wait_active"))),
         # a member joins the waiting barrier unfinished: the pending set grows
         ("inductive", "wait_request",  # a barrier armed without a new request
-         lambda m: with_effects(m, "wait_request", _drop("wait_request"))),
+         lambda m: with_effects(m, "wait_request", _drop("wait_requests"))),
         ("ranking", "register_operation",
          lambda m: with_effects(m, "register_operation", lambda es: es + (AssignAt("member", OP_ID, TRUE),))),
     ],
