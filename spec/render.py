@@ -6,6 +6,8 @@ the review pages): `status[id] ∈ {running, retiring}` rather than a Python rep
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from opsref.spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
 from opsref.spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
 
@@ -84,3 +86,53 @@ def effect_text(e: Effect) -> str:
     if isinstance(e, AssignAll):
         return f"{e.field}[{e.var.name}] := {text(e.value)} for every {e.var.name}"
     raise TypeError(f"not an effect: {e!r}")
+
+
+@dataclass(frozen=True)
+class CaseSplit:
+    """A conjunction of implications that all test one subject against a value —
+    `(status[j] = absent → outcome[j] = none) ∧ (status[j] = completed → …) ∧ …`, as a
+    loop over an enumeration writes it — read as a table: one row per consequent, with
+    the subject's values that lead to it. `column` names the field every consequent
+    sets, when each is `column = value` (the cells are then the values alone)."""
+
+    binders: tuple[str, ...]                    # the ∀ variables around it
+    subject: str
+    column: str | None
+    rows: tuple[tuple[tuple[str, ...], str], ...]
+
+
+#: fewer implications than this read well enough inline
+CASE_SPLIT_MIN = 3
+
+
+def case_split(t: Term) -> CaseSplit | None:
+    """`t` (under any ∀) as a CaseSplit, or None when it is not one."""
+    binders: list[str] = []
+    while isinstance(t, Quant) and t.kind == "forall":
+        binders.append(t.var.name)
+        t = t.body
+    if not (isinstance(t, Apply) and t.op == "and" and len(t.args) >= CASE_SPLIT_MIN):
+        return None
+    subject: Term | None = None
+    cases: list[tuple[str, Term]] = []
+    for arg in t.args:
+        if not (isinstance(arg, Apply) and arg.op == "implies"):
+            return None
+        test, then = arg.args
+        if not (isinstance(test, Apply) and test.op == "eq" and isinstance(test.args[1], Lit)):
+            return None
+        if subject is not None and test.args[0] != subject:
+            return None
+        subject = test.args[0]
+        cases.append((text(test.args[1]), then))
+    assert subject is not None
+    targets = {c.args[0] for _, c in cases if isinstance(c, Apply) and c.op == "eq" and isinstance(c.args[1], Lit)}
+    uniform = len(targets) == 1 and all(isinstance(c, Apply) and c.op == "eq" for _, c in cases)
+    column = text(next(iter(targets))) if uniform else None
+    rows: dict[str, list[str]] = {}
+    for value, then in cases:
+        cell = text(then.args[1]) if uniform and isinstance(then, Apply) else text(then)
+        rows.setdefault(cell, []).append(value)
+    return CaseSplit(tuple(binders), text(subject), column,
+                     tuple((tuple(values), cell) for cell, values in rows.items()))
