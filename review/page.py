@@ -19,7 +19,7 @@ from opsref.review import diagram
 from opsref.review.seed import Difference, differences
 from opsref.spec.machine import ROLES, Action, Assign, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import evaluate, initial_state
-from opsref.spec.render import case_split, effect_text, text
+from opsref.spec.render import case_split, effects_text, text
 from opsref.spec.terms import Lit, Param, Read, Term, walk
 
 
@@ -258,7 +258,7 @@ def _transitions(machine: Machine, seed: dict[str, Difference]) -> list[str]:
         lines += [_guard_line(n, g) for n, g in enumerate(a.guards, 1)] or ["Never refused."]
         lines.append("")
         if a.effects:
-            lines += ["```", *(effect_text(e) for e in a.effects), "```"]
+            lines += ["```", *effects_text(a.effects), "```"]
         else:
             lines.append("No effect: the state does not change.")
         lines.append("")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opsref.spec.machine import Assign, AssignAll, AssignAt, Effect, Guard
-from opsref.spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var
+from opsref.spec.terms import PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Var, walk
 
 _INFIX = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "sub": "−", "add": "+", "key_before": "≺",
           "and": "∧", "or": "∨", "implies": "→"}
@@ -136,3 +136,79 @@ def case_split(t: Term) -> CaseSplit | None:
         rows.setdefault(cell, []).append(value)
     return CaseSplit(tuple(binders), text(subject), column,
                      tuple((tuple(values), cell) for cell, values in rows.items()))
+
+
+#: a run of at least this many conditional writes under one condition prints as one block
+GROUP_MIN = 3
+#: lines of a grouped block are wrapped at about this width
+WIDTH = 100
+
+
+def _conditional(e: Effect) -> tuple[tuple[str, Term | None, Term], Term] | None:
+    """A write that keeps the old value unless a condition holds — `f[k] := if c then v
+    else f[k]` — as ((kind, key or var, condition), new value); else None."""
+    if not (isinstance(e.value, Apply) and e.value.op == "ite"):
+        return None
+    test, then, otherwise = e.value.args
+    if isinstance(e, Assign) and otherwise == Read(e.field):
+        return ("global", None, test), then
+    if isinstance(e, AssignAt) and otherwise == Read(e.field, e.key):
+        return ("at", e.key, test), then
+    if isinstance(e, AssignAll) and otherwise == Read(e.field, e.var):
+        return ("all", e.var, test), then
+    return None
+
+
+def _reads(*terms: Term | None) -> set[str]:
+    return {n.field for t in terms if t is not None for n in walk(t) if isinstance(n, Read)}
+
+
+def effects_text(effects: tuple[Effect, ...]) -> list[str]:
+    """Effects as lines, in order. A run of conditional writes at one key under one
+    condition (as a loop over fields writes them, e.g. forgetting an evicted op) prints
+    as one block, `if c, at k:` (or `for every j with c:`) and the writes: read alike,
+    because no write of the run but the last changes what the condition or key reads."""
+    lines: list[str] = []
+    n = 0
+    while n < len(effects):
+        first = _conditional(effects[n])
+        run = 1
+        if first is not None:
+            (kind, where, test), _ = first
+            watched = _reads(test, where if not isinstance(where, Var) else None)
+            while n + run < len(effects):
+                nxt = _conditional(effects[n + run])
+                if nxt is None or nxt[0] != first[0] or effects[n + run - 1].field in watched:
+                    break
+                run += 1
+        if first is None or run < GROUP_MIN:
+            lines.append(effect_text(effects[n]))
+            n += 1
+            continue
+        (kind, where, test), _ = first
+        if kind == "all" and isinstance(where, Var):
+            head = f"for every {where.name} with {text(test)}:"
+            key = f"[{where.name}]"
+        elif isinstance(where, (Param, Lit)) or where is None:
+            head = f"if {text(test)}:"
+            key = "" if where is None else f"[{text(where)}]"
+        else:
+            taken = {t.name for e in effects[n:n + run] for t in walk(e.value) if isinstance(t, (Param, Var))}
+            name = next(c for c in ("k", "x", "y", "z", "k1", "k2", "k3") if c not in taken)
+            head = f"if {text(test)}" + (f", at {name} = {text(where)}:" if where is not None else ":")
+            key = f"[{name}]" if where is not None else ""
+        writes = []
+        for e in effects[n:n + run]:
+            found = _conditional(e)
+            assert found is not None
+            writes.append(f"{e.field}{key} := {text(found[1])}")
+        lines.append(head)
+        line = ""
+        for w in writes:
+            if line and len(line) + len(w) + 2 > WIDTH:
+                lines.append(f"    {line},")
+                line = ""
+            line = f"{line}, {w}" if line else w
+        lines.append(f"    {line}")
+        n += run
+    return lines

@@ -16,7 +16,7 @@ from opsref.review import diagram, docs, page
 from opsref.spec.machine import Machine
 from opsref.spec.ops_lifecycle import build
 from opsref.spec.registry import MACHINES
-from opsref.spec.render import case_split, text
+from opsref.spec.render import case_split, effects_text, text
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -288,3 +288,16 @@ def test_a_loop_of_implications_on_one_subject_reads_as_a_table() -> None:
 def test_the_definitions_section_is_there_for_the_term_languages_definitions() -> None:
     machine: Machine = build("reference")
     assert page.definitions_section(machine) == []
+
+
+def test_a_run_of_conditional_writes_under_one_condition_prints_as_one_block() -> None:
+    collect = build("reference").action("collect_completed")
+    lines = effects_text(collect.effects)
+    assert lines[0] == "for every j with status[j] ∈ {completed, failed, aborted, cancelled, retired, terminated}:"
+    assert "status[j] := absent" in lines[2] and lines[-1] == "order_head := next_seq"
+    # the same writes with status first: the later writes would see another condition, so no block
+    reordered = (collect.effects[7], *collect.effects[:7], *collect.effects[8:])
+    assert effects_text(reordered)[:2] == [
+        "status[j] := if status[j] ∈ {completed, failed, aborted, cancelled, retired, terminated} then absent "
+        "else status[j] for every j",
+        "for every j with status[j] ∈ {completed, failed, aborted, cancelled, retired, terminated}:"]
