@@ -164,51 +164,65 @@ def _reads(*terms: Term | None) -> set[str]:
 
 
 def effects_text(effects: tuple[Effect, ...]) -> list[str]:
-    """Effects as lines, in order. A run of conditional writes at one key under one
-    condition (as a loop over fields writes them, e.g. forgetting an evicted op) prints
-    as one block, `if c, at k:` (or `for every j with c:`) and the writes: read alike,
-    because no write of the run but the last changes what the condition or key reads."""
+    """Effects as lines, in order. A run of conditional writes under one condition (as a
+    loop over fields writes them, e.g. forgetting an evicted op) prints as one block —
+    `if c, at k = K:` (entries at one key K, and globals) or `for every j with c:` — and
+    then the writes. It reads alike, because no write of the run but the last changes
+    what the condition or the key reads."""
     lines: list[str] = []
     n = 0
     while n < len(effects):
         first = _conditional(effects[n])
-        run = 1
-        if first is not None:
-            (kind, where, test), _ = first
-            watched = _reads(test, where if not isinstance(where, Var) else None)
-            while n + run < len(effects):
-                nxt = _conditional(effects[n + run])
-                if nxt is None or nxt[0] != first[0] or effects[n + run - 1].field in watched:
-                    break
-                run += 1
-        if first is None or run < GROUP_MIN:
+        if first is None:
             lines.append(effect_text(effects[n]))
             n += 1
             continue
         (kind, where, test), _ = first
-        if kind == "all" and isinstance(where, Var):
-            head = f"for every {where.name} with {text(test)}:"
-            key = f"[{where.name}]"
-        elif isinstance(where, (Param, Lit)) or where is None:
-            head = f"if {text(test)}:"
-            key = "" if where is None else f"[{text(where)}]"
-        else:
-            taken = {t.name for e in effects[n:n + run] for t in walk(e.value) if isinstance(t, (Param, Var))}
-            name = next(c for c in ("k", "x", "y", "z", "k1", "k2", "k3") if c not in taken)
-            head = f"if {text(test)}" + (f", at {name} = {text(where)}:" if where is not None else ":")
-            key = f"[{name}]" if where is not None else ""
-        writes = []
-        for e in effects[n:n + run]:
-            found = _conditional(e)
-            assert found is not None
-            writes.append(f"{e.field}{key} := {text(found[1])}")
-        lines.append(head)
-        line = ""
-        for w in writes:
-            if line and len(line) + len(w) + 2 > WIDTH:
-                lines.append(f"    {line},")
-                line = ""
-            line = f"{line}, {w}" if line else w
-        lines.append(f"    {line}")
+        run = 1
+        while n + run < len(effects):
+            nxt = _conditional(effects[n + run])
+            if nxt is None or nxt[0][2] != test or (nxt[0][0] == "all") != (kind == "all"):
+                break
+            if kind == "all" and nxt[0][1] != where:
+                break
+            if kind != "all" and nxt[0][1] is not None:
+                if where is not None and nxt[0][1] != where:
+                    break
+                where = nxt[0][1]
+            if effects[n + run - 1].field in _reads(test, None if isinstance(where, Var) else where):
+                break
+            run += 1
+        watched = _reads(test, None if isinstance(where, Var) else where)
+        while run > 1 and any(e.field in watched for e in effects[n:n + run - 1]):
+            run -= 1  # a key found late reads a field an earlier write of the run changes
+        if run < GROUP_MIN:
+            lines.append(effect_text(effects[n]))
+            n += 1
+            continue
+        lines += _block(effects[n:n + run], kind, where, test)
         n += run
     return lines
+
+
+def _block(run: tuple[Effect, ...], kind: str, where: Term | None, test: Term) -> list[str]:
+    if kind == "all" and isinstance(where, Var):
+        head, key = f"for every {where.name} with {text(test)}:", f"[{where.name}]"
+    elif where is None or isinstance(where, (Param, Lit)):
+        head, key = f"if {text(test)}:", "" if where is None else f"[{text(where)}]"
+    else:
+        taken = {t.name for e in run for t in walk(e.value) if isinstance(t, (Param, Var))}
+        name = next(c for c in ("k", "x", "y", "z", "k1", "k2", "k3") if c not in taken)
+        head, key = f"if {text(test)}, at {name} = {text(where)}:", f"[{name}]"
+    writes = []
+    for e in run:
+        found = _conditional(e)
+        assert found is not None
+        writes.append(f"{e.field}{key if not isinstance(e, Assign) else ''} := {text(found[1])}")
+    lines = [head]
+    line = ""
+    for w in writes:
+        if line and len(line) + len(w) + 2 > WIDTH:
+            lines.append(f"    {line},")
+            line = ""
+        line = f"{line}, {w}" if line else w
+    return lines + [f"    {line}"]

@@ -301,3 +301,7 @@ def test_a_run_of_conditional_writes_under_one_condition_prints_as_one_block() -
         "status[j] := if status[j] ∈ {completed, failed, aborted, cancelled, retired, terminated} then absent "
         "else status[j] for every j",
         "for every j with status[j] ∈ {completed, failed, aborted, cancelled, retired, terminated}:"]
+    # entries at one key and globals under the same condition share the block
+    evict = effects_text(build("reference").action("fail_operation").effects)
+    head = evict.index("if (next_seq − order_head) > max_completed, at k = order[order_head + 1]:")
+    assert evict[head + 2].endswith("status[k] := absent, order_head := order_head + 1")
