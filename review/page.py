@@ -119,8 +119,10 @@ def _overview(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]
     shape = (f"{len(machine.fields)} state fields ({len(ghosts)} ghost, {len(rigid)} configuration), "
              f"{len(machine.actions)} actions and {len(machine.invariants)} invariants "
              f"({len(roles['requirement'])} requirements, {len(roles['strengthening'])} strengthening)")
-    decided = (f"; the seed differs in {len(machine.decisions)} decisions" if machine.decisions
-               else "; it has no seed profile of its own (the seed is open here, see its choices)"
+    decided = (f"; the seed differs in {len(machine.decisions)} decision{'s' if len(machine.decisions) > 1 else ''}"
+               if machine.decisions
+               else "; the seed profile is the same machine (the seed leaves rules open instead: "
+                    f"[the choices made]({'../divergences.md#' + anchor(f'`{machine.name}`')}))"
                if machine.choices else "")
     lines = [first_paragraph, "",
              f"This page shows the `{machine.profile}` profile: {shape}{decided}."]
