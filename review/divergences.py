@@ -56,7 +56,9 @@ def render(machines: list[Machine], reports: dict[str, dict[str, Any]]) -> tuple
         replay = check.check(header, iter(events), "reference")
         assert replay.divergence is not None, f"the seed trace of {d.name} agrees with the reference"
         div = replay.divergence
-        lines += [f"## {n}. {d.title}", "", f"Machine `{machine.name}`, decision `{d.name}`.", "",
+        # the anchor review pages link a decision by (review/page.py: decision_link)
+        lines += [f'<a id="{d.name}"></a>', "", f"## {n}. {d.title}", "",
+                  f"Machine `{machine.name}`, decision `{d.name}`.", "",
                   f"- **Seed:** {d.seed}", f"- **Reference:** {d.reference}", f"- **Why:** {d.why}", ""]
         lines.append("**Proofs.**")
         for inv in d.invariants:

@@ -1,21 +1,26 @@
 """The review page of one machine (docs/spec/<machine>.md), generated from the spec.
 
 Everything on the page is read off the machine's data (fields, guards, effects,
-invariants) and off the committed proof reports (docs/proofs/<profile>.json);
-nothing is written by hand, so the page cannot drift from what is proved.
+invariants, decisions) and off the committed proof reports (docs/proofs/<profile>.json);
+nothing is written by hand, so the page cannot drift from what is proved. The page is
+meant to be read alone: an overview, the state and where it starts, a diagram, every
+action in one place with the seed's version beside it where that differs, the
+invariants as requirements and as strengthening, and the recorded proof results.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
 from opsref.conformance.actions import calls_for
-from opsref.spec.compiled import compile_machine
-from opsref.spec.machine import Action, Assign, AssignAt, Guard, Machine
+from opsref.review import diagram
+from opsref.review.seed import Difference, definition_differences, differences
+from opsref.spec.machine import ROLES, Action, Assign, AssignAt, Guard, Invariant, Machine, Procedure
 from opsref.spec.model import evaluate, initial_state
-from opsref.spec.render import definition_lines, effect_text, text
-from opsref.spec.terms import Lit, Param, Read, walk
+from opsref.spec.render import case_split, definition_lines, effects_text, text
+from opsref.spec.terms import Definition, Lit, Param, Read, Term, walk
 
 
 def _cell(s: str) -> str:
@@ -26,8 +31,17 @@ def _code(s: str) -> str:
     return f"`{s}`" if "`" not in s else s
 
 
-def default_config(machine: Machine) -> dict[str, Any]:
-    return {f.name: f.default.value for f in machine.fields if f.rigid}
+def anchor(heading: str) -> str:
+    """The fragment a Markdown renderer (GitHub's rule) gives a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def decision_link(d: Any) -> str:
+    """A decision by its title, linked to its entry in docs/divergences.md."""
+    return f"[{d.title}](../divergences.md#{d.name})"
+
+
+# --------------------------------------------------------------------------- from / to
 
 
 def _phase_read(machine: Machine, phase: str, action: Action) -> Read | None:
@@ -54,11 +68,6 @@ def _set_phase(machine: Machine, state: Any, phase: str, value: Any) -> None:
         state.maps[phase]["x"] = value
 
 
-def _get_phase(machine: Machine, state: Any, phase: str) -> Any:
-    f = machine.field(phase)
-    return state.globals[phase] if f.key is None else state.maps[phase].get("x", f.default.value)
-
-
 def from_to(machine: Machine, action: Action) -> tuple[str, list[str], str | None] | None:
     """The first phase field the action tests or writes, the phases it is legal from (by
     its phase-only guards) and the phase it writes; None if it touches no phase."""
@@ -74,7 +83,7 @@ def from_to(machine: Machine, action: Action) -> tuple[str, list[str], str | Non
         legal = []
         params = {at.key.name: "x"} if isinstance(at.key, Param) else {}
         for value in machine.field(phase).sort.members:
-            state = initial_state(machine, default_config(machine))
+            state = initial_state(machine, diagram.default_config(machine))
             _set_phase(machine, state, phase, value)
             if all(evaluate(machine, g.holds, state, params) is True for g in tests):
                 legal.append(value)
@@ -83,20 +92,173 @@ def from_to(machine: Machine, action: Action) -> tuple[str, list[str], str | Non
     return None
 
 
-def _schema(machine: Machine) -> list[str]:
-    lines = ["## State", "", "| field | sort | keyed by | default | meaning |", "|---|---|---|---|---|"]
-    for f in machine.fields:
-        sort = f.sort.name + (f" ({', '.join(f.sort.members)})" if f.sort.is_enum else "")
-        key = f.key.name if f.key is not None else "—"
-        meaning = f.doc + (" *(configuration: no action writes it)*" if f.rigid else "")
-        lines.append(f"| `{f.name}` | {_cell(sort)} | {key} | `{text(f.default)}` | {_cell(meaning)} |")
+# --------------------------------------------------------------------------- overview
+
+
+def _obligations(reports: dict[str, dict[str, Any]], profile: str, machine: str) -> list[dict[str, Any]]:
+    report = reports.get(profile, {"machines": []})
+    return [o for m in report["machines"] if m["machine"] == machine for o in m["obligations"]]
+
+
+def _counts(obligations: list[dict[str, Any]]) -> str:
+    by: dict[str, int] = defaultdict(int)
+    for o in obligations:
+        by[o["result"]] += 1
+    return ", ".join(f"{by[r]} {r}" for r in ("proved", "violated", "unknown") if by[r] or r == "proved")
+
+
+def _roles(machine: Machine) -> dict[str, list[Invariant]]:
+    return {role: [i for i in machine.invariants if i.role == role] for role in ROLES}
+
+
+def _overview(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
+    first_paragraph = machine.doc.strip().split("\n\n")[0].replace("\n", " ")
+    roles = _roles(machine)
+    ghosts = [f for f in machine.fields if f.ghost]
+    rigid = [f for f in machine.fields if f.rigid]
+    shape = (f"{len(machine.fields)} state fields ({len(ghosts)} ghost, {len(rigid)} configuration), "
+             f"{len(machine.actions)} actions and {len(machine.invariants)} invariants "
+             f"({len(roles['requirement'])} requirements, {len(roles['strengthening'])} strengthening)")
+    decided = (f"; the seed differs in {len(machine.decisions)} decision{'s' if len(machine.decisions) > 1 else ''}"
+               if machine.decisions
+               else "; the seed profile is the same machine (the seed leaves rules open instead: "
+                    f"[the choices made]({'../divergences.md#' + anchor(f'`{machine.name}`')}))"
+               if machine.choices else "")
+    lines = [first_paragraph, "",
+             f"This page shows the `{machine.profile}` profile: {shape}{decided}."]
+    proved = []
+    for profile in reports:
+        obs = _obligations(reports, profile, machine.name)
+        if not obs:
+            continue
+        failing = sorted({o["invariant"] for o in obs if o["result"] != "proved"},
+                         key=[i.name for i in machine.invariants].index)
+        proved.append(f"under `{profile}`, {len(obs)} obligations: {_counts(obs)}"
+                      + (" (failing: " + ", ".join(f"`{n}`" for n in failing) + ")" if failing else ""))
+    if proved:
+        lines[-1] += " Recorded proofs: " + "; ".join(proved) + "."
+    if machine.decisions:
+        lines[-1] += (" Where the seed differs, a note at the action or invariant says so and shows the seed's "
+                      "version; every decision, with a replayable seed trace, is in "
+                      "[divergences.md](../divergences.md).")
     return lines + [""]
 
 
-def _transitions(machine: Machine) -> list[str]:
+def _contents(headings: list[str]) -> list[str]:
+    return ["## Contents", ""] + [f"- [{h}](#{anchor(h)})" for h in headings] + [""]
+
+
+# --------------------------------------------------------------------------- state and init
+
+
+def _schema(machine: Machine) -> list[str]:
+    lines = ["## State", "",
+             "A field marked *ghost* is proof bookkeeping: no implementation shows it and the conformance "
+             "protocol never asks for it; it exists so that a claim can be stated or proved (a request id, a "
+             "counter an invariant ties to the state, a value one effect leaves for the next). A *configuration* "
+             "field is fixed for a run: no action writes it.", "",
+             "| field | sort | keyed by | default | meaning |", "|---|---|---|---|---|"]
+    for f in machine.fields:
+        sort = f.sort.name + (f" ({', '.join(f.sort.members)})" if f.sort.is_enum else "")
+        key = f.key.name if f.key is not None else "—"
+        marks = [m for m, on in (("ghost", f.ghost), ("configuration", f.rigid)) if on]
+        name = f"`{f.name}`" + "".join(f" *({m})*" for m in marks)
+        lines.append(f"| {name} | {_cell(sort)} | {key} | `{text(f.default)}` | {_cell(f.doc)} |")
+    return lines + [""]
+
+
+def _init(machine: Machine) -> list[str]:
+    init = dict(machine.init)
+    keyed: dict[str, list[str]] = defaultdict(list)
+    machine_wide = []
+    for f in machine.fields:
+        if f.rigid:
+            continue
+        if f.key is None:
+            value = init.get(f.name, f.default)
+            machine_wide.append(f"{f.name} = {text(value)}")
+        else:
+            keyed[f.key.name].append(f"{f.name}[{'k' if f.key.name == 'id' else 'n'}] = {text(f.default)}")
+    lines = ["## Init and assumptions", "",
+             "The initial state: every field holds its default"
+             + (" except " + ", ".join(f"`{n}`" for n in init) + " (the machine's `init`)" if init else "")
+             + ", for every key of a keyed field.", "", "```"]
+    for key, values in keyed.items():
+        lines.append(f"for every {key} {'k' if key == 'id' else 'n'}: " + ", ".join(values))
+    if machine_wide:
+        lines.append(", ".join(machine_wide))
+    lines += ["```", ""]
+    rigid = [f for f in machine.fields if f.rigid]
+    if rigid:
+        lines += ["Configuration (fixed for a run; a run may choose any values the assumptions allow; the default "
+                  "is what a registry built without settings uses): "
+                  + ", ".join(f"`{f.name}` (default `{text(f.default)}`)" for f in rigid) + ".", ""]
+    if machine.assumptions:
+        lines += ["Assumptions on the configuration, part of every proof: "
+                  + ", ".join(_code(text(t)) for t in machine.assumptions) + ".", ""]
+    else:
+        lines += ["Assumptions: none (no configuration constrains the proofs).", ""]
+    configs = machine.configs()
+    lines += ["The bounded checks (BMC from Init and the reachability witnesses) run under "
+              + ("this configuration" if len(configs) == 1 else f"these {len(configs)} configurations")
+              + "; the unbounded proofs hold for any configuration the assumptions allow:", "",
+              "| tag | configuration |", "|---|---|"]
+    lines += [f"| `{c.tag}` | {_cell(c.label)} |" for c in configs]
+    return lines + [""]
+
+
+def definitions_section(machine: Machine) -> list[str]:
+    """The spec's named definitions and procedures, each printed once: actions and
+    invariants use them by name."""
+    named = machine.named()
+    if not named:
+        return []
+    lines = ["## Definitions", "",
+             "Named formulas (`Name(args) = …`) and procedures (named blocks of effects, run in order) "
+             "that the actions and invariants below use by name; a use means the body with the "
+             "arguments in place of the parameters. A name marked ⁻ is read on the state before the step.", ""]
+    seed = definition_differences(machine)
+    formulas = [d for d in named if isinstance(d, Definition)]
+    for d in formulas:  # one line each
+        lines.append(f"- <a id=\"{d.name}\"></a>{_code(definition_lines(d)[0])}" + (f" — {d.doc}." if d.doc else ""))
+        note = _seed_note(seed.get(d.name), "definition")
+        lines += [f"  {line}" if line else "" for line in note[:-1]]
+    lines.append("")
+    for p in named:
+        if isinstance(p, Procedure):
+            lines += [f"### {p.name}", "", (p.doc[0].upper() + p.doc[1:] + "." if p.doc else ""), "",
+                      "```", *definition_lines(p), "```", ""]
+            lines += _seed_note(seed.get(p.name), "procedure")
+    return lines
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def _seed_note(diff: Difference | None, what: str, same_as: str | None = None) -> list[str]:
+    """The note under an action or invariant the seed does differently; `same_as` names an
+    earlier one whose differing lines are the same (they are printed there)."""
+    if diff is None:
+        return []
+    lines = ["> **Seed differs:** " + "; ".join(decision_link(d) for d in diff.decisions) + "."]
+    if diff.lines and same_as is not None:
+        lines[0] += f" The seed's {what}: as in [`{same_as}`](#{same_as})."
+    elif diff.lines:
+        lines[0] += f" The seed's {what} (`-` reference, `+` seed):"
+        lines += [">", "> ```diff"] + [f"> {line}" for line in diff.lines] + ["> ```"]
+    return lines + [""]
+
+
+def _guard_line(n: int, g: Guard) -> str:
+    error = g.error + (f"({', '.join(name for name, _ in g.fields)})" if g.fields else "")
+    return f"{n}. **{g.name}** — {error} — {_code(text(g.holds))} — *{g.reason}.*"
+
+
+def _transitions(machine: Machine, seed: dict[str, Difference]) -> list[str]:
     lines = ["## Transitions", "",
-             "Guards are checked in order; the first that fails refuses the call with its error and "
-             "changes nothing. Effects then run in order, each reading the state the previous one left.", "",
+             "Guards are checked in order; the first that fails refuses the call with its error (and the fields "
+             "it carries) and changes nothing. Effects then run in order, each reading the state the previous one "
+             "left." + (" ⚑ marks an action the seed does differently." if seed else ""), "",
              "| action | from | to | errors, in guard order |", "|---|---|---|---|"]
     for a in machine.actions:
         moves = from_to(machine, a)
@@ -106,101 +268,29 @@ def _transitions(machine: Machine) -> list[str]:
             src = f"{phase}: {', '.join(legal)}" if len(machine.phases) > 1 else ", ".join(legal)
             to = target or "—"
         errors = ", ".join(f"{g.error} ({g.name})" for g in a.guards) or "never refused"
-        lines.append(f"| [`{a.name}`](#{a.name}) | {src} | {to} | {_cell(errors)} |")
+        flag = " ⚑" if a.name in seed else ""
+        lines.append(f"| [`{a.name}`](#{a.name}){flag} | {src} | {to} | {_cell(errors)} |")
     lines.append("")
+    shown: dict[tuple[str, ...], str] = {}   # differing lines -> the action they are printed at
     for a in machine.actions:
         params = ", ".join(f"{p.name}: {p.sort.name}" for p in a.params)
         lines += [f"### {a.name}", "", f"`{a.name}({params})` — {a.doc}."
                   + (f" Reported as `{a.label}` in errors." if a.label else ""), ""]
-        if a.guards:
-            lines.append("Guards:")
-            lines += [f"{n}. **{g.name}** — {_code(text(g.holds))}; otherwise **{g.error}**"
-                      + (f" with {', '.join(name for name, _ in g.fields)}" if g.fields else "")
-                      + f". *{g.reason}.*" for n, g in enumerate(a.guards, 1)]
-            lines.append("")
-        lines.append("Effects:" if a.effects else "Effects: none (the state does not change).")
-        lines += [f"{n}. {_code(effect_text(e))}" for n, e in enumerate(a.body, 1) if a.effects]
+        lines += [_guard_line(n, g) for n, g in enumerate(a.guards, 1)] or ["Never refused."]
+        lines.append("")
+        if a.effects:
+            lines += ["```", *effects_text(a.body), "```"]
+        else:
+            lines.append("No effect: the state does not change.")
         lines.append("")
         if a.returns:
             lines.append("Returns (on the state after the effects; a field marked ⁻ is read before them): "
                          + ", ".join(f"**{name}** = {_code(text(term))}" for name, term in a.returns) + ".")
             lines.append("")
-    return lines
-
-
-def _values(sort: Any) -> list[Any]:
-    if sort.name == "id":
-        return ["x"]
-    if sort.name == "id_set":
-        return [frozenset(), frozenset({"x"})]
-    if sort.name == "bool":
-        return [False, True]
-    if sort.name == "int":
-        return [0, 1, 2]
-    return list(sort.members)
-
-
-#: breadth-first exploration of the one-id world stops at this depth or this many states
-EXPLORE_DEPTH = 10
-EXPLORE_STATES = 20000
-
-
-def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str], list[str]], int]:
-    """(phase before, phase after) -> actions, for `phase` of a one-id world, over every
-    state reachable from Init (up to EXPLORE_DEPTH steps or EXPLORE_STATES states) and every
-    parameter choice from small domains: the diagram shows moves that happen, not what a
-    guard allows. Also the depth explored."""
-    from itertools import product
-
-    compiled = compile_machine(machine)
-    choices = [(a, dict(zip([p.name for p in a.params], combo)))
-               for a in machine.actions for combo in product(*(_values(p.sort) for p in a.params))]
-    start = initial_state(machine, default_config(machine))
-    seen = {repr((start.globals, start.maps))}
-    frontier = [start]
-    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
-    depth = 0
-    while frontier and depth < EXPLORE_DEPTH and len(seen) < EXPLORE_STATES:
-        depth += 1
-        following = []
-        for state in frontier:
-            before = _get_phase(machine, state, phase)
-            for action, params in choices:
-                after_state = state.copy()
-                if compiled.apply(after_state, action.name, params) is not None:
-                    continue
-                after = _get_phase(machine, after_state, phase)
-                if after != before and action.name not in edges[(str(before), str(after))]:
-                    edges[(str(before), str(after))].append(action.name)
-                key = repr((after_state.globals, after_state.maps))
-                if key not in seen:
-                    seen.add(key)
-                    following.append(after_state)
-        frontier = following
-    return edges, depth
-
-
-def _diagram(machine: Machine) -> list[str]:
-    lines: list[str] = []
-    for phase in machine.phases:
-        f = machine.field(phase)
-        default = f.default.value
-        edges, depth = reachable_moves(machine, phase)
-        moving = {name for names in edges.values() for name in names}
-        loops = [a.name for a in machine.actions if a.name not in moving]
-        order = {p: n for n, p in enumerate(f.sort.members)}
-        node = {p: "[*]" if p == default else p for p in f.sort.members}
-        whose = "Each id's" if f.key is not None else "The machine's"
-        lines += [f"## State diagram: `{phase}`", "", f"{whose} `{phase}` ({f.doc}); `[*]` is `{default}`.", "",
-                  "```mermaid", "stateDiagram-v2"]
-        for (src, dst), names in sorted(edges.items(), key=lambda e: (order[e[0][0]], order[e[0][1]])):
-            lines.append(f"    {node[src]} --> {node[dst]}: {', '.join(names)}")
-        lines += ["```", "",
-                  f"Edges are the moves of `{phase}` seen in every state reachable from Init within {depth} steps "
-                  f"(one id, small parameter domains)."]
-        if loops:
-            lines[-1] += " Never moving it: " + ", ".join(f"`{n}`" for n in loops) + "."
-        lines.append("")
+        diff = seed.get(a.name)
+        lines += _seed_note(diff, "guards and effects that differ", shown.get(diff.lines) if diff else None)
+        if diff is not None:
+            shown.setdefault(diff.lines, a.name)
     return lines
 
 
@@ -220,24 +310,61 @@ def _protocol(machine: Machine) -> list[str]:
     return lines + [""]
 
 
-def _invariants(machine: Machine) -> list[str]:
-    lines = ["## Invariants", "",
-             "Each is proved for any number of operations (see Proof results). `x⁻` is the value "
-             "before the step.", ""]
-    for inv in machine.invariants:
-        lines += [f"### {inv.name}", "", inv.sentence[0].upper() + inv.sentence[1:] + ".", ""]
-        if inv.state is not None:
-            lines += ["- in every state: " + _code(text(inv.state))]
-        if inv.step is not None:
-            lines += ["- across every step: " + _code(text(inv.step))]
-        r = inv.ranking
-        if r is not None:
-            lines += [f"- progress: while {_code(text(r.active))} holds in two consecutive states with "
-                      f"{_code(text(r.same_episode))}, the set {{{r.var.name} | {text(r.pending)}}} never gains a member"]
+# --------------------------------------------------------------------------- invariants
+
+ROLE_HEADINGS = {"requirement": "Invariants: requirements", "strengthening": "Invariants: strengthening"}
+ROLE_INTROS = {
+    "requirement": "The properties the machine is meant to have: the seed's rules and the reference's decisions. "
+                   "Each is proved for any number of ids (see Proof results); `x⁻` is a value before the step.",
+    "strengthening": "These are not claims a user relies on: they tie ghost or derived fields to the rest of the "
+                     "state, so that the requirements are inductive (every proof of a step assumes every invariant "
+                     "on the state before it, and a requirement alone is often too weak to carry itself). They "
+                     "are proved like the requirements.",
+}
+
+
+def _formula(label: str, t: Term) -> list[str]:
+    split = case_split(t)
+    if split is None:
+        return [f"- {label}: " + _code(text(t))]
+    binders = "".join(f"∀{b}. " for b in split.binders)
+    lines = [f"- {label}: {_code(binders.strip())} {_code(split.subject)} decides "
+             + (_code(split.column) if split.column else "what holds") + ":", "",
+             f"  | {_cell(split.subject)} | {_cell(split.column or 'then')} |", "  |---|---|"]
+    lines += [f"  | {_cell(', '.join(values))} | {_cell(_code(cell))} |" for values, cell in split.rows]
+    return lines + [""]
+
+
+def _invariant(inv: Invariant, seed: dict[str, Difference]) -> list[str]:
+    lines = [f"### {inv.name}", "", inv.sentence[0].upper() + inv.sentence[1:] + ".", ""]
+    if inv.state is not None:
+        lines += _formula("in every state", inv.state)
+    if inv.step is not None:
+        lines += _formula("across every step", inv.step)
+    r = inv.ranking
+    if r is not None:
+        lines += [f"- progress: while {_code(text(r.active))} holds in two consecutive states with "
+                  f"{_code(text(r.same_episode))}, the set {{{r.var.name} | {text(r.pending)}}} never gains a member"]
+    if lines[-1] != "":
         lines.append("")
+    note = _seed_note(seed.get(inv.name), "formula")
+    if note and not seed[inv.name].lines:
+        note[0] = note[0].rstrip(".") + ": it does not hold for the seed (see Proof results)."
+    return lines + note
+
+
+def _invariants(machine: Machine, seed: dict[str, Difference]) -> list[str]:
+    lines: list[str] = []
+    for role, invariants in _roles(machine).items():
+        if not invariants:
+            continue
+        lines += [f"## {ROLE_HEADINGS[role]}", "", ROLE_INTROS[role], ""]
+        for inv in invariants:
+            lines += _invariant(inv, seed)
     return lines
 
 
+# --------------------------------------------------------------------------- proofs
 def _domain(d: Any) -> str:
     if d == "unbounded":
         return "any number of ids"
@@ -277,9 +404,7 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
         lines.append("")
         failed = [o for o in obligations if o["result"] != "proved"]
         if failed:
-            lines.append("Not proved:")
-            lines += [f"- `{o['id']}`: {o['result']}" + (f" — {o['note']}" if o.get("note") else "") for o in failed]
-            lines.append("")
+            lines += ["Not proved, per invariant:"] + _failures(machine, failed) + [""]
         reach = [o for o in obligations if o["kind"] == "reachability"]
         if reach:
             proved = sum(o["result"] == "proved" for o in reach)
@@ -302,29 +427,50 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def definitions_section(machine: Machine) -> list[str]:
-    """The spec's named definitions and procedures, each printed once: actions and
-    invariants use them by name."""
-    named = machine.named()
-    if not named:
-        return []
-    lines = ["## Definitions", "",
-             "Named formulas (`Name(args) = …`) and procedures (named blocks of effects, run in order) "
-             "that the actions and invariants below use by name; a use means the body with the "
-             "arguments in place of the parameters. A name marked ⁻ is read on the state before the step.", ""]
-    for d in named:
-        body = definition_lines(d)
-        lines += [f"### {d.name}", "", (d.doc[0].upper() + d.doc[1:] + "." if d.doc else ""), "", "```", *body, "```", ""]
+def _failures(machine: Machine, failed: list[dict[str, Any]]) -> list[str]:
+    """The obligations not proved, one line per invariant: which steps, rankings and
+    bounded checks, and the recorded notes without their repetitions."""
+    lines = []
+    for inv in machine.invariants:
+        parts = []
+        for kind in ("initiation", "inductive", "ranking", "bmc"):
+            for result in ("violated", "unknown"):
+                obs = [o for o in failed if o["invariant"] == inv.name and o["kind"] == kind and o["result"] == result]
+                if not obs:
+                    continue
+                if kind == "bmc":
+                    by_note: dict[str, list[str]] = defaultdict(list)
+                    for o in obs:
+                        by_note[o.get("note", "")].append(f"`{o['id'].rsplit('/', 1)[-1]}`")
+                    parts.append(f"bmc {result} under " + ", ".join(
+                        ", ".join(tags) + (f" ({note})" if note else "") for note, tags in by_note.items()))
+                    continue
+                part = f"{kind} {result}" + (" by " + ", ".join(f"`{o['action']}`" for o in obs if o.get("action"))
+                                             if any(o.get("action") for o in obs) else "")
+                notes = [re.search(r"\(([^()]*)\)$", o.get("note", "")) for o in obs]
+                asides = sorted({m.group(1) for m in notes if m})
+                parts.append(part + "".join(f" ({a})" for a in asides))
+        if parts:
+            lines.append(f"- `{inv.name}`: " + "; ".join(parts) + ".")
     return lines
 
 
 def render(machine: Machine, reports: dict[str, dict[str, Any]]) -> str:
-    first_paragraph = machine.doc.strip().split("\n\n")[0].replace("\n", " ")
+    seed_actions, seed_invariants = differences(machine)
+    sections = [
+        ["## State", *_schema(machine)[1:]],
+        _init(machine),
+        *(diagram.section(machine, phase) for phase in machine.phases),
+        definitions_section(machine),
+        _transitions(machine, seed_actions),
+        _protocol(machine),
+        _invariants(machine, seed_invariants),
+        _proofs(machine, reports),
+    ]
+    headings = [line[3:] for s in sections for line in s if line.startswith("## ")]
     lines = [f"# {machine.name}", "",
-             "<!-- generated by `opsref docs` from spec/ and docs/proofs/; do not edit -->", "",
-             first_paragraph, "",
-             f"The `{machine.profile}` profile is shown; the places where the seed differs are listed in "
-             "[divergences.md](../divergences.md).", ""]
-    lines += _schema(machine) + _diagram(machine) + definitions_section(machine) + _transitions(machine) + _protocol(machine) + _invariants(machine)
-    lines += _proofs(machine, reports)
+             "<!-- generated by `opsref docs` from spec/ and docs/proofs/; do not edit -->", ""]
+    lines += _overview(machine, reports) + _contents(headings)
+    for s in sections:
+        lines += s
     return "\n".join(lines).rstrip() + "\n"

@@ -305,6 +305,7 @@ def invariants() -> tuple[Invariant, ...]:
             "a_running_drain_has_a_task",
             "a running drain of a registered session that is not destroyed has a task in its slot (alive, or "
             "ended without reporting), so Wait has something to await",
+            role="strengthening",
             state=forall(j, implies(and_(registered(j), running(j), not_(destroyed(j))),
                                     ne(read("task", j), sym(TASK, "none")))),
         ),
@@ -367,6 +368,7 @@ def invariants() -> tuple[Invariant, ...]:
         Invariant(
             "unregistered_sessions_hold_no_drain",
             "a session that is not registered has no runtime state, no drain, no task and no ingress owner",
+            role="strengthening",
             state=forall(j, implies(ne(read("session", j), sym(SESSION, "registered")), and_(
                 eq(read("runtime", j), sym(RUNTIME, "initializing")),
                 eq(read("phase", j), sym(PHASE, "inactive")), eq(owner, sym(OWNER, "unattached")),
@@ -376,6 +378,7 @@ def invariants() -> tuple[Invariant, ...]:
             "spawned_drains_are_persistent_hosts",
             "every drain ever spawned (phase past inactive) is a persistent host, the only mode a keep-alive "
             "attach spawns; so a failed drain is always left respawnable",
+            role="strengthening",
             state=forall(j, implies(ne(read("phase", j), sym(PHASE, "inactive")),
                                     eq(read("mode", j), sym(MODE, "persistent_host")))),
         ),

@@ -193,7 +193,12 @@ class Ranking:
 class Invariant:
     """A named invariant: a state formula, a step formula (pre/post), or both.
 
-    Step formulas read the pre-state through `terms.at_pre`.
+    Step formulas read the pre-state through `terms.at_pre`. `role` says why it is
+    there: a `requirement` is a property the machine is meant to have (the seed's
+    rules, the decisions); a `strengthening` exists to make the others inductive
+    (bookkeeping that ties ghost or derived fields to the state, a lemma other
+    proofs assume), as TLA+ keeps such conjuncts in a separate `Inv`. Both are
+    proved alike; the review page prints them apart (ROLES).
     """
 
     name: str
@@ -201,6 +206,15 @@ class Invariant:
     state: Term | None = None
     step: Term | None = None
     ranking: Ranking | None = None
+    role: str = "requirement"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"invariant {self.name}: role {self.role!r} is not one of {', '.join(ROLES)}")
+
+
+#: why an invariant is there (Invariant.role), in the order the review page prints them
+ROLES = ("requirement", "strengthening")
 
 
 @dataclass(frozen=True)
@@ -275,8 +289,9 @@ class Choice:
     invariants: tuple[str, ...] = ()
 
 
-#: fields of spec data that are prose for people, not semantics: no proof reads them
-PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices", "label", "phases"})
+#: fields of spec data that no proof reads: prose for people, and how the page classifies (an
+#: invariant's role)
+PROSE = frozenset({"doc", "reason", "sentence", "notes", "decisions", "choices", "label", "phases", "role"})
 
 
 def semantic_form(value: Any) -> Any:

@@ -531,6 +531,7 @@ def invariants(v: Vocabulary) -> tuple[Invariant, ...]:
         Invariant(
             "untracked_ids_hold_no_state",
             "an untracked id carries no kind, peer handoff, progress, outcome, sequence or registration number",
+            role="strengthening",  # needed by peer_ready_only_for_mob_members: registration never resets peer_ready
             state=forall(j, implies(eq(status(j), sym(STATUS, "absent")), and_(
                 eq(read("kind", j), sym(KIND, "background_tool_op")), not_(read("peer_ready", j)),
                 eq(read("progress", j), lit(0)), eq(read("outcome", j), sym(OUTCOME, "none")),

@@ -376,6 +376,7 @@ def invariants() -> tuple[Invariant, ...]:
         *(Invariant(
             f"{name}_consistency",
             f"{name} is the number of inputs in {' or '.join(states)}",
+            role="strengthening",
             state=eq(read(name), card(j, counted(name, j))),
         ) for name, states in COUNTED.items()),
         Invariant(

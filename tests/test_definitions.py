@@ -100,7 +100,7 @@ def test_a_page_prints_each_definition_once_and_uses_it_by_name() -> None:
     terminal_actions = [a.name for a in machine.actions
                         if any(isinstance(e, Call) and e.procedure.name == "FinalizeTerminal" for e in a.body)]
     assert len(terminal_actions) == 7
-    assert transitions.count("`FinalizeTerminal(id, ") == 7
+    assert transitions.count("\nFinalizeTerminal(id, ") == 7
     assert "active_count := active_count − 1" not in transitions  # the procedure's effects are not repeated
     names = [d.name for d in machine.named()]
     assert len(names) == len(set(names))
