@@ -1,4 +1,12 @@
-"""The ops-lifecycle machine (seed 001: `RuntimeOpsLifecycleRegistry`), as data.
+"""The ops-lifecycle registry (seed 001: `RuntimeOpsLifecycleRegistry`), as data: the
+registry of an agent runtime's child and background operations. An operation is
+registered in Provisioning, runs, may be asked to retire, and ends in exactly one
+terminal status (Completed, Failed, Aborted, Cancelled, Retired, Terminated) with a
+completion sequence number and a completion-feed entry; the registry counts the live
+operations against an optional limit, keeps the newest `max_completed` terminal ones
+(FIFO), resolves watchers, and lets one caller at a time wait for a set of operations
+(`wait_all`, a barrier). `terminate_owner` ends every live operation; recovery from a
+snapshot keeps only the terminal ones.
 
 Two profiles share this one definition and differ only in the decisions below
 (`DECISIONS`); every difference is chosen by `build(profile)` from the decisions
