@@ -131,7 +131,6 @@ class Failure:
     config: Any
     calls: list[Call]
     outcome: Outcome
-    found_after: int  # sequences tried before the first failure
     reproduced: bool = True  # False: the sequence passed when run again (not shrunk)
 
 
@@ -476,9 +475,9 @@ def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: 
                 small, shrunk = shrink(attempt, calls, ids, plan.proto.id_args())
             except NotReproduced:  # report what failed, as it failed
                 return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                                   Failure(config, calls[: outcome.at_call + 1], outcome, n + 1, reproduced=False))
+                                   Failure(config, calls[: outcome.at_call + 1], outcome, reproduced=False))
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                               Failure(config, small, shrunk, n + 1))
+                               Failure(config, small, shrunk))
         now = time.perf_counter()
         if progress is not None and now - last > 2:
             last = now
@@ -534,7 +533,7 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: 
                           lambda reached: keys.append((config, state_key(reached))))
             if outcome.mismatch is not None:
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
-                                   Failure(config, sequence, outcome, sequences))
+                                   Failure(config, sequence, outcome))
             if len(sequence) < depth and call[0] not in proto.reads:
                 key = keys[0]
                 if not prune or key not in seen:

@@ -17,9 +17,6 @@ from opsref.proofs.encode import StateExprs, Universe, scalar, table
 from opsref.spec.machine import Machine
 from opsref.spec.terms import BOOL, INT, ID
 
-KINDS = ("initiation", "inductive", "ranking", "bmc", "reachability")
-
-
 @dataclass
 class Obligation:
     id: str
