@@ -126,7 +126,10 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
 )}
 
 @dataclass(frozen=True)
-class Config:
+class RegistryConfig:
+    """The registry's configuration as the protocol's `reset` carries it (what `drive` runs under);
+    not `spec.machine.CheckConfig`, the values of rigid fields a bounded proof runs under."""
+
     max_completed: int = 256
     max_concurrent: int | None = None
 
@@ -134,7 +137,7 @@ class Config:
         return {"max_completed": self.max_completed, "max_concurrent": self.max_concurrent}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "config") -> "Config":
+    def from_json(cls, data: Any, where: str = "config") -> "RegistryConfig":
         if not isinstance(data, dict):
             raise BadInput(where, f"expected an object, got {describe(data)}")
         for name in data:
@@ -252,7 +255,7 @@ def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> dict[s
 
 Call = tuple[str, dict[str, Any]]
 
-CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
+CONFIGS = (RegistryConfig(1, None), RegistryConfig(2, 1), RegistryConfig(0, None), RegistryConfig(3, 2))
 
 #: the reads that show everything observable, made after each sequence in exhaustive mode
 PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0}), ("feed", {"after": 1})]

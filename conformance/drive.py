@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
-from opsref.conformance.calls import CONFIGS, Call, Config, alphabet
+from opsref.conformance.calls import CONFIGS, Call, RegistryConfig, alphabet
 from opsref.conformance.actions import ActionOracle
 from opsref.conformance.oracle import READS, Oracle, SpecOracle, agrees
 from opsref.conformance.protocol import MachineProtocol, protocol

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Self
 
-from opsref.conformance.calls import CALLS, TRANSITIONS, Config
+from opsref.conformance.calls import CALLS, TRANSITIONS, RegistryConfig
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import Accepted, State, Value, evaluate, initial_state
@@ -194,7 +194,7 @@ class SpecOracle(Protocol):
 class Oracle:
     """The spec's answer to each call of the protocol, for one profile and config."""
 
-    def __init__(self, profile: str = "reference", config: Config = Config(), machine: Machine | None = None,
+    def __init__(self, profile: str = "reference", config: RegistryConfig = RegistryConfig(), machine: Machine | None = None,
                  checked: bool = False) -> None:
         self.machine = machine or _machine(profile)
         self.checked = checked  # check every invariant after every spec step (lock-step tests)
@@ -205,7 +205,7 @@ class Oracle:
         self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
 
-    def reset(self, config: Config) -> None:
+    def reset(self, config: RegistryConfig) -> None:
         self.config = config
         self.state: State = initial_state(self.machine, config.spec_config())
         if self.walk is not None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from opsref.conformance import actions
-from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, Config, alphabet, schema as build_schema
+from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, RegistryConfig, alphabet, schema as build_schema
 from opsref.conformance.jsonline import describe
 from opsref.conformance.oracle import READS, Oracle, SpecOracle
 from opsref.spec.machine import Machine
@@ -61,7 +61,7 @@ class MachineProtocol:
 
 def _ops() -> MachineProtocol:
     return MachineProtocol(
-        "ops_lifecycle", CALLS, Config.from_json, CONFIGS, READS,
+        "ops_lifecycle", CALLS, RegistryConfig.from_json, CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
         alphabet, lambda ids: list(PROBES), lambda ids: list(OBSERVATION), 2, 5)
 

@@ -15,7 +15,7 @@ import os
 from typing import Any, BinaryIO, Callable
 
 from opsref.conformance.bindings import BINDINGS, error_result
-from opsref.conformance.calls import BadInput, Config, call_spec
+from opsref.conformance.calls import BadInput, RegistryConfig, call_spec
 from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
 from opsref.conformance.protocol import protocol
 from opsref.impl import (
@@ -92,7 +92,7 @@ class Server:
             return request
         try:
             if request["call"] == "reset":
-                config = Config.from_json(request["args"], "args")
+                config = RegistryConfig.from_json(request["args"], "args")
             else:
                 spec = call_spec(request["call"])
                 args = spec.validate(request["args"])

@@ -45,7 +45,7 @@ class Event:
 @dataclass(frozen=True)
 class Header:
     machine: str
-    config: Any  # the machine's configuration (conformance.calls.Config for the registry)
+    config: Any  # the machine's configuration (conformance.calls.RegistryConfig for the registry)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "machine": self.machine, "config": self.config.to_json()}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AbstractSet, Any
 
-from opsref.conformance.calls import TRANSITIONS, Call, Config, InputError, alphabet
+from opsref.conformance.calls import TRANSITIONS, Call, RegistryConfig, InputError, alphabet
 from opsref.conformance.drive import feed_cursors, state_key
 from opsref.conformance.oracle import READS, Oracle, snake
 from opsref.conformance.protocol import protocol
@@ -29,15 +29,16 @@ from opsref.spec.ops_lifecycle import STATUS
 PER_OP_CALLS = ("register_operation", *TRANSITIONS, "register_watcher")
 #: protocol call -> the spec actions whose guards decide its errors
 DECIDED_BY = {**{c: (c,) for c in PER_OP_CALLS}, "wait_begin": ("wait_request",)}
-CONFIGS = (Config(1, None), Config(1, 1))
+#: the configurations the corpus is searched under (the driver's are conformance.calls.CONFIGS)
+VECTOR_CONFIGS = (RegistryConfig(1, None), RegistryConfig(1, 1))
 MAX_DEPTH = 5  # the longest shortest vector has 5 calls; coverage fails loudly if that changes
 IDS = ["a", "b"]
 
 #: The scenario of each of the machine's decisions (spec.machine.Decision, same name), as
 #: call sequences; the results come from the chosen profile.
-DECISIONS: dict[str, tuple[Config, list[Call]]] = {
+DECISIONS: dict[str, tuple[RegistryConfig, list[Call]]] = {
     "barrier_survives_eviction": (
-        Config(1, None), [
+        RegistryConfig(1, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_succeeded", {"id": "b"}),
@@ -48,25 +49,25 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
             ("wait_poll", {}),
         ]),
     "ids_never_reused": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("complete_operation", {"id": "a"}),
             ("collect_completed", {}),
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
         ]),
     "provisioning_failed_only_while_provisioning": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_failed", {"id": "a"}),
         ]),
     "termination_in_registration_order": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("terminate_owner", {}),
         ]),
     "satisfied_wait_resolves_at_once": (
-        Config(1, None), [
+        RegistryConfig(1, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("wait_begin", {"ids": ["a"]}),
@@ -74,7 +75,7 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
             ("wait_poll", {}),
         ]),
     "dropped_waiter_cancels_only_its_own": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("wait_begin", {"ids": ["a"]}),
             ("fail_operation", {"id": "a"}),
@@ -119,7 +120,7 @@ def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
     return machine, protocol(machine).default_config, action_calls
 
 
-def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
+def feed_overflow(config: RegistryConfig) -> tuple[list[Call], set[str]]:
     """Completions until the spec's feed has dropped two entries, then reads around the
     oldest entry kept and the watermark; with the feed cells those reads cover."""
     oracle = Oracle("reference", config)
@@ -156,7 +157,7 @@ class Vector:
     call: str
     from_status: str   # status of the target op before the call ("-" for calls without one)
     result: str        # "ok" or the error kind
-    config: Config
+    config: RegistryConfig
     calls: tuple[Call, ...]
     description: str
 
@@ -174,8 +175,8 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
     found: dict[tuple[str, str, str], Vector] = {}
     calls = alphabet(IDS)
     seen: set[Any] = set()
-    frontier: deque[tuple[Config, Oracle, tuple[Call, ...]]] = deque(
-        (config, Oracle(profile, config), ()) for config in CONFIGS)
+    frontier: deque[tuple[RegistryConfig, Oracle, tuple[Call, ...]]] = deque(
+        (config, Oracle(profile, config), ()) for config in VECTOR_CONFIGS)
     while frontier:
         config, oracle, path = frontier.popleft()
         for name, args in calls:
@@ -385,7 +386,7 @@ def _prepare(out: Path) -> None:
 def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
     base = Oracle(profile)
     found = search(profile)
-    overflow = Config(1, None)
+    overflow = RegistryConfig(1, None)
     overflow_calls, overflow_cells = feed_overflow(overflow)
     cov = coverage(found, base, overflow_cells)
     vectors = [found[k] for k in sorted(found)]

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from opsref.conformance.calls import CALLS as CALL_SPECS
-from opsref.conformance.calls import Call, Config, alphabet
+from opsref.conformance.calls import Call, RegistryConfig, alphabet
 from opsref.conformance.oracle import Oracle, agrees
 from opsref.conformance.serve import Server
 from opsref.impl import OpsLifecycleRegistry
@@ -68,7 +68,7 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
 
         @initialize(max_completed=st.integers(0, 3), max_concurrent=st.none() | st.integers(0, 3))
         def start(self, max_completed: int, max_concurrent: int | None) -> None:
-            config = Config(max_completed, max_concurrent)
+            config = RegistryConfig(max_completed, max_concurrent)
             self.oracle = Oracle("reference", config, checked=True)
             self.server = Server(registry_class)
             self.server.answer(json.dumps({"call": "reset", "args": config.to_json()}))

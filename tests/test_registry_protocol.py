@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from opsref.conformance.calls import Config
+from opsref.conformance.calls import RegistryConfig
 from opsref.conformance.drive import drive_random
 from opsref.conformance.oracle import Oracle, SpecInconsistent, check_bindings
 from opsref.conformance.serve import InProcess, Server
@@ -61,7 +61,7 @@ def test_feed_bugs_are_caught_with_default_settings(broken: type[Server]) -> Non
     assert result.failure.calls[-1][0] == "feed"
 
 
-def scenario(profile: str, config: Config, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+def scenario(profile: str, config: RegistryConfig, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
     oracle = Oracle(profile, config)
     return [oracle.call(name, args) for name, args in calls]
 
@@ -72,32 +72,32 @@ def register(*ids: str) -> list[tuple[str, dict[str, Any]]]:
 
 def test_f1_terminate_owner_order() -> None:
     calls = register("b", "a") + [("terminate_owner", {})]
-    assert scenario("seed", Config(1), calls)[-1] == {"ok": {"terminated": ["a", "b"]}}
-    assert scenario("reference", Config(1), calls)[-1] == {"ok": {"terminated": ["b", "a"]}}
-    assert scenario("seed+termination_in_registration_order", Config(1), calls)[-1] == \
+    assert scenario("seed", RegistryConfig(1), calls)[-1] == {"ok": {"terminated": ["a", "b"]}}
+    assert scenario("reference", RegistryConfig(1), calls)[-1] == {"ok": {"terminated": ["b", "a"]}}
+    assert scenario("seed+termination_in_registration_order", RegistryConfig(1), calls)[-1] == \
         {"ok": {"terminated": ["b", "a"]}}
 
 
 def test_seed_order_is_the_json_encoding_of_the_ids() -> None:
     # "a!" < "a" as JSON keys ('!' sorts before the closing quote), although "a" < "a!" as strings
     calls = register("a", "a!") + [("terminate_owner", {})]
-    assert scenario("seed", Config(4), calls)[-1] == {"ok": {"terminated": ["a!", "a"]}}
+    assert scenario("seed", RegistryConfig(4), calls)[-1] == {"ok": {"terminated": ["a!", "a"]}}
 
 
 def test_f2_a_satisfied_wait_whose_member_was_evicted() -> None:
     calls = register("a", "b") + [("wait_begin", {"ids": ["a"]}), ("terminate_owner", {}), ("wait_poll", {})]
-    assert scenario("seed", Config(1), calls)[-1] == {"ok": {"state": "failed"}}
-    assert scenario("reference", Config(1), calls)[-1] == {"ok": {"state": "done"}}
+    assert scenario("seed", RegistryConfig(1), calls)[-1] == {"ok": {"state": "failed"}}
+    assert scenario("reference", RegistryConfig(1), calls)[-1] == {"ok": {"state": "done"}}
 
 
 def test_f3_dropping_an_old_waiter_orphans_the_new_one() -> None:
     calls = register("a") + [("wait_begin", {"ids": ["a"]}), ("fail_operation", {"id": "a"})] + register("b") + [
         ("wait_begin", {"ids": ["b"]}), ("wait_poll", {})] + register("c") + [("wait_begin", {"ids": ["c"]}),
                                                                              ("complete_operation", {"id": "b"})]
-    seed = scenario("seed", Config(256), calls)
+    seed = scenario("seed", RegistryConfig(256), calls)
     assert seed[5] == {"ok": {"state": "failed"}}
     assert seed[7] == {"error": {"kind": "wait_already_active"}}  # the orphaned barrier still holds the slot
-    reference = scenario("reference", Config(256), calls)
+    reference = scenario("reference", RegistryConfig(256), calls)
     assert reference[5] == {"ok": {"state": "waiting"}}
 
 
