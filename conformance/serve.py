@@ -16,7 +16,8 @@ from typing import Any, BinaryIO, Callable
 
 from opsref.conformance.bindings import BINDINGS, error_result
 from opsref.conformance.calls import BadInput, RegistryConfig, call_spec
-from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, JsonObject, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.oracle import Result
 from opsref.conformance.protocol import protocol
 from opsref.impl import (
     OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
@@ -38,23 +39,24 @@ PER_ID: dict[str, Callable[[OpsLifecycleRegistry, str], object]] = {
 }
 
 
-def snapshot_json(s: OperationLifecycleSnapshot) -> dict[str, Any]:
+def snapshot_json(s: OperationLifecycleSnapshot) -> JsonObject:
     return {"status": s.status.value, "kind": s.kind.value, "peer_ready": s.peer_ready,
             "progress": s.progress_count, "watchers": s.watcher_count,
             "outcome": s.terminal_outcome.status.value if s.terminal_outcome else None}
 
 
-def error_json(err: OpsLifecycleError) -> dict[str, Any]:
+def error_json(err: OpsLifecycleError) -> JsonObject:
     """The registry error as the protocol answers it (one extraction for every machine)."""
-    error: dict[str, Any] = error_result(err, ("id", "action", "limit", "active", "status"))["error"]
+    error = error_result(err, ("id", "action", "limit", "active", "status"))["error"]
+    assert isinstance(error, dict)
     return error
 
 
-def unsupported(message: str) -> dict[str, Any]:
+def unsupported(message: str) -> Result:
     return {"error": {"kind": "unsupported", "message": message}}
 
 
-def parse_request(line: bytes | str) -> dict[str, Any]:
+def parse_request(line: bytes | str) -> JsonObject:
     """The request object (`call` and `args`), or an `unsupported` error result for a line
     that is not one: read as strictly as a trace line (conformance/jsonline.py)."""
     try:
@@ -72,7 +74,7 @@ def parse_request(line: bytes | str) -> dict[str, Any]:
     return request
 
 
-def internal(err: Exception) -> dict[str, Any]:
+def internal(err: Exception) -> Result:
     """An exception the implementation's API does not declare (it cannot hold such a
     configuration, say): answered as the seed's `Internal`, which the driver reports."""
     return {"error": {"kind": "internal", "message": f"{type(err).__name__}: {err}"}}
@@ -86,7 +88,7 @@ class Server:
         self.registry = registry_class()
         self.handle: WaitAllHandle | None = None
 
-    def answer(self, line: bytes | str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> Result:
         request = parse_request(line)
         if "error" in request:
             return request
@@ -169,7 +171,7 @@ class ActionServer:
         self.make = BINDINGS[machine]
         self.binding = self.make()
 
-    def answer(self, line: bytes | str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> Result:
         request = parse_request(line)
         if "error" in request:
             return request
@@ -184,7 +186,7 @@ class ActionServer:
             return unsupported(str(err))
         try:
             if spec.name == "observe":
-                return {"ok": self.binding.observe(args["id"])}
+                return {"ok": self.binding.observe(str(args["id"]))}  # validated: an id
             if spec.name == "observe_globals":
                 return {"ok": self.binding.observe_globals()}
             return self.binding.act(spec.name, args)
@@ -204,7 +206,7 @@ class InProcess:
         self.server = server or server_for(machine)
         self.requests = 0
 
-    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+    def request(self, call: str, args: dict[str, Any]) -> Result:
         self.requests += 1
         return self.server.answer(json.dumps({"call": call, "args": args}))
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AbstractSet, Any
 
-from opsref.conformance.calls import TRANSITIONS, Call, RegistryConfig, InputError, alphabet
-from opsref.conformance.drive import feed_cursors, state_key
-from opsref.conformance.oracle import READS, Oracle, snake
+from opsref.conformance.calls import TRANSITIONS, Call, InputError, ProtocolConfig, RegistryConfig, alphabet
+from opsref.conformance.drive import StateKey, feed_cursors, state_key
+from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, error_kind, snake
 from opsref.conformance.protocol import protocol
 from opsref.conformance.trace import Event, Header, write
 from opsref.spec.ops_lifecycle import STATUS
@@ -111,7 +111,7 @@ ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
 }
 
 
-def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
+def decision_scenario(name: str) -> tuple[str, ProtocolConfig, list[Call]]:
     """(machine, config, calls) of the decision `name`, whichever machine it belongs to."""
     if name in DECISIONS:
         config, calls = DECISIONS[name]
@@ -147,8 +147,8 @@ def feed_cell(oracle: Oracle, after: int) -> str:
 FEED_CELLS = ("below", "at", "above", "before_oldest")
 
 
-def _result_kind(result: dict[str, Any]) -> str:
-    return "ok" if "ok" in result else str(result["error"]["kind"])
+def _result_kind(result: Result) -> str:
+    return error_kind(result)
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
     (call, from-status, result kind), plus wait_begin's outcomes."""
     found: dict[tuple[str, str, str], Vector] = {}
     calls = alphabet(IDS)
-    seen: set[Any] = set()
+    seen: set[tuple[RegistryConfig, StateKey]] = set()
     frontier: deque[tuple[RegistryConfig, Oracle, tuple[Call, ...]]] = deque(
         (config, Oracle(profile, config), ()) for config in VECTOR_CONFIGS)
     while frontier:
@@ -185,7 +185,8 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
             result = after.call(name, args)
             kind = _result_kind(result)
             if name == "wait_begin" and kind == "ok":
-                kind = "ok_done" if result["ok"]["done"] else "ok_waiting"
+                ok = result["ok"]
+                kind = "ok_done" if isinstance(ok, dict) and ok["done"] else "ok_waiting"
             if name == "feed":
                 status = feed_cell(oracle, args["after"])
             if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(args["id"]):
@@ -317,7 +318,7 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
     wanted = [(a.name, "ok") for a in root.machine.actions] + [(a.name, g.name) for a, _, g in root.machine.guards()]
     found: dict[tuple[str, str], tuple[Call, ...]] = {}
     seen = {state_key(root)}
-    frontier: deque[tuple[Any, tuple[Call, ...]]] = deque([(root, ())])
+    frontier: deque[tuple[SpecOracle, tuple[Call, ...]]] = deque([(root, ())])
     while frontier and not all(w in found for w in wanted):  # breadth first: each found is a shortest
         oracle, path = frontier.popleft()
         for name, args in calls:
@@ -350,7 +351,7 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         write(out / path, Header(machine, proto.default_config), events)
         result = events[len(calls) - 1].result
-        manifest.append({"file": path, "call": call, "result": "ok" if "ok" in result else result["error"]["kind"],
+        manifest.append({"file": path, "call": call, "result": error_kind(result),
                          "guard": None if how == "ok" else how, "calls": len(calls),
                          "description": f"{call} {'accepted' if how == 'ok' else 'refused by guard ' + how}"})
     for name, (owner, scenario) in ACTION_DECISIONS.items():
@@ -362,8 +363,7 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         write(out / path, Header(machine, proto.default_config), events)
         result = events[-1].result
-        manifest.append({"file": path, "call": scenario[-1][0], "result": "ok" if "ok" in result else
-                         result["error"]["kind"], "guard": None, "calls": len(scenario),
+        manifest.append({"file": path, "call": scenario[-1][0], "result": error_kind(result), "guard": None, "calls": len(scenario),
                          "description": f"decision {name}"})
     (out / "manifest.json").write_text(json.dumps({"machine": machine, "profile": profile, "vectors": manifest},
                                                   indent=1) + "\n")
