@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from opsref.conformance.actions import observed_fields
 from opsref.conformance.bindings import Binding
-from opsref.conformance.oracle import snake
+from opsref.conformance.oracle import as_json, snake
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Machine
 from opsref.spec.model import Accepted, Value, initial_state
@@ -80,7 +80,7 @@ def lockstep_for(machine: Machine, make: Callable[[], Binding], ids: tuple[str, 
         def call(self, action: str, params: dict[str, Value]) -> None:
             self.last = action
             result = spec.step(self.state, action, params)
-            got = self.impl.act(action, params)
+            got = self.impl.act(action, {k: as_json(v) for k, v in params.items()})
             if isinstance(result, Accepted):
                 if "ok" not in got:
                     raise Disagreement(action, "answer", "accepted", got)
