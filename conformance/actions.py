@@ -15,7 +15,7 @@ header's `config` is `{}`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 from opsref.conformance.calls import Arg, BadInput, Call, CallSpec, ProtocolConfig
 from opsref.conformance.jsonline import Json, JsonObject, describe
@@ -199,4 +199,5 @@ def alphabet(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
 
 def probes(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
     """The reads that show everything observable about `ids`."""
-    return [("observe", {"id": i}) for i in ids] + ([("observe_globals", {})] if "observe_globals" in calls else [])
+    out: list[Call] = [("observe", {"id": i}) for i in ids]
+    return out + ([("observe_globals", {})] if "observe_globals" in calls else [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from opsref.conformance.jsonline import Json, JsonObject, describe
 from opsref.spec.ops_lifecycle import KIND, configuration
@@ -270,7 +270,38 @@ def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> JsonOb
 
 # --------------------------------------------------------------------------- the driver's alphabet
 
-Call = tuple[str, dict[str, Any]]
+#: one protocol call: its name and its arguments
+Call = tuple[str, JsonObject]
+
+
+# validated arguments (CallSpec.validate) read as what they are; a TypeError means a caller
+# passed arguments that were never validated
+
+def text_arg(args: Mapping[str, Json], name: str) -> str:
+    """A string argument: an id, a kind, an enum member."""
+    value = args[name]
+    if not isinstance(value, str):
+        raise TypeError(f"argument {name} is not a string: {value!r}")
+    return value
+
+
+def count_arg(args: Mapping[str, Json], name: str) -> int:
+    value = args[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"argument {name} is not a count: {value!r}")
+    return value
+
+
+def ids_arg(args: Mapping[str, Json], name: str) -> list[str]:
+    value = args[name]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"argument {name} is not a list of ids: {value!r}")
+    return [str(v) for v in value]
+
+
+def ids_in(value: Json) -> list[str]:
+    """The ids an id or ids argument names, in order."""
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 CONFIGS = (RegistryConfig(1, None), RegistryConfig(2, 1), RegistryConfig(0, None), RegistryConfig(3, 2))
 

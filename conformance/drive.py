@@ -35,9 +35,10 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
-from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet
+from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet, ids_in
+from opsref.conformance.jsonline import Json, JsonObject
 from opsref.conformance.actions import ActionOracle
 from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, agrees
 from opsref.conformance.protocol import MachineProtocol, protocol
@@ -91,7 +92,7 @@ class Endpoint(Protocol):
 
     requests: int
 
-    def request(self, call: str, args: dict[str, Any]) -> Result: ...
+    def request(self, call: str, args: JsonObject) -> Result: ...
 
     def verify_quiet(self) -> None:
         """Raise ImplementationFailed if it answered more than one line to a request."""
@@ -112,7 +113,7 @@ def run(impl: Endpoint, oracle: SpecOracle, config: ProtocolConfig, calls: list[
     oracle.reset(config)
     events: list[Event] = []
 
-    def make(name: str, args: dict[str, Any], observation: bool = False) -> bool:
+    def make(name: str, args: JsonObject, observation: bool = False) -> bool:
         observed = impl.request(name, args)
         expected = oracle.call(name, args)
         events.append(Event(len(events) + 2, name, args, observed, observation=observation))
@@ -190,12 +191,14 @@ def shrink(attempt_run: Callable[[list[Call]], Outcome], calls: list[Call], ids:
     for _, args in calls:
         for name, value in args.items():
             if name in id_args:
-                for one in (value if isinstance(value, list) else [value]):
+                for one in ids_in(value):
                     seen.setdefault(one, ids[len(seen)] if len(seen) < len(ids) else one)
 
-    def rename(args: dict[str, Any]) -> dict[str, Any]:
-        return {name: ([seen[i] for i in value] if isinstance(value, list) else seen[value])
-                if name in id_args else value for name, value in args.items()}
+    def new_ids(value: Json) -> Json:
+        return list[Json](seen[i] for i in ids_in(value)) if isinstance(value, list) else seen[str(value)]
+
+    def rename(args: JsonObject) -> JsonObject:
+        return {name: new_ids(value) if name in id_args else value for name, value in args.items()}
 
     renamed = [(name, rename(args)) for name, args in calls]
     found = attempt(renamed)
@@ -250,9 +253,9 @@ def _phase(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> tuple[str
             continue
         for arg, value in call[1].items():
             if arg in id_args and isinstance(value, list):
-                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in value})) + "}")
+                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in ids_in(value)})) + "}")
             elif arg in id_args:
-                out.append(str(state.get(machine, name, value)))
+                out.append(str(state.get(machine, name, str(value))))
     return tuple(out) or ("-",)
 
 
@@ -503,7 +506,7 @@ def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
     for _, args in calls:
         for name, value in args.items():
             if name in id_args:
-                seen.update(dict.fromkeys(value if isinstance(value, list) else [value]))
+                seen.update(dict.fromkeys(ids_in(value)))
     return list(seen)
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Self
+from typing import Callable, Mapping, Protocol, Self
 
-from opsref.conformance.calls import CALLS, TRANSITIONS, ProtocolConfig, RegistryConfig
+from opsref.conformance.calls import CALLS, TRANSITIONS, ProtocolConfig, RegistryConfig, count_arg, text_arg, ids_arg
 from opsref.conformance.jsonline import Json, JsonObject
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Guard, Machine
@@ -107,27 +107,6 @@ Args = Mapping[str, Json]
 Read = Callable[["Oracle", Args], Json]
 
 
-def _text(args: Args, name: str) -> str:
-    value = args[name]
-    if not isinstance(value, str):
-        raise SpecInconsistent(f"argument {name} is not a string: {value!r}")
-    return value
-
-
-def _count(args: Args, name: str) -> int:
-    value = args[name]
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecInconsistent(f"argument {name} is not a count: {value!r}")
-    return value
-
-
-def _ids(args: Args, name: str) -> list[str]:
-    value = args[name]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecInconsistent(f"argument {name} is not a list of ids: {value!r}")
-    return [str(v) for v in value]
-
-
 @dataclass(frozen=True)
 class Binding:
     """How one protocol call reaches the spec.
@@ -147,7 +126,7 @@ class Binding:
 
 
 def _id(args: Args) -> dict[str, Value]:
-    return {"id": _text(args, "id")}
+    return {"id": text_arg(args, "id")}
 
 
 def _drained(o: "Oracle", args: Args) -> Json:
@@ -160,7 +139,7 @@ def _feed(o: "Oracle", args: Args) -> Json:
     head, last = o.number("feed_head"), o.number("next_seq")
     return {"watermark": last, "entries": [
         {"seq": s, "id": str(o.get("order", s)), "outcome": o.shown("feed_outcome", s)}
-        for s in range(max(head, _count(args, "after")) + 1, last + 1)]}
+        for s in range(max(head, count_arg(args, "after")) + 1, last + 1)]}
 
 
 def _transition(name: str) -> Binding:
@@ -169,19 +148,19 @@ def _transition(name: str) -> Binding:
 
 #: Every protocol call of the registry (conformance/calls.py) and how it reaches the spec.
 BINDINGS: dict[str, Binding] = {
-    "register_operation": Binding("register_operation", lambda a: {"id": _text(a, "id"), "kind": _text(a, "kind")}),
+    "register_operation": Binding("register_operation", lambda a: {"id": text_arg(a, "id"), "kind": text_arg(a, "kind")}),
     **{name: _transition(name) for name in TRANSITIONS},
-    "register_watcher": Binding("register_watcher", _id, before=lambda o, a: o.get("status", _text(a, "id")) in TERMINAL,
+    "register_watcher": Binding("register_watcher", _id, before=lambda o, a: o.get("status", text_arg(a, "id")) in TERMINAL,
                                 value=lambda o, a: {"resolved": a["_before"]}, reads=("status",)),
     "terminate_owner": Binding(sweep="terminate_owner", value=lambda o, a: {"terminated": a["_before"]}),
     "collect_completed": Binding("collect_completed", before=_drained, value=lambda o, a: a["_before"],
                                  reads=("order", "outcome")),
-    "wait_begin": Binding("wait_request", lambda a: {"ids": frozenset(_ids(a, "ids")),
-                                                     "has_duplicate": len(set(_ids(a, "ids"))) != len(_ids(a, "ids"))},
+    "wait_begin": Binding("wait_request", lambda a: {"ids": frozenset(ids_arg(a, "ids")),
+                                                     "has_duplicate": len(set(ids_arg(a, "ids"))) != len(ids_arg(a, "ids"))},
                           value=lambda o, a: {"done": o.get("waiter") == "done"}, reads=("waiter",)),
     "wait_poll": Binding("wait_poll", value=lambda o, a: {"state": o.shown("waiter")}, reads=("waiter",)),
     "wait_cancel": Binding("wait_cancel"),
-    "snapshot": Binding(value=lambda o, a: o.snapshot(_text(a, "id")), reads=("status",)),
+    "snapshot": Binding(value=lambda o, a: o.snapshot(text_arg(a, "id")), reads=("status",)),
     "operations": Binding(value=lambda o, a: o.operations(), reads=("status",)),
     "active_count": Binding(value=lambda o, a: o.shown("active_count"), reads=("active_count",)),
     "feed": Binding(value=_feed, reads=("order", "feed_outcome", "feed_head", "next_seq")),

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, BinaryIO, Callable
+from typing import BinaryIO, Callable
 
 from opsref.conformance.bindings import BINDINGS, error_result
-from opsref.conformance.calls import BadInput, RegistryConfig, call_spec
-from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, JsonObject, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.calls import BadInput, RegistryConfig, call_spec, count_arg, ids_arg, text_arg
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, Json, JsonObject, LineReader, LineTooLong, decode, json_type
 from opsref.conformance.oracle import Result
 from opsref.conformance.protocol import protocol
 from opsref.impl import (
@@ -111,20 +111,20 @@ class Server:
         except (ArithmeticError, ValueError, MemoryError) as err:
             return internal(err)
 
-    def call(self, name: str, args: dict[str, Any]) -> Any:
+    def call(self, name: str, args: JsonObject) -> Json:
         r = self.registry
         if name == "register_operation":
-            kind = OperationKind(args["kind"])
+            id, kind = text_arg(args, "id"), OperationKind(text_arg(args, "kind"))
             r.register_operation(OperationSpec(
-                args["id"], kind, "owner", f"op {args['id']}", "conformance",
-                child_session_id=f"child-{args['id']}" if kind is OperationKind.MOB_MEMBER_CHILD else None,
+                id, kind, "owner", f"op {id}", "conformance",
+                child_session_id=f"child-{id}" if kind is OperationKind.MOB_MEMBER_CHILD else None,
                 expect_peer_channel=kind.expects_peer_channel()))
             return None
         if name in PER_ID:
-            PER_ID[name](r, args["id"])
+            PER_ID[name](r, text_arg(args, "id"))
             return None
         if name == "register_watcher":
-            return {"resolved": r.register_watcher(args["id"]).done()}
+            return {"resolved": r.register_watcher(text_arg(args, "id")).done()}
         if name == "terminate_owner":
             before = r.completion_feed().watermark()
             r.terminate_owner("owner gone")
@@ -132,7 +132,7 @@ class Server:
         if name == "collect_completed":
             return [{"id": i, "outcome": o.status.value} for i, o in r.collect_completed()]
         if name == "wait_begin":
-            self.handle = r.begin_wait_all("conformance", list(args["ids"]))
+            self.handle = r.begin_wait_all("conformance", ids_arg(args, "ids"))
             return {"done": self.handle.done()}
         if name == "wait_poll":
             h = self.handle
@@ -143,15 +143,15 @@ class Server:
                 self.handle.cancel()
             return None
         if name == "snapshot":
-            snap = r.snapshot(args["id"])
+            snap = r.snapshot(text_arg(args, "id"))
             return None if snap is None else snapshot_json(snap)
         if name == "operations":
-            ops = {s.id: snapshot_json(s) for s in r.list_operations()}
+            ops: JsonObject = {s.id: snapshot_json(s) for s in r.list_operations()}
             return {"active_count": r.active_count, "operations": dict(sorted(ops.items()))}
         if name == "active_count":
             return r.active_count
         if name == "feed":
-            batch = r.completion_feed().list_since(args["after"])
+            batch = r.completion_feed().list_since(count_arg(args, "after"))
             return {"watermark": batch.watermark, "entries": [
                 {"seq": e.seq, "id": e.operation_id, "outcome": e.terminal_outcome.status.value}
                 for e in batch.entries]}
@@ -206,7 +206,7 @@ class InProcess:
         self.server = server or server_for(machine)
         self.requests = 0
 
-    def request(self, call: str, args: dict[str, Any]) -> Result:
+    def request(self, call: str, args: JsonObject) -> Result:
         self.requests += 1
         return self.server.answer(json.dumps({"call": call, "args": args}))
 

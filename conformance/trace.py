@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import BinaryIO, Iterator
 
 from opsref.conformance.calls import FORMAT, BadInput, InputError, ProtocolConfig, validate_result
 from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, JsonObject, LineReader, LineTooLong, decode, describe, json_type
@@ -30,7 +30,7 @@ class TraceError(InputError):
 class Event:
     line: int
     call: str
-    args: dict[str, Any]
+    args: JsonObject
     result: JsonObject
     snapshot: JsonObject | None = None
     observation: bool = False  # a read the driver added to look at the state (not written to traces)

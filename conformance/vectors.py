@@ -16,9 +16,9 @@ import shutil
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any
+from typing import AbstractSet
 
-from opsref.conformance.calls import TRANSITIONS, Call, InputError, ProtocolConfig, RegistryConfig, alphabet
+from opsref.conformance.calls import TRANSITIONS, Call, InputError, ProtocolConfig, RegistryConfig, alphabet, count_arg, text_arg
 from opsref.conformance.drive import StateKey, feed_cursors, state_key
 from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, error_kind, snake
 from opsref.conformance.protocol import protocol
@@ -128,8 +128,9 @@ def feed_overflow(config: RegistryConfig) -> tuple[list[Call], set[str]]:
     n = 0
     while oracle.number("feed_head") < 2:
         n += 1
-        for call in (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
-                     ("cancel_operation", {"id": f"op{n}"})):
+        made: tuple[Call, ...] = (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
+                                  ("cancel_operation", {"id": f"op{n}"}))
+        for call in made:
             calls.append(call)
             oracle.call(*call)
     cursors = feed_cursors(oracle.number("feed_head"), oracle.number("next_seq"))
@@ -180,7 +181,7 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
     while frontier:
         config, oracle, path = frontier.popleft()
         for name, args in calls:
-            status = str(oracle.state.maps["status"].get(args["id"], "absent")) if "id" in args else "-"
+            status = str(oracle.state.maps["status"].get(text_arg(args, "id"), "absent")) if "id" in args else "-"
             after = oracle.clone()
             result = after.call(name, args)
             kind = _result_kind(result)
@@ -188,8 +189,8 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
                 ok = result["ok"]
                 kind = "ok_done" if isinstance(ok, dict) and ok["done"] else "ok_waiting"
             if name == "feed":
-                status = feed_cell(oracle, args["after"])
-            if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(args["id"]):
+                status = feed_cell(oracle, count_arg(args, "after"))
+            if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(text_arg(args, "id")):
                 status = "absent_used"  # untracked, but registered before (evicted or collected)
             key = (name, status, kind)
             if key not in found and (name in PER_OP_CALLS or name in ("wait_begin", "feed")):

@@ -78,7 +78,7 @@ def lockstep_machine(registry_class: type[OpsLifecycleRegistry]) -> type[RuleBas
             name, args = call
             if name == "register_fresh":
                 self.minted += 1
-                self.ids[args["slot"]] = f"{args['slot']}{self.minted}"
+                self.ids[str(args["slot"])] = f"{args['slot']}{self.minted}"
                 name, args = "register_operation", {"id": args["slot"], "kind": args["kind"]}
             self.last = name
             self.ask(name, self.bind(name, args))

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from opsref.conformance.calls import RegistryConfig
+from opsref.conformance.calls import RegistryConfig, count_arg
 from opsref.conformance.drive import drive_random
+from opsref.conformance.jsonline import Json, JsonObject
 from opsref.conformance.oracle import Oracle, SpecInconsistent, check_bindings
 from opsref.conformance.serve import InProcess, Server
 from opsref.spec.machine import Action
@@ -20,19 +21,21 @@ from opsref.spec.ops_lifecycle import build
 class InclusiveCursor(Server):
     """A feed read that returns the entry at `after` too."""
 
-    def call(self, name: str, args: dict[str, Any]) -> Any:
-        if name == "feed" and args["after"] > 0:
-            return super().call(name, {"after": args["after"] - 1})
+    def call(self, name: str, args: JsonObject) -> Json:
+        if name == "feed" and count_arg(args, "after") > 0:
+            return super().call(name, {"after": count_arg(args, "after") - 1})
         return super().call(name, args)
 
 
 class SmallFeed(Server):
     """A feed that keeps 8 entries instead of max(4 × max_completed, 1024)."""
 
-    def call(self, name: str, args: dict[str, Any]) -> Any:
+    def call(self, name: str, args: JsonObject) -> Json:
         value = super().call(name, args)
         if name == "feed":
-            value["entries"] = [e for e in value["entries"] if e["seq"] > value["watermark"] - 8]
+            assert isinstance(value, dict) and isinstance(value["entries"], list) and isinstance(value["watermark"], int)
+            watermark = value["watermark"]
+            value["entries"] = [e for e in value["entries"] if isinstance(e, dict) and count_arg(e, "seq") > watermark - 8]
         return value
 
 
