@@ -12,7 +12,7 @@ from opsref.conformance.bindings import CommsDrainBinding
 from opsref.impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase, RuntimeState, Unattached
 from opsref.spec.comms_drain import build
 from opsref.spec.model import Value
-from tests.disagreement import Disagreement, matches
+from tests.disagreement import Disagreement, Expected, matches
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")
@@ -61,9 +61,10 @@ class AttachReplacesAnyOwner(CommsDrainController):
 
 
 #: what each broken controller is caught by (tests.disagreement.Disagreement.brief)
-CAUGHT_BY = {
+CAUGHT_BY: dict[type[CommsDrainController], Expected] = {
     ExitAlwaysStops: ("notify_drain_exited", "phase", "exited_respawnable", "stopped"),
-    AbortIgnoresDestroyed: ("abort_all", "phase", "running", "stopped"),
+    # the destroyed session's drain is stopped (its phase), and so its task is no longer alive
+    AbortIgnoresDestroyed: [("abort_all", "phase", "running", "stopped"), ("abort_all", "task", "none", "alive")],
     AttachReplacesAnyOwner: ("set_peer_ingress_context", "answer", "refused with validation_failed", "accepted"),
 }
 

@@ -17,7 +17,7 @@ from opsref.impl.runtime_control import (
 )
 from opsref.spec.model import Value
 from opsref.spec.runtime_control import build
-from tests.disagreement import Disagreement, matches
+from tests.disagreement import Disagreement, Expected, matches
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")
@@ -116,7 +116,7 @@ class StopKeepsPendingInputs(RuntimeControlPlane):
 
 
 #: what each broken plane is caught by (tests.disagreement.Disagreement.brief)
-CAUGHT_BY = {
+CAUGHT_BY: dict[type[RuntimeControlPlane], Expected] = {
     ResetKeepsAccepted: ("reset_runtime", "input", "abandoned", "accepted"),
     RetireAcceptsLater: ("accept_input", "answer", "refused with not_ready", "accepted"),
     # a run ends in the state it began in (which run a test draws decides: attached or retired)
