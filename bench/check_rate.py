@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from opsref.conformance.calls import Config
+from opsref.conformance.calls import RegistryConfig
 from opsref.conformance.calls import alphabet
 from opsref.conformance.oracle import Oracle
 from opsref.conformance.trace import Header
@@ -29,7 +29,7 @@ OPSREF = str(Path(sys.executable).with_name("opsref"))
 
 def generate(path: Path, events: int, seed: int = 7) -> None:
     rng = random.Random(seed)
-    config = Config(64, 32)
+    config = RegistryConfig(64, 32)
     oracle = Oracle("reference", config)
     window = [f"op{n}" for n in range(4)]
     minted = len(window)

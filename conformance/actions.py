@@ -15,11 +15,11 @@ header's `config` is `{}`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
-from opsref.conformance.calls import Arg, BadInput, Call, CallSpec
-from opsref.conformance.jsonline import describe
-from opsref.conformance.oracle import Result, Ruling, snake
+from opsref.conformance.calls import Arg, BadInput, Call, CallSpec, ProtocolConfig
+from opsref.conformance.jsonline import Json, JsonObject, describe
+from opsref.conformance.oracle import Result, Ruling, as_json, snake, spec_value
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import State, Value, evaluate, initial_state
@@ -34,11 +34,18 @@ READS = frozenset({"observe", "observe_globals"})
 class NoConfig:
     """These machines take no configuration."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "config") -> "NoConfig":
+    def of(cls, config: ProtocolConfig) -> "NoConfig":
+        """`config` as this (a TypeError for the registry's configuration)."""
+        if not isinstance(config, cls):
+            raise TypeError(f"these machines take no configuration, not a {type(config).__name__}")
+        return config
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "config") -> "NoConfig":
         if not isinstance(data, dict):
             raise BadInput(where, f"expected an object, got {describe(data)}")
         for name in data:
@@ -97,7 +104,7 @@ def _machine(name: str, profile: str) -> Machine:
 class ActionOracle:
     """The spec's answer to each call, for a machine whose calls are its actions."""
 
-    def __init__(self, name: str, profile: str = "reference", config: NoConfig = NoConfig(),
+    def __init__(self, name: str, profile: str = "reference", config: ProtocolConfig = NoConfig(),
                  machine: Machine | None = None) -> None:
         self.machine = machine or _machine(name, profile)
         self.compiled = compile_machine(self.machine)
@@ -108,8 +115,8 @@ class ActionOracle:
         self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
 
-    def reset(self, config: NoConfig) -> None:
-        self.config = config
+    def reset(self, config: ProtocolConfig) -> None:
+        self.config = NoConfig.of(config)
         self.state: State = initial_state(self.machine, {})
         if self.walk is not None:
             self.walk = []
@@ -132,23 +139,23 @@ class ActionOracle:
     def ruling(self) -> Ruling:
         return Ruling(list(self._steps))
 
-    def observe(self, key: str) -> dict[str, Any]:
+    def observe(self, key: str) -> dict[str, Value]:
         return {f: self.state.get(self.machine, f, key) for f in self.per_id}
 
-    def observe_globals(self) -> dict[str, Any]:
+    def observe_globals(self) -> dict[str, Value]:
         return {f: self.state.get(self.machine, f) for f in self.globals}
 
-    def operations(self) -> dict[str, Any]:
+    def operations(self) -> JsonObject:
         """Everything observable: the globals and every id the state mentions."""
-        return {"globals": self.observe_globals(), "ids": {k: self.observe(k) for k in sorted(self.state.ids())}}
+        return {"globals": _shown(self.observe_globals()), "ids": {k: _shown(self.observe(k)) for k in sorted(self.state.ids())}}
 
-    def call(self, name: str, args: Mapping[str, Any]) -> Result:
+    def call(self, name: str, args: Mapping[str, Json]) -> Result:
         self._steps = []
         if name == "observe":
-            return {"ok": self.observe(args["id"])}
+            return {"ok": _shown(self.observe(str(args["id"])))}  # validated: an id
         if name == "observe_globals":
-            return {"ok": self.observe_globals()}
-        params: dict[str, Value] = dict(args)
+            return {"ok": _shown(self.observe_globals())}
+        params = {k: spec_value(v) for k, v in args.items()}
         returns = self.machine.action(name).returns
         pre = self.state.copy() if returns else None
         refused = self.compiled.apply(self.state, name, params)
@@ -158,12 +165,16 @@ class ActionOracle:
                 self.walk.append((name, params))
             if not returns or not self.evaluate_returns:
                 return {"ok": None}
-            return {"ok": {n: evaluate(self.machine, term, self.state, params, pre, name) for n, term in returns}}
+            return {"ok": {n: as_json(evaluate(self.machine, term, self.state, params, pre, name)) for n, term in returns}}
         payload = self.compiled.payload(name, refused, self.state, params)
-        return {"error": {"kind": snake(refused.error), **dict(payload)}}
+        return {"error": {"kind": snake(refused.error), **{k: as_json(v) for k, v in payload}}}
 
 
-def _values(arg: Arg, ids: list[str]) -> list[Any]:
+def _shown(values: dict[str, Value]) -> JsonObject:
+    return {k: as_json(v) for k, v in values.items()}
+
+
+def _values(arg: Arg, ids: list[str]) -> list[Json]:
     if arg.kind == "id":
         return list(ids)
     if arg.kind == "bool":
@@ -188,4 +199,5 @@ def alphabet(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
 
 def probes(calls: Mapping[str, CallSpec], ids: list[str]) -> list[Call]:
     """The reads that show everything observable about `ids`."""
-    return [("observe", {"id": i}) for i in ids] + ([("observe_globals", {})] if "observe_globals" in calls else [])
+    out: list[Call] = [("observe", {"id": i}) for i in ids]
+    return out + ([("observe_globals", {})] if "observe_globals" in calls else [])

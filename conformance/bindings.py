@@ -8,8 +8,9 @@ by the driver in-process, by mutation runs and by the lock-step tests.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
+from opsref.conformance.jsonline import Json, JsonObject
 from opsref.impl import (
     AlreadyRegisteredError, OperationKind, OperationResult, OperationSpec, OpsLifecycleError, OpsLifecycleRegistry,
 )
@@ -19,20 +20,21 @@ from opsref.impl.comms_drain import (
 from opsref.impl.mob_adapter import MobError, MobOpsAdapter
 from opsref.impl.runtime_control import NotFoundError, RuntimeControlError, RuntimeControlPlane
 
-Result = dict[str, Any]
+#: an answer: {"ok": value} or {"error": {"kind": ..., fields}} (conformance.oracle.Result)
+Result = JsonObject
 
 
 class Binding(Protocol):
-    def act(self, name: str, args: Mapping[str, Any]) -> Result: ...
+    def act(self, name: str, args: Mapping[str, Json]) -> Result: ...
 
-    def observe(self, key: str) -> dict[str, Any]: ...
+    def observe(self, key: str) -> JsonObject: ...
 
-    def observe_globals(self) -> dict[str, Any]: ...
+    def observe_globals(self) -> JsonObject: ...
 
 
 def error_result(err: Exception, fields: tuple[str, ...] = ("state",)) -> Result:
     """An implementation error: its kind, message, and the named fields it carries."""
-    out: dict[str, Any] = {"kind": str(getattr(err, "kind", "internal")), "message": str(err)}
+    out: JsonObject = {"kind": str(getattr(err, "kind", "internal")), "message": str(err)}
     for name in fields:
         if hasattr(err, name):
             value = getattr(err, name)
@@ -41,6 +43,20 @@ def error_result(err: Exception, fields: tuple[str, ...] = ("state",)) -> Result
 
 
 # --------------------------------------------------------------------------- comms drain
+
+
+def _int(value: Json) -> int:
+    """A validated count argument."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected a count, got {value!r}")
+    return value
+
+
+def _json(value: object) -> Json:
+    """What an implementation method returned, as the protocol answers it (a bool or an id)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"no protocol answer for {value!r}")
 
 
 def _runtime_name(n: int) -> str | None:
@@ -65,7 +81,7 @@ class CommsDrainBinding:
     def __init__(self, controller: CommsDrainController | None = None) -> None:
         self.impl = controller or CommsDrainController()
 
-    def act(self, name: str, args: Mapping[str, Any]) -> Result:
+    def act(self, name: str, args: Mapping[str, Json]) -> Result:
         sid = str(args.get("id", ""))
         c = self.impl
         calls: dict[str, Callable[[], object]] = {
@@ -73,7 +89,7 @@ class CommsDrainBinding:
             "destroy_runtime": lambda: c.destroy_runtime(sid),
             "unregister_session": lambda: c.unregister_session(sid),
             "set_peer_ingress_context": lambda: c.set_peer_ingress_context(
-                sid, bool(args["keep_alive"]), _runtime_name(args["comms_runtime"]), _mob_name(args["mob"])),
+                sid, bool(args["keep_alive"]), _runtime_name(_int(args["comms_runtime"])), _mob_name(_int(args["mob"]))),
             "stop_drain": lambda: c.stop_drain(sid),
             "notify_drain_exited": lambda: c.notify_drain_exited(sid, DrainExitReason(args["reason"])),
             "drain_task_panicked": lambda: c.drain_task_panicked(sid),
@@ -86,9 +102,9 @@ class CommsDrainBinding:
         except CommsDrainError as err:
             return error_result(err)
         answer = self.RETURNS.get(name)
-        return {"ok": None if answer is None else {answer: returned}}
+        return {"ok": None if answer is None else {answer: _json(returned)}}
 
-    def observe(self, key: str) -> dict[str, Any]:
+    def observe(self, key: str) -> JsonObject:
         snap = self.impl.snapshot(key)
         if snap is None:
             return {"session": "torn_down" if self.impl.ever_registered(key) else "absent", "runtime": "initializing",
@@ -104,7 +120,7 @@ class CommsDrainBinding:
             "owner_mob": _number(owner.mob_id) if isinstance(owner, MobOwned) else 0,
         }
 
-    def observe_globals(self) -> dict[str, Any]:
+    def observe_globals(self) -> JsonObject:
         return {}
 
 
@@ -135,7 +151,7 @@ class MobAdapterBinding:
                 return index, registry
         return 0, self.registries[0]
 
-    def act(self, name: str, args: Mapping[str, Any]) -> Result:
+    def act(self, name: str, args: Mapping[str, Json]) -> Result:
         session, op = str(args.get("session", "")), str(args.get("op", ""))
         self.next_op = op
         a = self.adapter
@@ -157,7 +173,7 @@ class MobAdapterBinding:
             return error_result(err, ("id", "status", "action"))
         # the operation id the seed returns; none ("") when no live operation is resolved
         answers_operation = name in ("mark_member_provisioned", "active_operation_id_for_session")
-        return {"ok": {"operation": returned} if answers_operation else None}
+        return {"ok": {"operation": _json(returned)} if answers_operation else None}
 
     def register_member_operation(self, session: str, op: str) -> None:
         """The runtime registers the member's operation itself, in the registry the session's
@@ -172,16 +188,16 @@ class MobAdapterBinding:
             id=op, kind=OperationKind.MOB_MEMBER_CHILD, owner_session_id="owner", display_name="mob/member",
             source_label="mob_member", child_session_id=session, expect_peer_channel=True))
 
-    def registry(self, args: Mapping[str, Any]) -> OpsLifecycleRegistry:
-        index = int(args["registry"])
+    def registry(self, args: Mapping[str, Json]) -> OpsLifecycleRegistry:
+        index = _int(args["registry"])
         if index not in self.registries:
             self.registries[index] = OpsLifecycleRegistry()
         return self.registries[index]
 
-    def observe(self, key: str) -> dict[str, Any]:
+    def observe(self, key: str) -> JsonObject:
         index, registry = self.holder(key)
         snap = registry.snapshot(key)
-        ops: dict[str, Any] = {"status": "absent", "child": "", "reg": 0, "peer_ready": False, "progress": 0}
+        ops: JsonObject = {"status": "absent", "child": "", "reg": 0, "peer_ready": False, "progress": 0}
         if snap is not None:
             ops = {"status": snap.status.value, "child": snap.child_session_id or "", "reg": index,
                    "peer_ready": snap.peer_ready, "progress": snap.progress_count}
@@ -190,7 +206,7 @@ class MobAdapterBinding:
         binding = next(n for n, r in self.registries.items() if r is used) if bound else 0
         return {**ops, "bound": bound, "binding": binding}
 
-    def observe_globals(self) -> dict[str, Any]:
+    def observe_globals(self) -> JsonObject:
         return {}
 
 
@@ -211,10 +227,10 @@ class RuntimeControlBinding:
 
     def __init__(self, plane_class: type[RuntimeControlPlane] = RuntimeControlPlane) -> None:
         self.plane = plane_class()
-        self.report: dict[str, Any] = {"report": "none", **{f"report_{n}": 0 for names in REPORT_COUNTS.values()
+        self.report: JsonObject = {"report": "none", **{f"report_{n}": 0 for names in REPORT_COUNTS.values()
                                                                for n in names}}
 
-    def act(self, name: str, args: Mapping[str, Any]) -> Result:
+    def act(self, name: str, args: Mapping[str, Json]) -> Result:
         call_args = [self.RID] + ([str(args["input"])] if "input" in args else [])
         method = "reset" if name == "reset_runtime" else name  # `reset` is a protocol call of its own
         try:
@@ -228,14 +244,14 @@ class RuntimeControlBinding:
             return {"ok": {f"inputs_{n}": counts[f"inputs_{n}"] for n in REPORT_COUNTS[method]}}
         return {"ok": None}
 
-    def observe(self, key: str) -> dict[str, Any]:
+    def observe(self, key: str) -> JsonObject:
         try:
             state = self.plane.input_state(self.RID, key)
         except NotFoundError:
             state = None
         return {"input": "none" if state is None else state.value}
 
-    def observe_globals(self) -> dict[str, Any]:
+    def observe_globals(self) -> JsonObject:
         try:
             runtime = self.plane.runtime_state(self.RID).value
         except NotFoundError:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Mapping, Protocol
 
-from opsref.conformance.jsonline import describe
+from opsref.conformance.jsonline import Json, JsonObject, describe
 from opsref.spec.ops_lifecycle import KIND, configuration
 
 FORMAT = "opsref.trace/1"
@@ -44,7 +44,7 @@ class CallSpec:
     args: tuple[Arg, ...]
     returns: str  # one line for --help and docs
 
-    def validate(self, args: Any, where: str = "args") -> dict[str, Any]:
+    def validate(self, args: object, where: str = "args") -> JsonObject:
         """The arguments if they are well-formed; otherwise `BadInput` naming the field."""
         if not isinstance(args, dict):
             raise BadInput(where, f"expected an object, got {describe(args)}")
@@ -67,34 +67,34 @@ class CallSpec:
         return tuple(a.name for a in self.args)
 
 
-def _check_id(value: Any, where: str) -> None:
+def _check_id(value: object, where: str) -> None:
     if not isinstance(value, str) or not value:
         raise BadInput(where, f"expected a non-empty string (an operation id), got {describe(value)}")
 
 
-def _check_ids(value: Any, where: str) -> None:
+def _check_ids(value: object, where: str) -> None:
     if not isinstance(value, list):
         raise BadInput(where, f"expected a list of operation ids, got {describe(value)}")
     for n, item in enumerate(value):
         _check_id(item, f"{where}[{n}]")
 
 
-def _check_kind(value: Any, where: str) -> None:
+def _check_kind(value: object, where: str) -> None:
     if value not in KIND.members:
         raise BadInput(where, f"expected one of {', '.join(KIND.members)}, got {describe(value)}")
 
 
-def _check_count(value: Any, where: str) -> None:
+def _check_count(value: object, where: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise BadInput(where, f"expected an integer >= 0, got {describe(value)}")
 
 
-def _check_bool(value: Any, where: str) -> None:
+def _check_bool(value: object, where: str) -> None:
     if not isinstance(value, bool):
         raise BadInput(where, f"expected true or false, got {describe(value)}")
 
 
-def _check_member(value: Any, where: str, members: tuple[str, ...]) -> None:
+def _check_member(value: object, where: str, members: tuple[str, ...]) -> None:
     if value not in members:
         raise BadInput(where, f"expected one of {', '.join(members)}, got {describe(value)}")
 
@@ -125,16 +125,36 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
     CallSpec("persist_and_recover", (), "null"),
 )}
 
+class ProtocolConfig(Protocol):
+    """A machine's configuration as its protocol carries it (`RegistryConfig`,
+    `actions.NoConfig`): its JSON (the trace header, `reset`) and the values of the spec's
+    configuration fields it sets."""
+
+    def to_json(self) -> JsonObject: ...
+
+    def spec_config(self) -> dict[str, bool | int]: ...
+
+
 @dataclass(frozen=True)
-class Config:
+class RegistryConfig:
+    """The registry's configuration as the protocol's `reset` carries it (what `drive` runs under);
+    not `spec.machine.CheckConfig`, the values of rigid fields a bounded proof runs under."""
+
     max_completed: int = 256
     max_concurrent: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"max_completed": self.max_completed, "max_concurrent": self.max_concurrent}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "config") -> "Config":
+    def of(cls, config: ProtocolConfig) -> "RegistryConfig":
+        """`config` as the registry's (a TypeError for another machine's configuration)."""
+        if not isinstance(config, cls):
+            raise TypeError(f"the registry takes a RegistryConfig, not {type(config).__name__}")
+        return config
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "config") -> "RegistryConfig":
         if not isinstance(data, dict):
             raise BadInput(where, f"expected an object, got {describe(data)}")
         for name in data:
@@ -151,7 +171,7 @@ class Config:
         return configuration(self.max_completed, self.max_concurrent)
 
 
-def call_spec(name: Any, where: str = "call") -> CallSpec:
+def call_spec(name: object, where: str = "call") -> CallSpec:
     if not isinstance(name, str):
         raise BadInput(where, f"expected a call name, got {describe(name)}")
     try:
@@ -160,7 +180,7 @@ def call_spec(name: Any, where: str = "call") -> CallSpec:
         raise BadInput(where, f"unknown call {name!r}") from None
 
 
-def validate_result(result: Any, where: str = "result") -> Mapping[str, Any]:
+def validate_result(result: object, where: str = "result") -> JsonObject:
     """`{"ok": value}` or `{"error": {"kind": string, ...}}`."""
     if not isinstance(result, dict) or len(result) != 1 or not ({"ok", "error"} & set(result)):
         raise BadInput(where, f'expected {{"ok": value}} or {{"error": {{"kind": ...}}}}, got {describe(result)}')
@@ -173,7 +193,7 @@ def validate_result(result: Any, where: str = "result") -> Mapping[str, Any]:
 
 # --------------------------------------------------------------------------- JSON Schema
 
-_ARG_SCHEMA: dict[str, dict[str, Any]] = {
+_ARG_SCHEMA: dict[str, JsonObject] = {
     "id": {"type": "string", "minLength": 1},
     "ids": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "kind": {"enum": list(KIND.members)},
@@ -182,11 +202,11 @@ _ARG_SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
-def arg_schema(arg: Arg) -> dict[str, Any]:
+def arg_schema(arg: Arg) -> JsonObject:
     return {"enum": list(arg.members)} if arg.kind == "enum" else _ARG_SCHEMA[arg.kind]
 
 
-def _event_schema(c: CallSpec, snapshot: dict[str, Any]) -> dict[str, Any]:
+def _event_schema(c: CallSpec, snapshot: JsonObject) -> JsonObject:
     return {
         "type": "object",
         "required": ["call", "args", "result"],
@@ -201,12 +221,12 @@ def _event_schema(c: CallSpec, snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> dict[str, Any]:
+def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> JsonObject:
     """The JSON Schema of one trace line (header or event), derived from `CALLS` and the
     call tables of the other machines (`others`: machine -> calls; see conformance/protocol.py)."""
-    events = [_event_schema(c, {"$ref": "#/$defs/operations"}) for c in CALLS.values()]
+    events: list[Json] = [_event_schema(c, {"$ref": "#/$defs/operations"}) for c in CALLS.values()]
     events += [_event_schema(c, {"type": "object"}) for table in (others or {}).values() for c in table.values()]
-    snapshot = {
+    snapshot: JsonObject = {
         "type": "object", "additionalProperties": False,
         "required": ["status", "kind", "peer_ready", "progress", "watchers", "outcome"],
         "properties": {
@@ -250,9 +270,40 @@ def schema(others: Mapping[str, Mapping[str, CallSpec]] | None = None) -> dict[s
 
 # --------------------------------------------------------------------------- the driver's alphabet
 
-Call = tuple[str, dict[str, Any]]
+#: one protocol call: its name and its arguments
+Call = tuple[str, JsonObject]
 
-CONFIGS = (Config(1, None), Config(2, 1), Config(0, None), Config(3, 2))
+
+# validated arguments (CallSpec.validate) read as what they are; a TypeError means a caller
+# passed arguments that were never validated
+
+def text_arg(args: Mapping[str, Json], name: str) -> str:
+    """A string argument: an id, a kind, an enum member."""
+    value = args[name]
+    if not isinstance(value, str):
+        raise TypeError(f"argument {name} is not a string: {value!r}")
+    return value
+
+
+def count_arg(args: Mapping[str, Json], name: str) -> int:
+    value = args[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"argument {name} is not a count: {value!r}")
+    return value
+
+
+def ids_arg(args: Mapping[str, Json], name: str) -> list[str]:
+    value = args[name]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"argument {name} is not a list of ids: {value!r}")
+    return [str(v) for v in value]
+
+
+def ids_in(value: Json) -> list[str]:
+    """The ids an id or ids argument names, in order."""
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+CONFIGS = (RegistryConfig(1, None), RegistryConfig(2, 1), RegistryConfig(0, None), RegistryConfig(3, 2))
 
 #: the reads that show everything observable, made after each sequence in exhaustive mode
 PROBES: list[Call] = [("operations", {}), ("wait_poll", {}), ("feed", {"after": 0}), ("feed", {"after": 1})]
@@ -265,11 +316,12 @@ OBSERVATION: list[Call] = [("operations", {})]
 CURSORS = (0, 1, 2, 3)
 
 
-def _domain(kind: str, members: tuple[str, ...], ids: list[str]) -> list[Any]:
+def _domain(kind: str, members: tuple[str, ...], ids: list[str]) -> list[Json]:
     if kind == "id":
         return list(ids)
     if kind == "ids":
-        return [[]] + [[i] for i in ids] + [list(p) for p in itertools.permutations(ids, 2)] + [[ids[0], ids[0]]]
+        lists: list[list[str]] = [[], *([i] for i in ids), *(list(p) for p in itertools.permutations(ids, 2)), [ids[0], ids[0]]]
+        return [list[Json](each) for each in lists]
     if kind == "count":
         return list(CURSORS)
     if kind == "bool":

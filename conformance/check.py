@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
+from opsref.conformance.jsonline import Json
 from opsref.conformance.oracle import agrees, same_json
 from opsref.conformance.protocol import protocol
 from opsref.conformance.trace import Event, Header
@@ -16,8 +17,8 @@ from opsref.conformance.trace import Event, Header
 class Divergence:
     event: Event
     what: str                     # "result" or "snapshot"
-    expected: Any
-    observed: Any
+    expected: Json
+    observed: Json
     preceding: tuple[Event, ...]  # the events just before, oldest first
     explanation: tuple[str, ...]  # the spec guard or effects that decide it
 

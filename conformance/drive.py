@@ -35,15 +35,17 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
-from opsref.conformance.calls import CONFIGS, Call, Config, alphabet
+from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet, ids_in
+from opsref.conformance.jsonline import Json, JsonObject
 from opsref.conformance.actions import ActionOracle
-from opsref.conformance.oracle import READS, Oracle, SpecOracle, agrees
+from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, agrees
 from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.conformance.process import Implementation, ImplementationFailed
 from opsref.conformance.trace import Event
 from opsref.spec.machine import Machine
+from opsref.spec.model import Value
 from opsref.spec.ops_lifecycle import KIND
 
 
@@ -77,19 +79,27 @@ class Outcome:
         return sum(e.observation for e in self.events)
 
 
+#: a spec state as pruning compares it: every global, every map's entries
+StateKey = tuple[frozenset[tuple[str, Value]], frozenset[tuple[str, frozenset[tuple[Value, Value]]]]]
+
+
+#: a spec state under the configuration it was reached in (what the driver's searches key on)
+ConfiguredKey = tuple[ProtocolConfig, StateKey]
+
+
 class Endpoint(Protocol):
     """Anything that answers protocol requests: a child process or an in-process server."""
 
     requests: int
 
-    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]: ...
+    def request(self, call: str, args: JsonObject) -> Result: ...
 
     def verify_quiet(self) -> None:
         """Raise ImplementationFailed if it answered more than one line to a request."""
 
 
-def run(impl: Endpoint, oracle: SpecOracle, config: Any, calls: list[Call], probes: list[Call] | None = None,
-        reached: Callable[[Any], None] | None = None, observe: list[Call] | None = None,
+def run(impl: Endpoint, oracle: SpecOracle, config: ProtocolConfig, calls: list[Call], probes: list[Call] | None = None,
+        reached: Callable[[SpecOracle], None] | None = None, observe: list[Call] | None = None,
         reads: frozenset[str] = frozenset()) -> Outcome:
     """Reset both sides, then make every call on both; stop at the first mismatch. With
     `observe`, those reads follow every call not in `reads` (so a wrong state shows where it
@@ -103,7 +113,7 @@ def run(impl: Endpoint, oracle: SpecOracle, config: Any, calls: list[Call], prob
     oracle.reset(config)
     events: list[Event] = []
 
-    def make(name: str, args: dict[str, Any], observation: bool = False) -> bool:
+    def make(name: str, args: JsonObject, observation: bool = False) -> bool:
         observed = impl.request(name, args)
         expected = oracle.call(name, args)
         events.append(Event(len(events) + 2, name, args, observed, observation=observation))
@@ -128,10 +138,9 @@ def run(impl: Endpoint, oracle: SpecOracle, config: Any, calls: list[Call], prob
 
 @dataclass
 class Failure:
-    config: Any
+    config: ProtocolConfig
     calls: list[Call]
     outcome: Outcome
-    found_after: int  # sequences tried before the first failure
     reproduced: bool = True  # False: the sequence passed when run again (not shrunk)
 
 
@@ -182,12 +191,14 @@ def shrink(attempt_run: Callable[[list[Call]], Outcome], calls: list[Call], ids:
     for _, args in calls:
         for name, value in args.items():
             if name in id_args:
-                for one in (value if isinstance(value, list) else [value]):
+                for one in ids_in(value):
                     seen.setdefault(one, ids[len(seen)] if len(seen) < len(ids) else one)
 
-    def rename(args: dict[str, Any]) -> dict[str, Any]:
-        return {name: ([seen[i] for i in value] if isinstance(value, list) else seen[value])
-                if name in id_args else value for name, value in args.items()}
+    def new_ids(value: Json) -> Json:
+        return list[Json](seen[i] for i in ids_in(value)) if isinstance(value, list) else seen[str(value)]
+
+    def rename(args: JsonObject) -> JsonObject:
+        return {name: new_ids(value) if name in id_args else value for name, value in args.items()}
 
     renamed = [(name, rename(args)) for name, args in calls]
     found = attempt(renamed)
@@ -202,12 +213,12 @@ class Plan:
     (`--config`, else the protocol's) and which calls (`--calls`, `--exclude`)."""
 
     proto: "MachineProtocol"
-    configs: tuple[Any, ...] = ()
+    configs: tuple[ProtocolConfig, ...] = ()
     only: frozenset[str] | None = None
     exclude: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, machine: str, configs: tuple[Any, ...] = (), only: frozenset[str] | None = None,
+    def of(cls, machine: str, configs: tuple[ProtocolConfig, ...] = (), only: frozenset[str] | None = None,
            exclude: frozenset[str] = frozenset()) -> "Plan":
         proto = protocol(machine)
         return cls(proto, configs or proto.configs, only, exclude)
@@ -242,9 +253,9 @@ def _phase(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> tuple[str
             continue
         for arg, value in call[1].items():
             if arg in id_args and isinstance(value, list):
-                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in value})) + "}")
+                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in ids_in(value)})) + "}")
             elif arg in id_args:
-                out.append(str(state.get(machine, name, value)))
+                out.append(str(state.get(machine, name, str(value))))
     return tuple(out) or ("-",)
 
 
@@ -258,7 +269,7 @@ def step_cell(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> Cell:
 
 def random_sequences(rng: random.Random, ids: list[str], depth: int, machine: str = "ops_lifecycle",
                      plan: Plan | None = None, reached: set[Cell] | None = None,
-                     ) -> Iterator[tuple[Any, list[Call]]]:
+                     ) -> Iterator[tuple[ProtocolConfig, list[Call]]]:
     """Endless random sequences; `reached` collects the cells they cover. For the registry:
     registrations are weighted up so that ops exist to act on, and now and then the oldest
     id of the pool is swapped for a fresh one: ids are never reused, so a fixed pool would
@@ -326,14 +337,15 @@ def _steer(rng: random.Random, guide: Oracle, call: Call, window: list[str]) -> 
     return ("feed", {"after": max(0, rng.choice(choices))})
 
 
-def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call]:
+def _long_sequence(rng: random.Random, ids: list[str], config: ProtocolConfig) -> list[Call]:
     """Registrations and terminal transitions of fresh ids until the feed has overflowed a
     few times, other calls mixed in; once it overflows, every step is followed by a read
     around the oldest entry kept, and the sequence ends with reads around it and the
     watermark."""
+    limit = RegistryConfig.of(config).max_concurrent
     guide = Oracle("reference", config)
     capacity = guide.number("feed_capacity")
-    if config.max_concurrent == 0:  # nothing can be registered, so nothing completes
+    if limit == 0:  # nothing can be registered, so nothing completes
         return [("feed", {"after": 0})]
     pool = alphabet(list(ids))
     live: list[str] = []
@@ -357,7 +369,7 @@ def _long_sequence(rng: random.Random, ids: list[str], config: Any) -> list[Call
             call, live = ("terminate_owner", {}), []
         else:
             call = _steer(rng, guide, rng.choice(pool), list(ids))
-        if guide.number("active_count") == config.max_concurrent and call[0] == "register_operation":
+        if guide.number("active_count") == limit and call[0] == "register_operation":
             call, live = ("terminate_owner", {}), []
         before = guide.number("next_seq")
         guide.call(*call)
@@ -381,7 +393,7 @@ def feed_cursors(head: int, watermark: int) -> tuple[int, ...]:
 
 
 def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan, reached: set[Cell],
-                      ) -> Iterator[tuple[Any, list[Call]]]:
+                      ) -> Iterator[tuple[ProtocolConfig, list[Call]]]:
     """Random sequences steered by the reference spec toward what no sequence has done yet.
     Each step looks at every call of the alphabet in the state reached (the spec's answer,
     its cell, the state it leads to) and draws from, in turn of preference: calls whose cell
@@ -396,9 +408,9 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     proto = plan.proto
     calls = [c for c in plan.alphabet(ids) if c[0] not in proto.reads]
     id_args = proto.id_args()
-    known: dict[Any, list[tuple[Call, Cell, Any]]] = {}  # state -> (call, cell, next state)
-    entered: set[Any] = set()
-    dead: set[Any] = set()  # states in which the spec accepts nothing
+    known: dict[ConfiguredKey, list[tuple[Call, Cell, ConfiguredKey]]] = {}  # state -> (call, cell, next state)
+    entered: set[ConfiguredKey] = set()
+    dead: set[ConfiguredKey] = set()  # states in which the spec accepts nothing
     while True:
         config = rng.choice(plan.configs)
         guide = proto.oracle("reference", config)
@@ -442,14 +454,14 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
 
 @functools.lru_cache(maxsize=8)
 def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, count: int,
-                    ) -> tuple[tuple[Any, tuple[Call, ...]], ...]:
+                    ) -> tuple[tuple[ProtocolConfig, tuple[Call, ...]], ...]:
     """The first `count` random sequences for a seed, computed once per process (they do
     not depend on the spec under test: mutation runs replay the same ones on every mutant)."""
     sequences = random_sequences(random.Random(seed), list(ids), depth, machine)
     return tuple((config, tuple(calls)) for config, calls in itertools.islice(sequences, count))
 
 
-def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], config: Any,
+def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], config: ProtocolConfig,
                  calls: list[Call]) -> Outcome:
     """`run`, reading the whole observable state after every call that may change it."""
     return run(impl, oracle, config, calls, observe=plan.observation(ids), reads=plan.proto.reads)
@@ -476,9 +488,9 @@ def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: 
                 small, shrunk = shrink(attempt, calls, ids, plan.proto.id_args())
             except NotReproduced:  # report what failed, as it failed
                 return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                                   Failure(config, calls[: outcome.at_call + 1], outcome, n + 1, reproduced=False))
+                                   Failure(config, calls[: outcome.at_call + 1], outcome, reproduced=False))
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                               Failure(config, small, shrunk, n + 1))
+                               Failure(config, small, shrunk))
         now = time.perf_counter()
         if progress is not None and now - last > 2:
             last = now
@@ -494,11 +506,11 @@ def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
     for _, args in calls:
         for name, value in args.items():
             if name in id_args:
-                seen.update(dict.fromkeys(value if isinstance(value, list) else [value]))
+                seen.update(dict.fromkeys(ids_in(value)))
     return list(seen)
 
 
-def state_key(oracle: SpecOracle) -> Any:
+def state_key(oracle: SpecOracle) -> StateKey:
     """The spec state (what pruning compares: the oracle keeps nothing beside it)."""
     s = oracle.state
     return frozenset(s.globals.items()), frozenset((name, frozenset(m.items())) for name, m in s.maps.items())
@@ -520,8 +532,8 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: 
     depth = depth or phase_depth(plan, ids)
     started = last = time.perf_counter()
     sequences = 0
-    seen: set[Any] = set()
-    frontier: deque[tuple[Any, list[Call]]] = deque((config, []) for config in plan.configs[:2])
+    seen: set[ConfiguredKey] = set()
+    frontier: deque[tuple[ProtocolConfig, list[Call]]] = deque((config, []) for config in plan.configs[:2])
     while frontier:  # breadth first over every config at once: the first failure is a shortest one
         config, prefix = frontier.popleft()
         for call in calls:
@@ -529,12 +541,12 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: 
             sequences += 1
             # after a call that may change state, look at everything observable: a difference
             # the spec state does not show (and pruning would hide) surfaces here
-            keys: list[Any] = []
+            keys: list[ConfiguredKey] = []
             outcome = run(impl, oracle, config, sequence, [] if call[0] in proto.reads else probes,
                           lambda reached: keys.append((config, state_key(reached))))
             if outcome.mismatch is not None:
                 return DriveResult(sequences, impl.requests, time.perf_counter() - started,
-                                   Failure(config, sequence, outcome, sequences))
+                                   Failure(config, sequence, outcome))
             if len(sequence) < depth and call[0] not in proto.reads:
                 key = keys[0]
                 if not prune or key not in seen:
@@ -549,7 +561,7 @@ def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: 
 
 
 @functools.lru_cache(maxsize=32)
-def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[Any, ...], calls: tuple[str, ...],
+def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[ProtocolConfig, ...], calls: tuple[str, ...],
                  limit: int) -> int:
     proto = protocol(machine)
     alphabet = [c for c in proto.make_alphabet(list(ids)) if c[0] in calls and c[0] not in proto.reads]
@@ -559,7 +571,7 @@ def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[Any, ...], c
     for config in configs:
         root = proto.oracle("reference", config)
         seen = {state_key(root)}
-        frontier: deque[tuple[Any, int]] = deque([(root, 0)])
+        frontier: deque[tuple[SpecOracle, int]] = deque([(root, 0)])
         while frontier and not every <= found.keys() and len(seen) < PHASE_STATES:
             oracle, length = frontier.popleft()
             if length >= limit:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable
+from typing import Callable, Union
 
 #: the longest line read, newline excluded: a trace event with a snapshot of thousands of ops fits
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -23,6 +23,12 @@ MAX_DEPTH = 32
 #: the largest integer magnitude: a signed 64-bit integer's
 MAX_INTEGER = 2**63 - 1
 _MAX_DIGITS = len(str(MAX_INTEGER))
+
+#: a JSON value as `decode` answers it (and as the protocol's messages are built): read it
+#: with isinstance, as its type is JSON's, not the program's
+Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]
+#: a JSON object: a protocol message, an answer, a trace line
+JsonObject = dict[str, Json]
 
 
 class BadJson(Exception):
@@ -93,7 +99,7 @@ class LineReader:
                 self._ended = True
 
 
-def json_type(value: Any) -> str:
+def json_type(value: object) -> str:
     """The JSON name of a decoded value's type: null, boolean, number, string, array, object."""
     if value is None:
         return "null"
@@ -124,11 +130,11 @@ def _number(text: str) -> float:
     return value
 
 
-def _constant(name: str) -> Any:
+def _constant(name: str) -> Json:
     raise BadJson(f"{name} is not JSON")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _object(pairs: list[tuple[str, Json]]) -> JsonObject:
     value = dict(pairs)
     if len(value) != len(pairs):
         seen: set[str] = set()
@@ -139,8 +145,8 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
-def _depth_within(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
+def _depth_within(value: Json, limit: int) -> bool:
+    stack: list[tuple[Json, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
@@ -157,7 +163,7 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_
                            parse_constant=_constant)
 
 
-def decode(line: bytes | str) -> Any:
+def decode(line: bytes | str) -> Json:
     """The value of one line of strict JSON, or `BadJson` saying what is wrong with it."""
     if isinstance(line, bytes):
         try:
@@ -167,7 +173,7 @@ def decode(line: bytes | str) -> Any:
     else:
         text = line
     try:
-        value = _STRICT.decode(text)
+        value: Json = _STRICT.decode(text)
     except json.JSONDecodeError as err:
         end = len(text.rstrip())
         if err.pos >= end:
@@ -181,7 +187,7 @@ def decode(line: bytes | str) -> Any:
     return value
 
 
-def describe(value: Any) -> str:
+def describe(value: object) -> str:
     """A value for a message: its JSON type and its start (`object {"x": 1}`, `null`)."""
     if value is None:
         return "null"

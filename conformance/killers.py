@@ -7,13 +7,12 @@ against `impl/`) live here, in the layer that owns simulation and the protocol.
 
 from __future__ import annotations
 
-from typing import Any
-
 from opsref.conformance.drive import drive_exhaustive, first_sequences, run
 from opsref.conformance.oracle import SpecInconsistent
 from opsref.conformance.protocol import protocol
 from opsref.conformance.serve import InProcess
 from opsref.conformance.simulate import simulate
+from opsref.conformance.trace import Event
 from opsref.proofs.mutants import Killers, by_proof
 from opsref.spec.machine import Machine
 
@@ -41,7 +40,7 @@ def by_differential(mutant: Machine, runs: int = 150, depth: int = 25) -> list[s
     return [] if found is None else [_first_difference(found.outcome.events, found.outcome.mismatch or 0)]
 
 
-def _first_difference(events: list[Any], index: int) -> str:
+def _first_difference(events: list[Event], index: int) -> str:
     e = events[index]
     answer = str(e.result)
     answer = answer if len(answer) <= 200 else answer[:197] + "..."  # a feed read can hold 1,024 entries

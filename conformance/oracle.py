@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Self
+from typing import Callable, Mapping, Protocol, Self
 
-from opsref.conformance.calls import CALLS, TRANSITIONS, Config
+from opsref.conformance.calls import CALLS, TRANSITIONS, ProtocolConfig, RegistryConfig, count_arg, text_arg, ids_arg
+from opsref.conformance.jsonline import Json, JsonObject
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import Accepted, State, Value, evaluate, initial_state
@@ -25,7 +26,29 @@ from opsref.spec.registry import MACHINES
 from opsref.spec.render import effect_text, guard_text
 from opsref.spec.terms import Lit, Term, Var, substitute, walk
 
-Result = dict[str, Any]  # {"ok": value} or {"error": {"kind": ..., fields}}
+Result = JsonObject  # {"ok": value} or {"error": {"kind": ..., fields}}
+
+
+def as_json(value: Value) -> Json:
+    """A spec value as the protocol shows it: a set of ids as a sorted list."""
+    return list[Json](sorted(value)) if isinstance(value, frozenset) else value
+
+
+def spec_value(value: Json) -> Value:
+    """A validated argument as a spec parameter: a list of ids as a set."""
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return frozenset(str(v) for v in value)
+    raise SpecInconsistent(f"no spec value for the argument {value!r}")
+
+
+def error_kind(result: Result) -> str:
+    """`ok`, or the kind of an error result."""
+    if "ok" in result:
+        return "ok"
+    error = result["error"]
+    return str(error.get("kind")) if isinstance(error, dict) else "malformed"
 
 
 def snake(name: str) -> str:
@@ -79,8 +102,9 @@ def _machine(profile: str) -> Machine:
 
 # --------------------------------------------------------------------------- the table
 
-Args = Mapping[str, Any]
-Read = Callable[["Oracle", Args], Any]
+#: a validated call's arguments (and, for `value`, `_before`: what `before` read)
+Args = Mapping[str, Json]
+Read = Callable[["Oracle", Args], Json]
 
 
 @dataclass(frozen=True)
@@ -102,20 +126,20 @@ class Binding:
 
 
 def _id(args: Args) -> dict[str, Value]:
-    return {"id": args["id"]}
+    return {"id": text_arg(args, "id")}
 
 
-def _drained(o: "Oracle", args: Args) -> Any:
+def _drained(o: "Oracle", args: Args) -> Json:
     head, last = o.number("order_head"), o.number("next_seq")
-    return [{"id": str(o.get("order", s)), "outcome": o.get("outcome", o.get("order", s))}
+    return [{"id": str(o.get("order", s)), "outcome": o.shown("outcome", o.get("order", s))}
             for s in range(head + 1, last + 1)]
 
 
-def _feed(o: "Oracle", args: Args) -> Any:
+def _feed(o: "Oracle", args: Args) -> Json:
     head, last = o.number("feed_head"), o.number("next_seq")
     return {"watermark": last, "entries": [
-        {"seq": s, "id": str(o.get("order", s)), "outcome": o.get("feed_outcome", s)}
-        for s in range(max(head, args["after"]) + 1, last + 1)]}
+        {"seq": s, "id": str(o.get("order", s)), "outcome": o.shown("feed_outcome", s)}
+        for s in range(max(head, count_arg(args, "after")) + 1, last + 1)]}
 
 
 def _transition(name: str) -> Binding:
@@ -124,21 +148,21 @@ def _transition(name: str) -> Binding:
 
 #: Every protocol call of the registry (conformance/calls.py) and how it reaches the spec.
 BINDINGS: dict[str, Binding] = {
-    "register_operation": Binding("register_operation", lambda a: {"id": a["id"], "kind": a["kind"]}),
+    "register_operation": Binding("register_operation", lambda a: {"id": text_arg(a, "id"), "kind": text_arg(a, "kind")}),
     **{name: _transition(name) for name in TRANSITIONS},
-    "register_watcher": Binding("register_watcher", _id, before=lambda o, a: o.get("status", a["id"]) in TERMINAL,
+    "register_watcher": Binding("register_watcher", _id, before=lambda o, a: o.get("status", text_arg(a, "id")) in TERMINAL,
                                 value=lambda o, a: {"resolved": a["_before"]}, reads=("status",)),
     "terminate_owner": Binding(sweep="terminate_owner", value=lambda o, a: {"terminated": a["_before"]}),
     "collect_completed": Binding("collect_completed", before=_drained, value=lambda o, a: a["_before"],
                                  reads=("order", "outcome")),
-    "wait_begin": Binding("wait_request", lambda a: {"ids": frozenset(a["ids"]),
-                                                     "has_duplicate": len(set(a["ids"])) != len(a["ids"])},
+    "wait_begin": Binding("wait_request", lambda a: {"ids": frozenset(ids_arg(a, "ids")),
+                                                     "has_duplicate": len(set(ids_arg(a, "ids"))) != len(ids_arg(a, "ids"))},
                           value=lambda o, a: {"done": o.get("waiter") == "done"}, reads=("waiter",)),
-    "wait_poll": Binding("wait_poll", value=lambda o, a: {"state": o.get("waiter")}, reads=("waiter",)),
+    "wait_poll": Binding("wait_poll", value=lambda o, a: {"state": o.shown("waiter")}, reads=("waiter",)),
     "wait_cancel": Binding("wait_cancel"),
-    "snapshot": Binding(value=lambda o, a: o.snapshot(a["id"]), reads=("status",)),
+    "snapshot": Binding(value=lambda o, a: o.snapshot(text_arg(a, "id")), reads=("status",)),
     "operations": Binding(value=lambda o, a: o.operations(), reads=("status",)),
-    "active_count": Binding(value=lambda o, a: o.get("active_count"), reads=("active_count",)),
+    "active_count": Binding(value=lambda o, a: o.shown("active_count"), reads=("active_count",)),
     "feed": Binding(value=_feed, reads=("order", "feed_outcome", "feed_head", "next_seq")),
     "persist_and_recover": Binding("recover"),
 }
@@ -173,7 +197,7 @@ class SpecOracle(Protocol):
 
     def clone(self) -> Self: ...
 
-    def reset(self, config: Any) -> None: ...
+    def reset(self, config: ProtocolConfig) -> None: ...
 
     #: when a list (`record_walk()`), every spec step accepted since (and since the last
     #: reset), with its parameters:
@@ -186,15 +210,15 @@ class SpecOracle(Protocol):
     @property
     def ruling(self) -> Ruling: ...
 
-    def operations(self) -> dict[str, Any]: ...
+    def operations(self) -> JsonObject: ...
 
-    def call(self, name: str, args: Mapping[str, Any]) -> Result: ...
+    def call(self, name: str, args: Mapping[str, Json]) -> Result: ...
 
 
 class Oracle:
     """The spec's answer to each call of the protocol, for one profile and config."""
 
-    def __init__(self, profile: str = "reference", config: Config = Config(), machine: Machine | None = None,
+    def __init__(self, profile: str = "reference", config: ProtocolConfig = RegistryConfig(), machine: Machine | None = None,
                  checked: bool = False) -> None:
         self.machine = machine or _machine(profile)
         self.checked = checked  # check every invariant after every spec step (lock-step tests)
@@ -205,8 +229,8 @@ class Oracle:
         self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
 
-    def reset(self, config: Config) -> None:
-        self.config = config
+    def reset(self, config: ProtocolConfig) -> None:
+        self.config = RegistryConfig.of(config)
         self.state: State = initial_state(self.machine, config.spec_config())
         if self.walk is not None:
             self.walk = []
@@ -250,18 +274,22 @@ class Oracle:
             raise SpecInconsistent(f"{name} is not an integer field")
         return value
 
-    def snapshot(self, id: str) -> dict[str, Any] | None:
-        status = self.get("status", id)
+    def shown(self, name: str, key: Value | None = None) -> Json:
+        """A field's value as the protocol shows it."""
+        return as_json(self.get(name, key))
+
+    def snapshot(self, id: str) -> JsonObject | None:
+        status = self.shown("status", id)
         if status == "absent":
             return None
-        outcome = self.get("outcome", id)
-        return {"status": status, "kind": self.get("kind", id), "peer_ready": self.get("peer_ready", id),
-                "progress": self.get("progress", id), "watchers": self.get("watchers", id),
+        outcome = self.shown("outcome", id)
+        return {"status": status, "kind": self.shown("kind", id), "peer_ready": self.shown("peer_ready", id),
+                "progress": self.shown("progress", id), "watchers": self.shown("watchers", id),
                 "outcome": None if outcome == "none" else outcome}
 
-    def operations(self) -> dict[str, Any]:
+    def operations(self) -> JsonObject:
         tracked = sorted(str(i) for i in self.state.maps["status"])
-        return {"active_count": self.get("active_count"),
+        return {"active_count": self.shown("active_count"),
                 "operations": {i: self.snapshot(i) for i in tracked}}
 
     # ------------------------------------------------------------ stepping
@@ -277,7 +305,7 @@ class Oracle:
         self._steps.append((action, refused))
         if refused is not None:
             payload = self.compiled.payload(action, refused, self.state, params)
-            return {"error": {"kind": self.kinds[refused.error], **dict(payload)}}
+            return {"error": {"kind": self.kinds[refused.error], **{k: as_json(v) for k, v in payload}}}
         self.last_writer.update(self.writes[action])
         if self.walk is not None:
             self.walk.append((action, dict(params)))
@@ -303,13 +331,13 @@ class Oracle:
             self._step(action, {"id": enabled[0]})
             done.append(enabled[0])
 
-    def call(self, name: str, args: Mapping[str, Any]) -> Result:
+    def call(self, name: str, args: Mapping[str, Json]) -> Result:
         """The spec's result for one (already validated) protocol call."""
         self._steps, self._note, self._reads = [], "", ()
         binding = BINDINGS[name]
         before = binding.before(self, args) if binding.before is not None else None
         if binding.sweep is not None:
-            before = self._sweep(binding.sweep)
+            before = list[Json](self._sweep(binding.sweep))
             self._note = f"{name} = {SWEEPS[binding.sweep][0]} while the spec accepts it on some id, one id at a time"
         elif binding.action is not None:
             error = self._step(binding.action, binding.params(args))
@@ -329,15 +357,15 @@ def over_var(term: Term) -> Var:
     raise SpecInconsistent(f"sweep predicate {term!r} names no variable")
 
 
-def same_json(a: Any, b: Any) -> bool:
+def same_json(a: Json, b: Json) -> bool:
     """JSON equality: unlike Python's ==, true is not 1 and 1.0 is not 1."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
+    if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_json(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
+    if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
-    return bool(a == b)
+    return a == b
 
 
 def agrees(expected: Result, observed: Result) -> bool:
@@ -352,6 +380,8 @@ def agrees(expected: Result, observed: Result) -> bool:
     if "error" not in observed or not isinstance(observed["error"], dict):
         return False
     want, got = expected["error"], observed["error"]
+    if not isinstance(want, dict):
+        raise SpecInconsistent(f"the spec answered an error that is not an object: {want!r}")
     for k, v in want.items():
         if k not in got:
             return False

@@ -15,10 +15,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 from opsref.conformance.calls import BadInput, InputError, validate_result
-from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, JsonObject, LineReader, LineTooLong, decode
 
 
 class ImplementationFailed(Exception):
@@ -93,7 +93,7 @@ class Implementation:
         tail = self.stderr_tail()
         return ImplementationFailed(message + (f"\n  its stderr ends with:\n{tail}" if tail else ""))
 
-    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+    def request(self, call: str, args: JsonObject) -> JsonObject:
         """Send one request, return its validated result."""
         self.verify_quiet(grace=0.0)
         self.requests += 1

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from opsref.conformance import actions
-from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, Config, alphabet, schema as build_schema
-from opsref.conformance.jsonline import describe
+from opsref.conformance.calls import CALLS, CONFIGS, OBSERVATION, PROBES, BadInput, Call, CallSpec, ProtocolConfig, RegistryConfig, alphabet, schema as build_schema
+from opsref.conformance.jsonline import JsonObject, describe
 from opsref.conformance.oracle import READS, Oracle, SpecOracle
 from opsref.spec.machine import Machine
 from opsref.spec.registry import MACHINES
@@ -29,10 +29,10 @@ SERVED = tuple(MACHINES)
 class MachineProtocol:
     machine: str
     calls: Mapping[str, CallSpec]
-    parse_config: Callable[[Any, str], Any]
-    configs: tuple[Any, ...]           # what the driver runs under (the first two in exhaustive mode)
+    parse_config: Callable[[object, str], ProtocolConfig]
+    configs: tuple[ProtocolConfig, ...]  # what the driver runs under (the first two in exhaustive mode)
     reads: frozenset[str]              # calls that change nothing
-    make_oracle: Callable[[str, Any, Machine | None], SpecOracle]
+    make_oracle: Callable[[str, ProtocolConfig, Machine | None], SpecOracle]
     make_alphabet: Callable[[list[str]], list[Call]]
     make_probes: Callable[[list[str]], list[Call]]
     make_observation: Callable[[list[str]], list[Call]]  # reads of the whole state that change nothing
@@ -40,13 +40,14 @@ class MachineProtocol:
     one_id_depth: int                  # how deep mutation runs search exhaustively over one id
 
     @property
-    def default_config(self) -> Any:
+    def default_config(self) -> ProtocolConfig:
         return self.configs[0]
 
-    def oracle(self, profile: str = "reference", config: Any = None, machine: Machine | None = None) -> SpecOracle:
+    def oracle(self, profile: str = "reference", config: ProtocolConfig | None = None,
+               machine: Machine | None = None) -> SpecOracle:
         return self.make_oracle(profile, self.default_config if config is None else config, machine)
 
-    def call_spec(self, name: Any, where: str = "call") -> CallSpec:
+    def call_spec(self, name: object, where: str = "call") -> CallSpec:
         if not isinstance(name, str):
             raise BadInput(where, f"expected a call name, got {describe(name)}")
         try:
@@ -61,7 +62,7 @@ class MachineProtocol:
 
 def _ops() -> MachineProtocol:
     return MachineProtocol(
-        "ops_lifecycle", CALLS, Config.from_json, CONFIGS, READS,
+        "ops_lifecycle", CALLS, RegistryConfig.from_json, CONFIGS, READS,
         lambda profile, config, machine: Oracle(profile, config, machine),
         alphabet, lambda ids: list(PROBES), lambda ids: list(OBSERVATION), 2, 5)
 
@@ -85,6 +86,6 @@ def protocol(name: str) -> MachineProtocol:
     return _ops() if name == "ops_lifecycle" else _actions(name)
 
 
-def schema() -> dict[str, Any]:
+def schema() -> JsonObject:
     """The JSON Schema of a trace line of any machine (conformance/trace.schema.json)."""
     return build_schema({name: protocol(name).calls for name in SERVED if name != "ops_lifecycle"})

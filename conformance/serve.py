@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, BinaryIO, Callable
+from typing import BinaryIO, Callable
 
 from opsref.conformance.bindings import BINDINGS, error_result
-from opsref.conformance.calls import BadInput, Config, call_spec
-from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.calls import BadInput, RegistryConfig, call_spec, count_arg, ids_arg, text_arg
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, Json, JsonObject, LineReader, LineTooLong, decode, json_type
+from opsref.conformance.oracle import Result
 from opsref.conformance.protocol import protocol
 from opsref.impl import (
     OperationKind, OperationPeerHandle, OperationProgressUpdate, OperationResult,
@@ -38,23 +39,24 @@ PER_ID: dict[str, Callable[[OpsLifecycleRegistry, str], object]] = {
 }
 
 
-def snapshot_json(s: OperationLifecycleSnapshot) -> dict[str, Any]:
+def snapshot_json(s: OperationLifecycleSnapshot) -> JsonObject:
     return {"status": s.status.value, "kind": s.kind.value, "peer_ready": s.peer_ready,
             "progress": s.progress_count, "watchers": s.watcher_count,
             "outcome": s.terminal_outcome.status.value if s.terminal_outcome else None}
 
 
-def error_json(err: OpsLifecycleError) -> dict[str, Any]:
+def error_json(err: OpsLifecycleError) -> JsonObject:
     """The registry error as the protocol answers it (one extraction for every machine)."""
-    error: dict[str, Any] = error_result(err, ("id", "action", "limit", "active", "status"))["error"]
+    error = error_result(err, ("id", "action", "limit", "active", "status"))["error"]
+    assert isinstance(error, dict)
     return error
 
 
-def unsupported(message: str) -> dict[str, Any]:
+def unsupported(message: str) -> Result:
     return {"error": {"kind": "unsupported", "message": message}}
 
 
-def parse_request(line: bytes | str) -> dict[str, Any]:
+def parse_request(line: bytes | str) -> JsonObject:
     """The request object (`call` and `args`), or an `unsupported` error result for a line
     that is not one: read as strictly as a trace line (conformance/jsonline.py)."""
     try:
@@ -72,7 +74,7 @@ def parse_request(line: bytes | str) -> dict[str, Any]:
     return request
 
 
-def internal(err: Exception) -> dict[str, Any]:
+def internal(err: Exception) -> Result:
     """An exception the implementation's API does not declare (it cannot hold such a
     configuration, say): answered as the seed's `Internal`, which the driver reports."""
     return {"error": {"kind": "internal", "message": f"{type(err).__name__}: {err}"}}
@@ -86,13 +88,13 @@ class Server:
         self.registry = registry_class()
         self.handle: WaitAllHandle | None = None
 
-    def answer(self, line: bytes | str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> Result:
         request = parse_request(line)
         if "error" in request:
             return request
         try:
             if request["call"] == "reset":
-                config = Config.from_json(request["args"], "args")
+                config = RegistryConfig.from_json(request["args"], "args")
             else:
                 spec = call_spec(request["call"])
                 args = spec.validate(request["args"])
@@ -109,20 +111,20 @@ class Server:
         except (ArithmeticError, ValueError, MemoryError) as err:
             return internal(err)
 
-    def call(self, name: str, args: dict[str, Any]) -> Any:
+    def call(self, name: str, args: JsonObject) -> Json:
         r = self.registry
         if name == "register_operation":
-            kind = OperationKind(args["kind"])
+            id, kind = text_arg(args, "id"), OperationKind(text_arg(args, "kind"))
             r.register_operation(OperationSpec(
-                args["id"], kind, "owner", f"op {args['id']}", "conformance",
-                child_session_id=f"child-{args['id']}" if kind is OperationKind.MOB_MEMBER_CHILD else None,
+                id, kind, "owner", f"op {id}", "conformance",
+                child_session_id=f"child-{id}" if kind is OperationKind.MOB_MEMBER_CHILD else None,
                 expect_peer_channel=kind.expects_peer_channel()))
             return None
         if name in PER_ID:
-            PER_ID[name](r, args["id"])
+            PER_ID[name](r, text_arg(args, "id"))
             return None
         if name == "register_watcher":
-            return {"resolved": r.register_watcher(args["id"]).done()}
+            return {"resolved": r.register_watcher(text_arg(args, "id")).done()}
         if name == "terminate_owner":
             before = r.completion_feed().watermark()
             r.terminate_owner("owner gone")
@@ -130,7 +132,7 @@ class Server:
         if name == "collect_completed":
             return [{"id": i, "outcome": o.status.value} for i, o in r.collect_completed()]
         if name == "wait_begin":
-            self.handle = r.begin_wait_all("conformance", list(args["ids"]))
+            self.handle = r.begin_wait_all("conformance", ids_arg(args, "ids"))
             return {"done": self.handle.done()}
         if name == "wait_poll":
             h = self.handle
@@ -141,15 +143,15 @@ class Server:
                 self.handle.cancel()
             return None
         if name == "snapshot":
-            snap = r.snapshot(args["id"])
+            snap = r.snapshot(text_arg(args, "id"))
             return None if snap is None else snapshot_json(snap)
         if name == "operations":
-            ops = {s.id: snapshot_json(s) for s in r.list_operations()}
+            ops: JsonObject = {s.id: snapshot_json(s) for s in r.list_operations()}
             return {"active_count": r.active_count, "operations": dict(sorted(ops.items()))}
         if name == "active_count":
             return r.active_count
         if name == "feed":
-            batch = r.completion_feed().list_since(args["after"])
+            batch = r.completion_feed().list_since(count_arg(args, "after"))
             return {"watermark": batch.watermark, "entries": [
                 {"seq": e.seq, "id": e.operation_id, "outcome": e.terminal_outcome.status.value}
                 for e in batch.entries]}
@@ -169,7 +171,7 @@ class ActionServer:
         self.make = BINDINGS[machine]
         self.binding = self.make()
 
-    def answer(self, line: bytes | str) -> dict[str, Any]:
+    def answer(self, line: bytes | str) -> Result:
         request = parse_request(line)
         if "error" in request:
             return request
@@ -184,7 +186,7 @@ class ActionServer:
             return unsupported(str(err))
         try:
             if spec.name == "observe":
-                return {"ok": self.binding.observe(args["id"])}
+                return {"ok": self.binding.observe(str(args["id"]))}  # validated: an id
             if spec.name == "observe_globals":
                 return {"ok": self.binding.observe_globals()}
             return self.binding.act(spec.name, args)
@@ -204,7 +206,7 @@ class InProcess:
         self.server = server or server_for(machine)
         self.requests = 0
 
-    def request(self, call: str, args: dict[str, Any]) -> dict[str, Any]:
+    def request(self, call: str, args: JsonObject) -> Result:
         self.requests += 1
         return self.server.answer(json.dumps({"call": call, "args": args}))
 

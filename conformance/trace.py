@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import BinaryIO, Iterator
 
-from opsref.conformance.calls import FORMAT, BadInput, InputError, validate_result
-from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, LineReader, LineTooLong, decode, describe, json_type
+from opsref.conformance.calls import FORMAT, BadInput, InputError, ProtocolConfig, validate_result
+from opsref.conformance.jsonline import MAX_LINE_BYTES, BadJson, JsonObject, LineReader, LineTooLong, decode, describe, json_type
 from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.spec.registry import MACHINES
 
@@ -30,13 +30,13 @@ class TraceError(InputError):
 class Event:
     line: int
     call: str
-    args: dict[str, Any]
-    result: dict[str, Any]
-    snapshot: dict[str, Any] | None = None
+    args: JsonObject
+    result: JsonObject
+    snapshot: JsonObject | None = None
     observation: bool = False  # a read the driver added to look at the state (not written to traces)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"call": self.call, "args": self.args, "result": self.result}
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"call": self.call, "args": self.args, "result": self.result}
         if self.snapshot is not None:
             out["snapshot"] = self.snapshot
         return out
@@ -45,16 +45,16 @@ class Event:
 @dataclass(frozen=True)
 class Header:
     machine: str
-    config: Any  # the machine's configuration (conformance.calls.Config for the registry)
+    config: ProtocolConfig  # RegistryConfig for the registry, actions.NoConfig for the others
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"format": FORMAT, "machine": self.machine, "config": self.config.to_json()}
 
 
 _EVENT_KEYS = frozenset({"call", "args", "result", "snapshot"})
 
 
-def _object(text: bytes | str, path: str, number: int) -> dict[str, Any]:
+def _object(text: bytes | str, path: str, number: int) -> JsonObject:
     try:
         value = decode(text)
     except BadJson as err:

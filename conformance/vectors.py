@@ -16,11 +16,11 @@ import shutil
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any
+from typing import AbstractSet
 
-from opsref.conformance.calls import TRANSITIONS, Call, Config, InputError, alphabet
-from opsref.conformance.drive import feed_cursors, state_key
-from opsref.conformance.oracle import READS, Oracle, snake
+from opsref.conformance.calls import TRANSITIONS, Call, InputError, ProtocolConfig, RegistryConfig, alphabet, count_arg, text_arg
+from opsref.conformance.drive import StateKey, feed_cursors, state_key
+from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, error_kind, snake
 from opsref.conformance.protocol import protocol
 from opsref.conformance.trace import Event, Header, write
 from opsref.spec.ops_lifecycle import STATUS
@@ -29,15 +29,16 @@ from opsref.spec.ops_lifecycle import STATUS
 PER_OP_CALLS = ("register_operation", *TRANSITIONS, "register_watcher")
 #: protocol call -> the spec actions whose guards decide its errors
 DECIDED_BY = {**{c: (c,) for c in PER_OP_CALLS}, "wait_begin": ("wait_request",)}
-CONFIGS = (Config(1, None), Config(1, 1))
+#: the configurations the corpus is searched under (the driver's are conformance.calls.CONFIGS)
+VECTOR_CONFIGS = (RegistryConfig(1, None), RegistryConfig(1, 1))
 MAX_DEPTH = 5  # the longest shortest vector has 5 calls; coverage fails loudly if that changes
 IDS = ["a", "b"]
 
 #: The scenario of each of the machine's decisions (spec.machine.Decision, same name), as
 #: call sequences; the results come from the chosen profile.
-DECISIONS: dict[str, tuple[Config, list[Call]]] = {
+DECISIONS: dict[str, tuple[RegistryConfig, list[Call]]] = {
     "barrier_survives_eviction": (
-        Config(1, None), [
+        RegistryConfig(1, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_succeeded", {"id": "b"}),
@@ -48,25 +49,25 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
             ("wait_poll", {}),
         ]),
     "ids_never_reused": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("complete_operation", {"id": "a"}),
             ("collect_completed", {}),
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
         ]),
     "provisioning_failed_only_while_provisioning": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("provisioning_succeeded", {"id": "a"}), ("provisioning_failed", {"id": "a"}),
         ]),
     "termination_in_registration_order": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("terminate_owner", {}),
         ]),
     "satisfied_wait_resolves_at_once": (
-        Config(1, None), [
+        RegistryConfig(1, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("register_operation", {"id": "b", "kind": "background_tool_op"}),
             ("wait_begin", {"ids": ["a"]}),
@@ -74,7 +75,7 @@ DECISIONS: dict[str, tuple[Config, list[Call]]] = {
             ("wait_poll", {}),
         ]),
     "dropped_waiter_cancels_only_its_own": (
-        Config(256, None), [
+        RegistryConfig(256, None), [
             ("register_operation", {"id": "a", "kind": "background_tool_op"}),
             ("wait_begin", {"ids": ["a"]}),
             ("fail_operation", {"id": "a"}),
@@ -110,7 +111,7 @@ ACTION_DECISIONS: dict[str, tuple[str, list[Call]]] = {
 }
 
 
-def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
+def decision_scenario(name: str) -> tuple[str, ProtocolConfig, list[Call]]:
     """(machine, config, calls) of the decision `name`, whichever machine it belongs to."""
     if name in DECISIONS:
         config, calls = DECISIONS[name]
@@ -119,7 +120,7 @@ def decision_scenario(name: str) -> tuple[str, Any, list[Call]]:
     return machine, protocol(machine).default_config, action_calls
 
 
-def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
+def feed_overflow(config: RegistryConfig) -> tuple[list[Call], set[str]]:
     """Completions until the spec's feed has dropped two entries, then reads around the
     oldest entry kept and the watermark; with the feed cells those reads cover."""
     oracle = Oracle("reference", config)
@@ -127,8 +128,9 @@ def feed_overflow(config: Config) -> tuple[list[Call], set[str]]:
     n = 0
     while oracle.number("feed_head") < 2:
         n += 1
-        for call in (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
-                     ("cancel_operation", {"id": f"op{n}"})):
+        made: tuple[Call, ...] = (("register_operation", {"id": f"op{n}", "kind": "background_tool_op"}),
+                                  ("cancel_operation", {"id": f"op{n}"}))
+        for call in made:
             calls.append(call)
             oracle.call(*call)
     cursors = feed_cursors(oracle.number("feed_head"), oracle.number("next_seq"))
@@ -146,8 +148,8 @@ def feed_cell(oracle: Oracle, after: int) -> str:
 FEED_CELLS = ("below", "at", "above", "before_oldest")
 
 
-def _result_kind(result: dict[str, Any]) -> str:
-    return "ok" if "ok" in result else str(result["error"]["kind"])
+def _result_kind(result: Result) -> str:
+    return error_kind(result)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class Vector:
     call: str
     from_status: str   # status of the target op before the call ("-" for calls without one)
     result: str        # "ok" or the error kind
-    config: Config
+    config: RegistryConfig
     calls: tuple[Call, ...]
     description: str
 
@@ -173,21 +175,22 @@ def search(profile: str) -> dict[tuple[str, str, str], Vector]:
     (call, from-status, result kind), plus wait_begin's outcomes."""
     found: dict[tuple[str, str, str], Vector] = {}
     calls = alphabet(IDS)
-    seen: set[Any] = set()
-    frontier: deque[tuple[Config, Oracle, tuple[Call, ...]]] = deque(
-        (config, Oracle(profile, config), ()) for config in CONFIGS)
+    seen: set[tuple[RegistryConfig, StateKey]] = set()
+    frontier: deque[tuple[RegistryConfig, Oracle, tuple[Call, ...]]] = deque(
+        (config, Oracle(profile, config), ()) for config in VECTOR_CONFIGS)
     while frontier:
         config, oracle, path = frontier.popleft()
         for name, args in calls:
-            status = str(oracle.state.maps["status"].get(args["id"], "absent")) if "id" in args else "-"
+            status = str(oracle.state.maps["status"].get(text_arg(args, "id"), "absent")) if "id" in args else "-"
             after = oracle.clone()
             result = after.call(name, args)
             kind = _result_kind(result)
             if name == "wait_begin" and kind == "ok":
-                kind = "ok_done" if result["ok"]["done"] else "ok_waiting"
+                ok = result["ok"]
+                kind = "ok_done" if isinstance(ok, dict) and ok["done"] else "ok_waiting"
             if name == "feed":
-                status = feed_cell(oracle, args["after"])
-            if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(args["id"]):
+                status = feed_cell(oracle, count_arg(args, "after"))
+            if name in PER_OP_CALLS and status == "absent" and oracle.state.maps["used"].get(text_arg(args, "id")):
                 status = "absent_used"  # untracked, but registered before (evicted or collected)
             key = (name, status, kind)
             if key not in found and (name in PER_OP_CALLS or name in ("wait_begin", "feed")):
@@ -316,7 +319,7 @@ def search_actions(machine: str, profile: str) -> tuple[dict[tuple[str, str], tu
     wanted = [(a.name, "ok") for a in root.machine.actions] + [(a.name, g.name) for a, _, g in root.machine.guards()]
     found: dict[tuple[str, str], tuple[Call, ...]] = {}
     seen = {state_key(root)}
-    frontier: deque[tuple[Any, tuple[Call, ...]]] = deque([(root, ())])
+    frontier: deque[tuple[SpecOracle, tuple[Call, ...]]] = deque([(root, ())])
     while frontier and not all(w in found for w in wanted):  # breadth first: each found is a shortest
         oracle, path = frontier.popleft()
         for name, args in calls:
@@ -349,7 +352,7 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         write(out / path, Header(machine, proto.default_config), events)
         result = events[len(calls) - 1].result
-        manifest.append({"file": path, "call": call, "result": "ok" if "ok" in result else result["error"]["kind"],
+        manifest.append({"file": path, "call": call, "result": error_kind(result),
                          "guard": None if how == "ok" else how, "calls": len(calls),
                          "description": f"{call} {'accepted' if how == 'ok' else 'refused by guard ' + how}"})
     for name, (owner, scenario) in ACTION_DECISIONS.items():
@@ -361,8 +364,7 @@ def generate_actions(machine: str, profile: str, out: Path) -> tuple[int, list[s
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         write(out / path, Header(machine, proto.default_config), events)
         result = events[-1].result
-        manifest.append({"file": path, "call": scenario[-1][0], "result": "ok" if "ok" in result else
-                         result["error"]["kind"], "guard": None, "calls": len(scenario),
+        manifest.append({"file": path, "call": scenario[-1][0], "result": error_kind(result), "guard": None, "calls": len(scenario),
                          "description": f"decision {name}"})
     (out / "manifest.json").write_text(json.dumps({"machine": machine, "profile": profile, "vectors": manifest},
                                                   indent=1) + "\n")
@@ -385,7 +387,7 @@ def _prepare(out: Path) -> None:
 def generate(profile: str, out: Path) -> tuple[list[Vector], Coverage]:
     base = Oracle(profile)
     found = search(profile)
-    overflow = Config(1, None)
+    overflow = RegistryConfig(1, None)
     overflow_calls, overflow_cells = feed_overflow(overflow)
     cov = coverage(found, base, overflow_cells)
     vectors = [found[k] for k in sorted(found)]

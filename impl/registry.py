@@ -491,7 +491,7 @@ class OpsLifecycleRegistry:
         return persistence.capture(pieces)
 
     @classmethod
-    def from_recovered(cls, snapshot: Any) -> "OpsLifecycleRegistry":
+    def from_recovered(cls, snapshot: object) -> "OpsLifecycleRegistry":
         """Seed 001's `from_recovered`: only terminal operations survive, with the sequence
         counter, the feed and every id ever registered. `check_snapshot` refuses a malformed
         or inconsistent snapshot (RecoveryError, naming the field and the rule) before any

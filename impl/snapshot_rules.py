@@ -34,7 +34,7 @@ read into the spec's state, satisfies every invariant of the machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeGuard, TypeVar
 
 from opsref.impl.errors import RecoveryError
 from opsref.impl.feed import feed_capacity
@@ -48,6 +48,7 @@ MAX_INT = 2**63 - 1
 MAX_RETENTION = MAX_INT // 4  # the feed keeps max(4 * max_completed, 1024) entries
 
 E = TypeVar("E", OperationKind, OperationStatus)
+T = TypeVar("T")
 
 _JSON_TYPE = {bool: "boolean", int: "integer", str: "string", list: "array", dict: "object"}
 
@@ -78,7 +79,7 @@ class CheckedSnapshot:
     entries: list[CompletionEntry]
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     for kind, name in _JSON_TYPE.items():
@@ -87,7 +88,7 @@ def _json_type(value: Any) -> str:
     return "number" if isinstance(value, float) else "a non-JSON value"
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     """A value for a message, bounded (a 5,000-digit integer cannot even be printed)."""
     if type(value) is int and not -MAX_INT <= value <= MAX_INT:
         return "an integer beyond 2**63-1" if value > 0 else "an integer below -(2**63-1)"
@@ -102,45 +103,50 @@ def _at(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _get(data: dict[str, Any], name: str, where: str) -> Any:
+def _get(data: dict[str, object], name: str, where: str) -> object:
     if name not in data:
         raise RecoveryError(_at(where, name), "missing", "missing")
     return data[name]
 
 
-def _typed(value: Any, kind: type, where: str) -> Any:
-    if type(value) is not kind:
+def _is(value: object, kind: type[T]) -> TypeGuard[T]:
+    """Exactly of JSON type `kind` (a bool is not an integer here)."""
+    return type(value) is kind
+
+
+def _typed(value: object, kind: type[T], where: str) -> T:
+    if not _is(value, kind):
         raise RecoveryError(where, "type", f"expected {_JSON_TYPE[kind]}, got {_json_type(value)}")
     return value
 
 
-def _field(data: dict[str, Any], name: str, kind: type, where: str) -> Any:
+def _field(data: dict[str, object], name: str, kind: type[T], where: str) -> T:
     return _typed(_get(data, name, where), kind, _at(where, name))
 
 
-def _optional(data: dict[str, Any], name: str, kind: type, where: str) -> Any:
+def _optional(data: dict[str, object], name: str, kind: type[T], where: str) -> T | None:
     value = _get(data, name, where)
     return None if value is None else _typed(value, kind, _at(where, name))
 
 
-def _count(value: Any, where: str, limit: int = MAX_INT) -> int:
-    n: int = _typed(value, int, where)
+def _count(value: object, where: str, limit: int = MAX_INT) -> int:
+    n = _typed(value, int, where)
     if not 0 <= n <= limit:
         raise RecoveryError(where, "range", f"{_show(n)} is not in 0 .. {limit}")
     return n
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
-    obj: dict[str, Any] = _typed(value, dict, where)
+def _object(value: object, where: str) -> dict[str, object]:
+    obj: dict[str, object] = _typed(value, dict, where)
     return obj
 
 
-def _array(value: Any, where: str) -> list[Any]:
-    items: list[Any] = _typed(value, list, where)
+def _array(value: object, where: str) -> list[object]:
+    items: list[object] = _typed(value, list, where)
     return items
 
 
-def _enum(cls: type[E], data: dict[str, Any], name: str, where: str) -> E:
+def _enum(cls: type[E], data: dict[str, object], name: str, where: str) -> E:
     value = _field(data, name, str, where)
     try:
         return cls(value)
@@ -148,7 +154,7 @@ def _enum(cls: type[E], data: dict[str, Any], name: str, where: str) -> E:
         raise RecoveryError(_at(where, name), "known_value", f"unknown value {_show(value)}") from None
 
 
-def _ids(value: Any, where: str) -> list[str]:
+def _ids(value: object, where: str) -> list[str]:
     """An array of distinct id strings."""
     ids = [_typed(x, str, f"{where}[{n}]") for n, x in enumerate(_array(value, where))]
     seen: set[str] = set()
@@ -159,7 +165,7 @@ def _ids(value: Any, where: str) -> list[str]:
     return ids
 
 
-def _outcome(value: Any, where: str) -> OperationTerminalOutcome:
+def _outcome(value: object, where: str) -> OperationTerminalOutcome:
     data = _object(value, where)
     tag = _field(data, "outcome_type", str, where)
     if tag == "completed":
@@ -180,7 +186,7 @@ def _outcome(value: Any, where: str) -> OperationTerminalOutcome:
     raise RecoveryError(f"{where}.outcome_type", "known_value", f"unknown outcome {_show(tag)}")
 
 
-def _spec(value: Any, where: str) -> OperationSpec:
+def _spec(value: object, where: str) -> OperationSpec:
     data = _object(value, where)
     return OperationSpec(
         _field(data, "id", str, where), _enum(OperationKind, data, "kind", where),
@@ -189,7 +195,7 @@ def _spec(value: Any, where: str) -> OperationSpec:
         _field(data, "expect_peer_channel", bool, where))
 
 
-def _operation(value: Any, where: str) -> RecordState:
+def _operation(value: object, where: str) -> RecordState:
     data = _object(value, where)
     outcome = _get(data, "terminal_outcome", where)
     return RecordState(
@@ -200,7 +206,7 @@ def _operation(value: Any, where: str) -> RecordState:
         None if outcome is None else _outcome(outcome, f"{where}.terminal_outcome"))
 
 
-def _entry(value: Any, where: str) -> CompletionEntry:
+def _entry(value: object, where: str) -> CompletionEntry:
     data = _object(value, where)
     completed_at = _get(data, "completed_at_ms", where)
     return CompletionEntry(
@@ -210,7 +216,7 @@ def _entry(value: Any, where: str) -> CompletionEntry:
         None if completed_at is None else _count(completed_at, f"{where}.completed_at_ms"))
 
 
-def _wait(value: Any, where: str) -> tuple[str, list[str]] | None:
+def _wait(value: object, where: str) -> tuple[str, list[str]] | None:
     if value is None:
         return None
     data = _object(value, where)
@@ -218,7 +224,7 @@ def _wait(value: Any, where: str) -> tuple[str, list[str]] | None:
                                                                 f"{where}.operation_ids")
 
 
-def _read(snapshot: Any) -> CheckedSnapshot:
+def _read(snapshot: object) -> CheckedSnapshot:
     data = _object(snapshot, "snapshot")
     if data.get("format") != FORMAT:
         raise RecoveryError("format", "known_value", f"expected {FORMAT!r}, got {_show(data.get('format'))}")
@@ -353,7 +359,7 @@ def _check_wait(s: CheckedSnapshot, index: dict[str, int]) -> None:
                             "an armed barrier waits for at least one live operation")
 
 
-def check_snapshot(snapshot: Any) -> CheckedSnapshot:
+def check_snapshot(snapshot: object) -> CheckedSnapshot:
     """The snapshot, read and checked; `RecoveryError` names the first field that is wrong."""
     s = _read(snapshot)
     index = _check_operations(s)

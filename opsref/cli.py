@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 if TYPE_CHECKING:
     from junitparser import JUnitXml
 
+    from opsref.conformance.calls import ProtocolConfig
+    from opsref.conformance.drive import Plan
+    from opsref.conformance.trace import Event
+
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -569,7 +573,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     return EXIT_FINDING
 
 
-def _drive_itf(args: argparse.Namespace, config: Any, events: list[Any]) -> str:
+def _drive_itf(args: argparse.Namespace, config: ProtocolConfig, events: list[Event]) -> str:
     """The counterexample's calls replayed on the spec, its walk written as ITF; one line."""
     from opsref.conformance.protocol import protocol
     from opsref.interop import itf
@@ -589,7 +593,7 @@ def _drive_itf(args: argparse.Namespace, config: Any, events: list[Any]) -> str:
             f"written as ITF to {args.itf}")
 
 
-def _drive_plan(args: argparse.Namespace) -> tuple[Any, str]:
+def _drive_plan(args: argparse.Namespace) -> tuple[Plan | None, str]:
     """The drive's plan from --config / --calls / --exclude, or (None, why not)."""
     from opsref.conformance.calls import BadInput
     from opsref.conformance.drive import Plan

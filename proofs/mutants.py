@@ -9,10 +9,8 @@ Mutants are generated systematically from the machine's data, never by hand:
 * swap the errors of two guards of one action that raise different errors.
 
 Each mutant goes through the killers, cheapest first, and the first that kills it
-is recorded with what it found:
-
-The killers are passed in (`conformance.killers.KILLERS` from the command line), so this
-module depends on the spec alone:
+is recorded with what it found. The killers are passed in, so this module depends on
+the spec alone; `opsref mutants` passes `conformance.killers.KILLERS`:
 
 1. `simulation` — random walks of the mutant with every invariant checked after
    every step (a concrete trace from Init breaks the named invariants);
@@ -21,7 +19,8 @@ module depends on the spec alone:
    the protocol's depth and over two ids to depth 3 (the lock-step tie between
    spec and implementation would fail);
 3. `proof` — the unbounded inductive obligations (Z3 `sat`: a counterexample
-   to induction for the named invariant and action).
+   to induction for the named invariant and action); `by_proof` here, the only
+   killer this layer defines.
 
 A mutant no killer catches is a survivor: it must be listed, with a one-line
 reason, in proofs/equivalent_mutants.txt, or it is a gap in the invariants.

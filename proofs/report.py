@@ -17,9 +17,6 @@ from opsref.proofs.encode import StateExprs, Universe, scalar, table
 from opsref.spec.machine import Machine
 from opsref.spec.terms import BOOL, INT, ID
 
-KINDS = ("initiation", "inductive", "ranking", "bmc", "reachability")
-
-
 @dataclass
 class Obligation:
     id: str
@@ -28,9 +25,14 @@ class Obligation:
     action: str | None
     result: str  # proved | violated | unknown
     seconds: float
-    domain: Any  # "unbounded" or {"ids": n, "depth": k}
+    domain: str | dict[str, int]  # "unbounded" or {"ids": n, "depth": k}
     counterexample: dict[str, Any] | None = None
     note: str = ""
+
+    @property
+    def depth(self) -> int | None:
+        """The bound of a bounded result (None when unbounded)."""
+        return None if isinstance(self.domain, str) else self.domain["depth"]
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -91,15 +93,19 @@ class Report:
 
 # --------------------------------------------------------------------------- model values
 
+#: a value read from a Z3 model: a bool, an integer, or a name (an enum member, an id)
+ModelValue = bool | int | str
 
-def py_value(model: z3.ModelRef, e: z3.ExprRef, u: Universe, names: dict[str, str]) -> Any:
+
+def py_value(model: z3.ModelRef, e: z3.ExprRef, u: Universe, names: dict[str, str]) -> ModelValue:
     v = model.eval(e, model_completion=True)
     if z3.is_true(v):
         return True
     if z3.is_false(v):
         return False
     if z3.is_int_value(v):
-        return v.as_long()
+        n: int = v.as_long()
+        return n
     text = str(v)
     if text in names:
         return names[text]
@@ -146,8 +152,8 @@ def describe_state(machine: Machine, u: Universe, model: z3.ModelRef, st: StateE
 
 
 def describe_params(model: z3.ModelRef, u: Universe, params: dict[str, z3.ExprRef],
-                    ids: list[z3.ExprRef], names: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+                    ids: list[z3.ExprRef], names: dict[str, str]) -> dict[str, ModelValue | list[str]]:
+    out: dict[str, ModelValue | list[str]] = {}
     for name, e in params.items():
         if e.sort() == z3.ArraySort(u.id_sort, z3.BoolSort()):
             members = [names.get(str(model.eval(x, model_completion=True)), str(x)) for x in ids
@@ -253,13 +259,13 @@ def _invariant_line(obligations: list[Obligation]) -> str:
         parts.append("ranking " + _count(of("ranking"), "actions", action))
     bmc = of("bmc")
     if bmc:
-        depths = [o.domain["depth"] for o in bmc if o.result == "proved"]
+        depths = [o.depth for o in bmc if o.result == "proved" and o.depth is not None]
         if len(bmc) == 1 and depths:
             parts.append(f"bmc {depths[0]}")
         else:
             noun = "configs" if len(bmc) > 1 else "config"
             proved = f"{len(depths)}/{len(bmc)} {noun}"
-            traces = [o.domain["depth"] for o in bmc if o.result == "violated"]
+            traces = [o.depth for o in bmc if o.result == "violated" and o.depth is not None]
             unknown = sum(o.result == "unknown" for o in bmc)
             why = ([f"shortest trace {min(traces)} steps"] if traces else []) + (
                 [f"{unknown} unknown"] if unknown else [])
@@ -315,5 +321,5 @@ def format_counterexample(cex: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _args(params: dict[str, Any]) -> str:
+def _args(params: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())

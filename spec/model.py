@@ -248,12 +248,19 @@ def first_failing_guard(machine: Machine, action: Action, state: State, params: 
 def step(machine: Machine, state: State, action_name: str, params: Mapping[str, Value]) -> StepResult:
     """Apply one action: the first failing guard rejects it, else the effects run in order.
 
-    Contracts (PEP 316, checked by `make contracts`):
+    Contracts (PEP 316, checked by `make contracts`). Each says what a step must do
+    without calling `first_failing_guard` or `apply_effects`, so a broken body breaks one
+    of them (tests/test_contracts.py breaks it and watches them fail): `state` is never
+    changed; an accepted step leaves every field its action does not write as it was
+    (the frame); a refusal names the first of the action's guards that is false, with
+    that guard's error and fields.
     raises: SpecError, KeyError
+    post: state == __old__.state
     post: isinstance(__return__, Accepted) == all(evaluate(machine, g.holds, state, params) is True for g in machine.action(action_name).guards)
-    post: not isinstance(__return__, Rejected) or __return__.error == __return__.guard.error
-    post: not isinstance(__return__, Rejected) or evaluate(machine, __return__.guard.holds, state, params) is not True
-    post: not isinstance(__return__, Rejected) or all(evaluate(machine, g.holds, state, params) is True for g in machine.action(action_name).guards[:machine.action(action_name).guards.index(__return__.guard)])
+    post: not isinstance(__return__, Accepted) or all(__return__.state.globals[f] == v for f, v in state.globals.items() if f not in {e.field for e in machine.action(action_name).effects})
+    post: not isinstance(__return__, Accepted) or all(__return__.state.maps[f] == m for f, m in state.maps.items() if f not in {e.field for e in machine.action(action_name).effects})
+    post: not isinstance(__return__, Rejected) or __return__.guard is next((g for g in machine.action(action_name).guards if evaluate(machine, g.holds, state, params) is not True), None)
+    post: not isinstance(__return__, Rejected) or (__return__.error == __return__.guard.error and [n for n, _ in __return__.fields] == [n for n, _ in __return__.guard.fields])
     """
     action = machine.action(action_name)
     missing = {p.name for p in action.params} - set(params)

@@ -12,18 +12,19 @@ lock-step test (tests/lockstep.py) also compares the completion feed and handles
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from opsref.conformance.actions import observed_fields
 from opsref.conformance.bindings import Binding
-from opsref.conformance.oracle import snake
+from opsref.conformance.oracle import as_json, snake
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Machine
 from opsref.spec.model import Accepted, Value, initial_state
 from opsref.spec.terms import BOOL, ID, INT, Param
+from tests.disagreement import MISSING, Disagreement
 
 Pools = Mapping[str, tuple[str, ...]]
 Call = tuple[str, dict[str, Value]]
@@ -77,31 +78,38 @@ def lockstep_for(machine: Machine, make: Callable[[], Binding], ids: tuple[str, 
             self.call(*call)
 
         def call(self, action: str, params: dict[str, Value]) -> None:
+            self.last = action
             result = spec.step(self.state, action, params)
-            got = self.impl.act(action, params)
-            what = f"{action}({params})"
+            got = self.impl.act(action, {k: as_json(v) for k, v in params.items()})
             if isinstance(result, Accepted):
-                assert "ok" in got, f"{what}: the spec accepts it, the implementation answers {got}"
+                if "ok" not in got:
+                    raise Disagreement(action, "answer", "accepted", got)
                 bad = spec.violated(result.state, self.state, action, params)
-                assert not bad, f"{what} broke {[inv.name for inv in bad]}"
+                assert not bad, f"{action}({params}) broke {[inv.name for inv in bad]}"  # the spec's own fault
                 self.state = result.state
                 return
-            want = {"kind": snake(result.error), **dict(result.fields)}
-            error = got.get("error") or {}
-            assert error.get("kind") == want["kind"], f"{what}: the spec refuses it with {want}, implementation: {got}"
-            for name, value in want.items():
-                assert error.get(name) == value, f"{what}: field {name}: spec {value!r}, implementation {error.get(name)!r}"
+            error = got.get("error")
+            if not isinstance(error, dict):
+                raise Disagreement(action, "answer", f"refused with {snake(result.error)}", got)
+            for name, value in (("kind", snake(result.error)), *result.fields):
+                if error.get(name, MISSING) != value:
+                    raise Disagreement(action, f"error.{name}", value, error.get(name, MISSING))
 
         @invariant()
         def same_state(self) -> None:
+            after = getattr(self, "last", "start")
             for key in ids:
-                compare({f: self.state.get(machine, f, key) for f in per_id}, self.impl.observe(key), key)
-            compare({f: self.state.get(machine, f) for f in machine_wide}, self.impl.observe_globals(), "globals")
+                compare({f: self.state.get(machine, f, key) for f in per_id}, self.impl.observe(key), after, key)
+            compare({f: self.state.get(machine, f) for f in machine_wide}, self.impl.observe_globals(), after, "globals")
 
     Lockstep.__name__ = f"Lockstep_{machine.name}"
     return Lockstep
 
 
-def compare(want: dict[str, Value], shown: dict[str, Any], what: str) -> None:
-    have = {f: shown.get(f, "<not shown>") for f in want}
-    assert have == want, f"{what}: spec {want}, implementation {have}"
+def compare(want: Mapping[str, Value], shown: Mapping[str, object], after: str, what: str) -> None:
+    """Every field of `want` as `shown`, or the first that differs as a `Disagreement`
+    (field `<what>.<field>`, e.g. `a.phase`, `globals.runtime`)."""
+    for name, value in want.items():
+        have = shown.get(name, MISSING)
+        if have != value:
+            raise Disagreement(after, f"{what}.{name}", value, have)

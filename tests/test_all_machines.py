@@ -5,15 +5,15 @@ one), and a refused command changes nothing."""
 from __future__ import annotations
 
 import random
-from typing import Any
-
 import pytest
 
+from opsref.conformance.calls import Call, ProtocolConfig
 from opsref.conformance.drive import random_sequences
+from opsref.conformance.oracle import spec_value
 from opsref.conformance.protocol import protocol
 from opsref.spec import model
 from opsref.spec.compiled import compile_machine
-from opsref.spec.model import Accepted, Rejected, Value
+from opsref.spec.model import Accepted, Rejected
 from opsref.spec.registry import MACHINES
 
 OTHERS = [name for name in MACHINES if name != "ops_lifecycle"]  # the registry has tests/test_compiled.py
@@ -27,9 +27,10 @@ def test_compiled_model_agrees_with_the_interpreter_and_refusals_change_nothing(
     refused = accepted = 0
     for _, calls in _walks(name, 40):
         state = model.initial_state(machine, {})
-        for action, params in calls:
+        for action, args in calls:
             if action in reads:
                 continue
+            params = {k: spec_value(v) for k, v in args.items()}
             want = model.step(machine, state, action, params)
             got = compiled.step(state, action, params)
             if isinstance(want, Rejected):
@@ -45,6 +46,6 @@ def test_compiled_model_agrees_with_the_interpreter_and_refusals_change_nothing(
     assert refused >= 10 and accepted > 100, (refused, accepted)
 
 
-def _walks(name: str, count: int) -> list[tuple[Any, list[tuple[str, dict[str, Value]]]]]:
+def _walks(name: str, count: int) -> list[tuple[ProtocolConfig, list[Call]]]:
     sequences = random_sequences(random.Random(11), ["a", "b", "c"], 30, name)
     return [next(sequences) for _ in range(count)]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from opsref.conformance import check as checking
-from opsref.conformance.calls import Config
+from opsref.conformance.calls import RegistryConfig
 from opsref.conformance.protocol import schema
 from opsref.conformance.drive import run as drive_calls
 from opsref.conformance.oracle import Oracle, agrees
@@ -183,7 +183,7 @@ def test_check_reports_the_column_where_a_line_breaks_off(tmp_path: Path) -> Non
 
 
 def test_check_tells_a_number_from_a_boolean() -> None:
-    header = Header("ops_lifecycle", Config(1, None))
+    header = Header("ops_lifecycle", RegistryConfig(1, None))
     events = [Event(2, "register_operation", {"id": "a", "kind": "background_tool_op"}, {"ok": None}),
               Event(3, "register_watcher", {"id": "a"}, {"ok": {"resolved": 0}})]
     assert checking.check(header, events, "reference").divergence is not None

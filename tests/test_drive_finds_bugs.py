@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from opsref.conformance.bindings import CommsDrainBinding, MobAdapterBinding, Result, RuntimeControlBinding
+from opsref.conformance.jsonline import JsonObject
 from opsref.conformance.drive import RANDOM_DEFAULTS, DriveResult, Plan, drive_random, id_names, observed_run
 from opsref.conformance.serve import ActionServer, InProcess, Server
 from opsref.impl import OperationKind
@@ -33,6 +34,13 @@ def drive_default(machine: str, binding: Callable[[], Any] | None = None, server
     return drive_random(InProcess(machine, server), "reference", d.runs, d.depth, d.id_count, d.seed, machine=machine)
 
 
+def part(answer: Result, name: str) -> JsonObject:
+    """`answer[name]`: the object these bindings answer under `ok` or `error`."""
+    value = answer[name]
+    assert isinstance(value, dict), answer
+    return value
+
+
 # --------------------------------------------------------------------------- comms drain
 
 
@@ -48,7 +56,7 @@ class DetachedNeverRespawns(CommsDrainBinding):
         if name == "set_peer_ingress_context" and "ok" in answer:
             if not args["keep_alive"] and args["comms_runtime"] == 0:
                 self.detached.add(args["id"])
-            elif answer["ok"]["spawned"] and args["id"] in self.detached:
+            elif part(answer, "ok")["spawned"] and args["id"] in self.detached:
                 self.impl.abort(args["id"])
         return answer
 
@@ -59,7 +67,7 @@ class SpawnedWhenAsked(CommsDrainBinding):
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
         if name == "set_peer_ingress_context" and "ok" in answer:
-            answer["ok"]["spawned"] = bool(args["keep_alive"] and args["comms_runtime"])
+            part(answer, "ok")["spawned"] = bool(args["keep_alive"] and args["comms_runtime"])
         return answer
 
 
@@ -78,8 +86,8 @@ class NotReadyWithoutState(CommsDrainBinding):
 
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
-        if "error" in answer and "state" in answer["error"]:
-            answer["error"]["state"] = "idle"
+        if "error" in answer and "state" in part(answer, "error"):
+            part(answer, "error")["state"] = "idle"
         return answer
 
 
@@ -111,7 +119,7 @@ class RetireCountsNothingPending(RuntimeControlBinding):
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
         if name == "retire" and "ok" in answer:
-            answer["ok"]["inputs_pending_drain"] = 0
+            part(answer, "ok")["inputs_pending_drain"] = 0
             self.report["report_pending_drain"] = 0
         return answer
 
@@ -131,8 +139,8 @@ class InvalidStateSaysIdle(RuntimeControlBinding):
 
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
-        if "error" in answer and answer["error"].get("kind") == "invalid_state":
-            answer["error"]["state"] = "idle"
+        if "error" in answer and part(answer, "error").get("kind") == "invalid_state":
+            part(answer, "error")["state"] = "idle"
         return answer
 
 
@@ -162,7 +170,7 @@ class ProvisionedReturnsTheNewId(MobAdapterBinding):
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
         if name == "mark_member_provisioned" and "ok" in answer:
-            answer["ok"]["operation"] = args["op"]
+            part(answer, "ok")["operation"] = args["op"]
         return answer
 
 
@@ -171,8 +179,8 @@ class TransitionErrorWithoutAction(MobAdapterBinding):
 
     def act(self, name: str, args: Mapping[str, Any]) -> Result:
         answer = super().act(name, args)
-        if "error" in answer and answer["error"].get("kind") == "invalid_transition":
-            answer["error"]["action"] = "transition"
+        if "error" in answer and part(answer, "error").get("kind") == "invalid_transition":
+            part(answer, "error")["action"] = "transition"
         return answer
 
 

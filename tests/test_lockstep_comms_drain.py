@@ -12,6 +12,7 @@ from opsref.conformance.bindings import CommsDrainBinding
 from opsref.impl.comms_drain import CommsDrainController, DrainExitReason, DrainPhase, RuntimeState, Unattached
 from opsref.spec.comms_drain import build
 from opsref.spec.model import Value
+from tests.disagreement import Disagreement, Expected, matches
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")
@@ -59,9 +60,19 @@ class AttachReplacesAnyOwner(CommsDrainController):
         return super().set_peer_ingress_context(sid, keep_alive, comms_runtime, mob_id)
 
 
-@pytest.mark.parametrize("broken", [ExitAlwaysStops, AbortIgnoresDestroyed, AttachReplacesAnyOwner])
+#: what each broken controller is caught by (tests.disagreement.Disagreement.brief)
+CAUGHT_BY: dict[type[CommsDrainController], Expected] = {
+    ExitAlwaysStops: ("notify_drain_exited", "phase", "exited_respawnable", "stopped"),
+    # the destroyed session's drain is stopped (its phase), and so its task is no longer alive
+    AbortIgnoresDestroyed: [("abort_all", "phase", "running", "stopped"), ("abort_all", "task", "none", "alive")],
+    AttachReplacesAnyOwner: ("set_peer_ingress_context", "answer", "refused with validation_failed", "accepted"),
+}
+
+
+@pytest.mark.parametrize("broken", list(CAUGHT_BY))
 def test_a_broken_controller_fails_the_lockstep(broken: type[CommsDrainController]) -> None:
-    with pytest.raises(AssertionError, match="implementation"):  # the lock-step comparison, not any assert
+    with pytest.raises(Disagreement) as caught:
         run_state_machine_as_test(lockstep(broken, ("a", "b")), settings=settings(
             max_examples=1000, stateful_step_count=30, deadline=None, derandomize=True, database=None,
             phases=[Phase.generate]))  # found is enough: no shrinking
+    assert matches(caught.value.brief, CAUGHT_BY[broken]), caught.value

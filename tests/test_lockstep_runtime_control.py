@@ -17,6 +17,7 @@ from opsref.impl.runtime_control import (
 )
 from opsref.spec.model import Value
 from opsref.spec.runtime_control import build
+from tests.disagreement import Disagreement, Expected, matches
 from tests.lockstep_generic import lockstep_for
 
 SPEC = build("reference")
@@ -114,11 +115,24 @@ class StopKeepsPendingInputs(RuntimeControlPlane):
             self._runtimes[rid].ledger[iid] = InputLifecycleState.QUEUED
 
 
-@pytest.mark.parametrize("broken", [ResetKeepsAccepted, RetireAcceptsLater, EndRunAlwaysIdle, RetireAbandonsAccepted,
-                                    RecoverEndsARun, RetireRefusesRetired, StopAbandonsPendingDrain,
-                                    StopKeepsPendingInputs])
+#: what each broken plane is caught by (tests.disagreement.Disagreement.brief)
+CAUGHT_BY: dict[type[RuntimeControlPlane], Expected] = {
+    ResetKeepsAccepted: ("reset_runtime", "input", "abandoned", "accepted"),
+    RetireAcceptsLater: ("accept_input", "answer", "refused with not_ready", "accepted"),
+    # a run ends in the state it began in (which run a test draws decides: attached or retired)
+    EndRunAlwaysIdle: ("end_run", "runtime", frozenset({"attached", "retired"}), "idle"),
+    RetireAbandonsAccepted: ("retire", "input", "accepted", "abandoned"),
+    RecoverEndsARun: ("recover", "answer", "refused with invalid_state", "accepted"),
+    RetireRefusesRetired: ("retire", "answer", "accepted", "refused with invalid_state"),
+    StopAbandonsPendingDrain: ("stop", "answer", "refused with invalid_state", "accepted"),
+    StopKeepsPendingInputs: ("stop", "input", "abandoned", "queued"),
+}
+
+
+@pytest.mark.parametrize("broken", list(CAUGHT_BY))
 def test_a_broken_plane_fails_the_lockstep(broken: type[RuntimeControlPlane]) -> None:
-    with pytest.raises(AssertionError, match="implementation"):  # the lock-step comparison, not any assert
+    with pytest.raises(Disagreement) as caught:
         run_state_machine_as_test(lockstep(broken), settings=settings(
             max_examples=1000, stateful_step_count=40, deadline=None, derandomize=True, database=None,
             phases=[Phase.generate]))
+    assert matches(caught.value.brief, CAUGHT_BY[broken]), caught.value

@@ -60,7 +60,7 @@ def test_bmc_finds_the_shortest_trace_and_it_replays_on_the_model() -> None:
 def test_bmc_proves_the_reference_spec_to_depth_ten() -> None:
     results = bounded_check(REFERENCE, depth=10, configs=CHECK_CONFIGS[:1])
     assert {o.result for o in results} == {"proved"}
-    assert {o.domain["depth"] for o in results} == {10}
+    assert {o.depth for o in results} == {10}
 
 
 def test_a_guard_that_never_fails_is_a_reachability_failure() -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from opsref.conformance.calls import Config
+from opsref.conformance.calls import RegistryConfig
 from opsref.conformance.calls import alphabet
 from opsref.conformance.oracle import Oracle
 from opsref.conformance.serve import Server
@@ -323,7 +323,7 @@ def test_a_recovered_registry_reads_as_the_spec_state_after_recover(seed: int) -
     """The reading is right: registry and spec driven by the same calls, then both
     recovered, read as the same spec state (registration numbers compared by order)."""
     rng = random.Random(seed)
-    config = Config(rng.randint(0, 3), rng.choice([None, 2, 3]))
+    config = RegistryConfig(rng.randint(0, 3), rng.choice([None, 2, 3]))
     oracle = Oracle("reference", config, checked=True)
     server = Server()
     server.answer(json.dumps({"call": "reset", "args": config.to_json()}))
