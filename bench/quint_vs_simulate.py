@@ -59,7 +59,7 @@ def main() -> None:
         module = Path(tmp) / "ops_lifecycle.qnt"
         module.write_text(export(machine))
         wall, own, transitions = quint(module, [names[inv.name] for inv in machine.invariants])
-    result = simulate(machine, WALKS, LENGTH, seed=1)
+    result = simulate(machine, WALKS, LENGTH, seed=1, id_count=3)  # Quint's IDS has 3 ids
     if result.violation is not None:
         sys.exit(f"opsref simulate found a violation: {result.violation.invariants}")
     print(f"ops_lifecycle (reference), {WALKS} walks x {LENGTH} steps, all {len(machine.invariants)} invariants "
