@@ -390,16 +390,17 @@ def compile_machine(machine: Machine) -> Compiled:
 #    the pre-state (every invariant is checked after every step, from Init on), so it
 #    holds. Not evaluated.
 # 2. A state conjunct `forall j. B(j)` (or a chain `forall j. forall k. B`, or a range
-#    `lo < s <= hi. B(s)` whose bounds read no written field) whose body reads map
-#    entries only at its own variables, and globals the action does not write, can only
-#    have changed at the keys the step wrote: B is evaluated there (every other key has
-#    the entries it had in the pre-state, where B held).
+#    `lo < s <= hi. B(s)` whose bounds read no written field) whose body reads written
+#    maps only at its own variables (other maps at any key: none of their entries
+#    changed), and globals the action does not write, can only have changed at the keys
+#    the step wrote: B is evaluated there (every other key has the entries it had in the
+#    pre-state, where B held).
 # 3. A step conjunct C(pre, cur) whose every field is unwritten is evaluated on
 #    pre = cur; if C with every pre-state read replaced by the same read on the current
 #    state simplifies to true (`_reflexive`: `x = x`, `p -> p`, `p and not p`, ...), it
 #    holds. Not evaluated.
 # 4. A step conjunct `forall j. B(pre, cur, j)` (or a range over sequence numbers, or
-#    `A -> forall ...`) whose body reads map entries only at its own variables and
+#    `A -> forall ...`) whose body reads written maps only at its own variables and
 #    unwritten globals, and whose reflexive body simplifies to true, holds at every key
 #    the step did not write (there pre[j] = cur[j]): B is evaluated at the written keys.
 #
@@ -432,14 +433,15 @@ def _reads(t: Term) -> tuple[frozenset[str], frozenset[str]] | None:
     return frozenset(maps), frozenset(globals_)
 
 
-def _local_reads(body: Term, variables: tuple[Var, ...]) -> dict[Var, frozenset[str]] | None:
-    """For a body that reads map entries only at `variables` and holds no quantifier, the
-    maps read at each variable; otherwise None."""
+def _local_reads(body: Term, variables: tuple[Var, ...], written: set[str]) -> dict[Var, frozenset[str]] | None:
+    """For a body without quantifiers that reads the maps in `written` only at
+    `variables` (any other map it may read at any key: none of its entries changed),
+    the written maps read at each variable; otherwise None."""
     at: dict[Var, set[str]] = {v: set() for v in variables}
     for node in walk(body):
         if not isinstance(node, _KNOWN) or isinstance(node, (Quant, Range)):
             return None
-        if isinstance(node, Read) and node.key is not None:
+        if isinstance(node, Read) and node.key is not None and node.field in written:
             if not isinstance(node.key, Var) or node.key not in at:
                 return None
             at[node.key].add(node.field)
@@ -594,7 +596,7 @@ class _WalkerSource:
             if guard_reads is None or writes & (guard_reads[0] | guard_reads[1]):
                 return None
         variables = (binders.var,) if isinstance(binders, Range) else tuple(q.var for q in binders)
-        local = _local_reads(body, variables)
+        local = _local_reads(body, variables, writes)
         body_reads = _reads(body)
         if local is None or body_reads is None or writes & body_reads[1]:
             return None
