@@ -543,6 +543,36 @@ def _chain(t: Term) -> tuple[Term | None, tuple[Quant, ...] | Range, Term]:
     return guard, tuple(quants), t
 
 
+#: how a check is evaluated: ("expr", code), ("loop", for-clauses, body) (true when the
+#: body holds on every iteration), ("all", pieces) or ("guarded", guard, pieces) (the
+#: pieces hold where the guard does)
+Piece = tuple[Any, ...]
+
+
+def _emit(piece: Piece, indent: str) -> list[str]:
+    """Statements that set `_ok` false when `piece` fails (loops as statements: no
+    generator is created per check)."""
+    kind = piece[0]
+    if kind == "expr":
+        return [f"{indent}if _ok and not ({piece[1]}):", f"{indent}    _ok = False"]
+    if kind == "all":
+        return [line for p in piece[1] for line in _emit(p, indent)]
+    if kind == "guarded":
+        inner = [line for p in piece[2] for line in _emit(p, indent + "    ")]
+        return [f"{indent}if _ok and ({piece[1]}):"] + inner if inner else []
+    clauses, body = piece[1], piece[2]
+    lines = [f"{indent}if _ok:"]
+    depth = indent + "    "
+    for clause in clauses:
+        lines.append(f"{depth}{clause}:")
+        depth += "    "
+    lines += [f"{depth}if not ({body}):", f"{depth}    _ok = False", f"{depth}    break"]
+    for n in range(len(clauses) - 1, 0, -1):  # out of every enclosing loop too
+        outer = indent + "    " * (n + 1)
+        lines += [f"{outer}if not _ok:", f"{outer}    break"]
+    return lines
+
+
 @dataclass(frozen=True)
 class Check:
     """How a walker step of one action checks one conjunct of one invariant."""
@@ -585,8 +615,8 @@ class _WalkerSource:
                 single.append(f"_k{first}")
         return single, lists
 
-    def at_written_keys(self, a: Action, t: Term, state: bool) -> str | None:
-        """Python for `t` evaluated only at the keys `a` wrote (rules 2 and 4), or None."""
+    def at_written_keys(self, a: Action, t: Term, state: bool) -> "Piece | None":
+        """`t` evaluated only at the keys `a` wrote (rules 2 and 4), or None."""
         writes = set(a.writes)
         guard, binders, body = _chain(t)
         if not binders:
@@ -607,7 +637,10 @@ class _WalkerSource:
         def at(var: Var, key: str) -> str:  # the body with var bound to one key
             return re.sub(rf"\bv_{var.name}\b", key, b)
 
-        alternatives: list[str] = []
+        def union(lists: list[str]) -> str:
+            return lists[0] if len(lists) == 1 else "{" + ", ".join(f"*{d}" for d in lists) + "}"
+
+        pieces: list[Piece] = []
         if isinstance(binders, Range):
             if state:
                 bounds = _reads(Apply("and", (binders.lo, binders.hi)))
@@ -616,34 +649,45 @@ class _WalkerSource:
             v = f"v_{binders.var.name}"
             lo, hi = self.src.expr(binders.lo), self.src.expr(binders.hi)
             single, lists = self.written_keys(a, local[binders.var])
-            alternatives += [f"((not ({lo} < {k} <= {hi})) or {at(binders.var, k)})" for k in single]
-            alternatives += [f"all({b} for {v} in {d} if {lo} < {v} <= {hi})" for d in lists]
+            pieces += [("expr", f"(not ({lo} < {k} <= {hi})) or {at(binders.var, k)}") for k in single]
+            if lists:
+                pieces.append(("loop", (f"for {v} in {union(lists)}",), f"(not ({lo} < {v} <= {hi})) or {b}"))
         else:
             domains = [self.src.domain(q)[0] for q in binders]
             for n, q in enumerate(binders):
                 single, lists = self.written_keys(a, local[q.var])
-                others = [f"for v_{r.var.name} in {domains[m]}" for m, r in enumerate(binders) if m != n]
+                others = tuple(f"for v_{r.var.name} in {domains[m]}" for m, r in enumerate(binders) if m != n)
                 for k in single:
-                    alternatives.append(f"all({at(q.var, k)} {' '.join(others)})" if others else at(q.var, k))
-                for d in lists:
-                    loops = " ".join(f"for v_{r.var.name} in {d if m == n else domains[m]}"
-                                     for m, r in enumerate(binders))
-                    alternatives.append(f"all({b} {loops})")
-        code = " and ".join(alternatives) if alternatives else "True"
-        return code if guard is None else f"((not {self.src.expr(guard)}) or ({code}))"
+                    pieces.append(("loop", others, at(q.var, k)) if others else ("expr", at(q.var, k)))
+                if lists:
+                    pieces.append(("loop", tuple(f"for v_{r.var.name} in {union(lists) if m == n else domains[m]}"
+                                                 for m, r in enumerate(binders)), b))
+        if guard is None:
+            return ("all", pieces)
+        return ("guarded", self.src.expr(guard), pieces)
 
-    def conjunct(self, a: Action, inv: Invariant, part: str, t: Term) -> str | None:
+    def in_full(self, t: Term) -> "Piece":
+        """`t` evaluated in full; a conjunct `[A ->] forall ...` as loops."""
+        guard, binders, body = _chain(t)
+        if not binders or isinstance(binders, Range):
+            return ("expr", self.src.expr(t))
+        loops = tuple(f"for v_{q.var.name} in {self.src.domain(q)[0]}" for q in binders)
+        loop: Piece = ("loop", loops, self.src.expr(body))
+        return loop if guard is None else ("guarded", self.src.expr(guard), [loop])
+
+    def conjunct(self, a: Action, inv: Invariant, part: str, t: Term) -> "Piece | None":
         reads = _reads(t)
         state = part == "state"
         untouched = reads is not None and not set(a.writes) & (reads[0] | reads[1])
         if untouched and (state or _fold(t, a.name, reflexive=True) == _TRUE):
             self.checks[a.name].append(Check(inv.name, part, "skipped", t))
             return None
-        code = self.at_written_keys(a, t, state)
-        self.checks[a.name].append(Check(inv.name, part, "in full" if code is None else "at written keys", t))
-        return self.src.expr(t) if code is None else code
+        piece = self.at_written_keys(a, t, state)
+        self.checks[a.name].append(Check(inv.name, part, "in full" if piece is None else "at written keys", t))
+        return self.in_full(t) if piece is None else piece
 
-    def invariant(self, a: Action, inv: Invariant) -> str | None:
+    def invariant(self, a: Action, inv: Invariant) -> list[str]:
+        """Statements that add `inv` to `_bad` when it fails after a step of `a`."""
         parts: list[tuple[str, Term]] = []
         if inv.state is not None:
             parts += [("state", c) for c in _conjuncts(_fold(inv.state, a.name, reflexive=False))]
@@ -654,8 +698,11 @@ class _WalkerSource:
             ranking = Apply("implies", (Apply("and", (at_pre(r.active), r.active, r.same_episode)),
                                         Quant("forall", r.var, Apply("implies", (r.pending, at_pre(r.pending))))))
             parts += [("ranking", c) for c in _conjuncts(_fold(ranking, a.name, reflexive=False))]
-        codes = [c for part, t in parts if (c := self.conjunct(a, inv, part, t)) is not None]
-        return None if not codes else " and ".join(f"({c})" for c in codes)
+        pieces = [c for part, t in parts if (c := self.conjunct(a, inv, part, t)) is not None]
+        if not pieces:
+            return []
+        lines = ["    _ok = True"] + _emit(("all", pieces), "    ")
+        return lines + ["    if not _ok:", f"        _bad += ({inv.name!r},)"]
 
     def function(self, index: int, a: Action, params: tuple[str, ...]) -> str:
         """`walk_<index>(S, PS, P)`: refuse (the guard, S untouched) or take the step in
@@ -668,9 +715,7 @@ class _WalkerSource:
         self.src.u = "U"
         body.append("    _bad = ()")
         for inv in self.machine.invariants:
-            code = self.invariant(a, inv)
-            if code is not None:
-                body += [f"    if not ({code}):", f"        _bad += ({inv.name!r},)"]
+            body += self.invariant(a, inv)
         for n, e in enumerate(a.effects):  # the pre-state catches up with the step
             if isinstance(e, Assign):
                 body.append(f"    PG[{e.field!r}] = G[{e.field!r}]")
