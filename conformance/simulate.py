@@ -25,8 +25,10 @@ from typing import Callable, Sequence
 
 from opsref.spec.compiled import Walker, WalkerFn, compile_walker
 from opsref.spec.machine import Guard, Machine
-from opsref.spec.model import SpecError, State, Value, initial_state
-from opsref.spec.terms import BOOL, ID, ID_SET, INT, Sort
+from opsref.spec.model import SpecError, State, Value, evaluate, initial_state
+from opsref.spec.terms import (
+    BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, walk,
+)
 
 Step = tuple[str, dict[str, Value]]
 
@@ -174,6 +176,16 @@ MISSES_PER_CANDIDATE = 1
 Candidate = tuple[WalkerFn, dict[str, Value], str, frozenset[int]]
 
 
+def _never(machine: Machine, guard: Guard, params: dict[str, Value]) -> bool:
+    """`guard` reads the parameters only and refuses these: the candidate is refused in
+    every state, never enabled, and left out of the table (which leaves the draw among
+    the enabled candidates as it was)."""
+    if any(isinstance(node, (Read, Quant, Range, ActionIs)) or not isinstance(node, (Lit, Param, Apply, Contains))
+           for node in walk(guard.holds)):
+        return False
+    return evaluate(machine, guard.holds, State({}, {}, frozenset()), params) is not True
+
+
 class _Pool:
     """The ids parameters range over (slots), and the table of every (action, parameters)
     pair over them, in their domains: a step draws from the table uniformly.
@@ -221,7 +233,10 @@ class _Pool:
                     else:
                         assert not isinstance(v, tuple)
                         params[p.name] = v
-                self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
+                if not any(_never(machine, g, params) for g in action.guards):
+                    self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
+        if not self.table:
+            raise SpecError(f"no action of {machine.name} can ever be taken")
 
     def mint(self) -> None:
         slot = (self.fresh + 1) % len(self.ids)
@@ -258,6 +273,7 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
         pool = _Pool(walker, machine, id_count, rng)
         table = pool.table
         size = len(table)
+        limit = MISSES_PER_CANDIDATE * size
         fresh = pool.fresh
         walk: list[Step] = []
         begun = 0  # where the walk from the last Init begins in `walk`
@@ -271,19 +287,20 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
                 cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
                 cover.reached.setdefault(cell, result.steps + len(walk))
             if verdict is not None and verdict.__class__ is not tuple:
-                result.refused += 1
-                misses += 1
-                if misses < MISSES_PER_CANDIDATE * size:
+                misses += 1  # refused: nothing changed
+                if misses < limit:
                     continue
+                result.refused += misses
+                misses = 0
                 found = _exhaustive(table, state, pre, rng, result)
                 if found is None:
                     result.deadlocks += 1
                     config, state = _config(machine, rng)
                     pre = state.copy()
                     begun = len(walk)
-                    misses = 0
                     continue
                 params, name, slots, verdict = found
+            result.refused += misses
             misses = 0
             walk.append((name, params.copy()))
             if verdict is not None:
