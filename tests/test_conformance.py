@@ -25,6 +25,7 @@ from opsref.conformance.process import Implementation
 from opsref.conformance.simulate import simulate
 from opsref.conformance.trace import Event, Header, read, write
 from opsref.conformance.vectors import DECISIONS
+from opsref.spec import model
 from tests.spec_helpers import REFERENCE, without_guard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -535,7 +536,18 @@ def test_simulate_catches_a_spec_variant_that_completes_from_any_status() -> Non
     broken = without_guard(REFERENCE, "complete_operation", "from_status_valid")
     result = simulate(broken, runs=200, steps=300, seed=0)
     assert result.violation is not None
-    assert result.violation.walk[-1][0] == "complete_operation"
-    assert "terminal_irreversibility" in result.violation.invariants
+    walk, named = result.violation.walk, result.violation.invariants
+    assert walk[-1][0] == "complete_operation"
+    # the interpreter, replaying the walk, sees every step accepted and exactly those
+    # invariants broken by the last one (completing from provisioning breaks the active
+    # count, completing a finished op its terminal record)
+    state = model.initial_state(broken, result.violation.config)
+    for n, (action, params) in enumerate(walk):
+        step = model.step(broken, state, action, params)
+        assert isinstance(step, model.Accepted), (n, action, params)
+        broken_here = [inv.name for inv in model.violated_invariants(broken, step.state, state, action, params)]
+        assert broken_here == (named if n == len(walk) - 1 else []), (n, action, broken_here)
+        state = step.state
+    assert set(named) & {"terminal_irreversibility", "active_count_consistency"}
     assert simulate(REFERENCE, runs=20, steps=300, seed=0).violation is None
 
