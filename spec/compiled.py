@@ -263,8 +263,18 @@ class _Source:
             elif isinstance(e, AssignAll):
                 v = f"v_{e.var.name}"
                 outside = self.default_outside(e.value, e.var, self.defaults[e.field])
-                domain = f"{self.u}()" if outside is None else f"set({outside}) | set(c_{e.field}.keys())"
-                lines.append(f"    _d{n} = list({domain})")
+                if outside is None:
+                    domain = f"list({self.u}())"
+                else:  # the keys of the field itself and of the maps in `outside`, once each
+                    keys = [f"c_{e.field}.keys()"] + re.findall(r"[a-z]_\w+\.keys\(\)|a_\w+", outside)
+                    unique = list(dict.fromkeys(k for k in keys))
+                    if re.sub(r"[a-z]_\w+\.keys\(\)|a_\w+|set|[()| ]", "", outside):
+                        domain = f"list(set({outside}) | set(c_{e.field}.keys()))"  # not only key sets: as it was
+                    elif len(unique) == 1:
+                        domain = f"list({unique[0][:-len('.keys()')] if unique[0].endswith('.keys()') else unique[0]})"
+                    else:
+                        domain = "list({" + ", ".join(f"*{k}" for k in unique) + "})"
+                lines.append(f"    _d{n} = {domain}")
                 lines.append(f"    _updates = [({v}, {self.expr(e.value)}) for {v} in _d{n}]")
                 lines.append("    for _k, _v in _updates:")
                 lines.append("        if _k == FRESH:")
