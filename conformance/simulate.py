@@ -170,6 +170,8 @@ SUBSETS = 64
 #: consecutive refused draws (per candidate in the table) before every candidate is tried
 #: in a random order: none enabled is a deadlock
 MISSES_PER_CANDIDATE = 1
+#: guided draws: an (action, phase) drawn more often than this is passed over in proportion
+GUIDE = 8
 
 #: a walker step function, its parameters (updated in place when the pool changes: a
 #: step records a copy) and the action's name, the pool slots its parameters name
@@ -240,16 +242,28 @@ class _Pool:
 
     def mint(self) -> None:
         slot = (self.fresh + 1) % len(self.ids)
-        self.ids[slot] = _name(self.minted)
-        self.minted += 1
         self.fresh = slot
+        self.rename(slot, _name(self.minted))
+        self.minted += 1
+
+    def rename(self, slot: int, new: str) -> None:
+        self.ids[slot] = new
         ids = self.ids
         for params, name, members in self.naming[slot]:
-            params[name] = ids[slot] if members is None else frozenset(ids[t] for t in members)
+            params[name] = new if members is None else frozenset(ids[t] for t in members)
+
+    def reset(self) -> None:
+        """The ids of a new walk: the first names again, the last one fresh."""
+        for slot in range(len(self.ids)):
+            if self.ids[slot] != _name(slot):
+                self.rename(slot, _name(slot))
+        self.minted = len(self.ids)
+        self.fresh = len(self.ids) - 1
 
 
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
-             progress: Callable[[str], None] | None = None, coverage: bool = False) -> SimulationResult:
+             progress: Callable[[str], None] | None = None, coverage: bool = False,
+             guided: bool = False) -> SimulationResult:
     """`runs` walks of `steps` accepted transitions each (a deadlocked walk starts again
     from Init and goes on), every invariant checked after every step.
 
@@ -259,19 +273,25 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
     enabled candidates, as TLC's simulator picks among enabled successors.
 
     With `coverage`, every draw also records its cell (`Coverage`); that costs a phase
-    lookup per draw."""
+    lookup per draw. `guided` (implies `coverage`) steers the draws toward rare cells: a
+    candidate whose (action, phase) has been drawn n times before is passed over with
+    probability 1 - GUIDE/n, so in the long run each (action, phase) the walks offer is
+    drawn about as often as any other; the step is still uniform among the enabled
+    candidates that are not passed over."""
     walker = compile_walker(machine)
-    cover = Coverage(machine) if coverage else None
+    cover = Coverage(machine) if coverage or guided else None
+    drawn: dict[tuple[str, tuple[str, ...]], int] | None = {} if guided else None
     rng = random.Random(seed)
     rand = rng.random
     result = SimulationResult(machine.name, machine.profile, coverage=cover)
     seen: Counter[str] = Counter()
     started = last_report = time.perf_counter()
+    pool = _Pool(walker, machine, id_count, rng)
+    table = pool.table
     for run in range(runs):
         config, state = _config(machine, rng)
         pre = state.copy()  # the walker keeps it equal to `state` between steps
-        pool = _Pool(walker, machine, id_count, rng)
-        table = pool.table
+        pool.reset()
         size = len(table)
         limit = MISSES_PER_CANDIDATE * size
         fresh = pool.fresh
@@ -282,6 +302,11 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
             fn, params, name, slots = table[int(rand() * size)]
             if cover is not None:
                 phase = cover.phase(state, name, params)
+                if drawn is not None:
+                    times = drawn.get((name, phase), 0)
+                    if times > GUIDE and rand() * times > GUIDE:
+                        continue  # passed over: not drawn, not evaluated
+                    drawn[(name, phase)] = times + 1
             verdict = fn(state, pre, params)
             if cover is not None:
                 cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
