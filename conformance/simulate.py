@@ -170,8 +170,6 @@ SUBSETS = 64
 #: consecutive refused draws (per candidate in the table) before every candidate is tried
 #: in a random order: none enabled is a deadlock
 MISSES_PER_CANDIDATE = 1
-#: guided draws: an (action, phase) drawn more often than this is passed over in proportion
-GUIDE = 8
 
 #: a walker step function, its parameters (updated in place when the pool changes: a
 #: step records a copy) and the action's name, the pool slots its parameters name
@@ -262,8 +260,7 @@ class _Pool:
 
 
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
-             progress: Callable[[str], None] | None = None, coverage: bool = False,
-             guided: bool = False) -> SimulationResult:
+             progress: Callable[[str], None] | None = None, coverage: bool = False) -> SimulationResult:
     """`runs` walks of `steps` accepted transitions each (a deadlocked walk starts again
     from Init and goes on), every invariant checked after every step.
 
@@ -273,14 +270,9 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
     enabled candidates, as TLC's simulator picks among enabled successors.
 
     With `coverage`, every draw also records its cell (`Coverage`); that costs a phase
-    lookup per draw. `guided` (implies `coverage`) steers the draws toward rare cells: a
-    candidate whose (action, phase) has been drawn n times before is passed over with
-    probability 1 - GUIDE/n, so in the long run each (action, phase) the walks offer is
-    drawn about as often as any other; the step is still uniform among the enabled
-    candidates that are not passed over."""
+    lookup per draw."""
     walker = compile_walker(machine)
-    cover = Coverage(machine) if coverage or guided else None
-    drawn: dict[tuple[str, tuple[str, ...]], int] | None = {} if guided else None
+    cover = Coverage(machine) if coverage else None
     rng = random.Random(seed)
     rand = rng.random
     result = SimulationResult(machine.name, machine.profile, coverage=cover)
@@ -302,11 +294,6 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
             fn, params, name, slots = table[int(rand() * size)]
             if cover is not None:
                 phase = cover.phase(state, name, params)
-                if drawn is not None:
-                    times = drawn.get((name, phase), 0)
-                    if times > GUIDE and rand() * times > GUIDE:
-                        continue  # passed over: not drawn, not evaluated
-                    drawn[(name, phase)] = times + 1
             verdict = fn(state, pre, params)
             if cover is not None:
                 cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
