@@ -3,16 +3,23 @@
 A quick falsifier for spec authors: it needs no solver and finds a broken
 invariant in seconds, with the walk that broke it. It is not a proof (that is
 `opsref prove`); it explores what random choices reach. Nothing here is
-machine-specific: parameters are drawn by sort, configuration fields at random
-within the machine's assumptions.
+machine-specific: parameters range over their sorts' domains, configuration fields
+are drawn at random within the machine's assumptions.
 
-Every step of a walk is an accepted transition, as in Quint's and TLC's simulators: an
-action and its parameters are drawn at random until the guards accept one (guards run
-before any effect, so a refused draw costs a guard evaluation and changes nothing).
-After a few draws per action without one, every action is tried with every parameter
-value in its domain; if none is enabled the walk is in a deadlock and starts again from
-Init.
-"""
+Every step of a walk is an accepted transition, as in Quint's and TLC's simulators. The
+candidates are every action with every in-domain parameter value over a small pool of
+ids (`_Pool`); a step draws one uniformly and takes it if the guards accept it (guards
+run before any effect, so a refused draw costs a guard evaluation and changes nothing),
+so each step is uniform among the enabled candidates, as TLC picks among enabled
+successors. After as many refused draws in a row as there are candidates, every
+candidate is tried in a random order; if none is enabled the walk is in a deadlock and
+starts again from Init. The pool always holds one fresh id (machines that never reuse an
+id keep registering), replacing the oldest when a step names it.
+
+Each step is a walker step function (`spec.compiled.compile_walker`): the action in
+place, then every invariant re-evaluated where the step can have changed it, so the cost
+of a step does not grow with the walk's history (ids ever used, sequence numbers ever
+issued)."""
 
 from __future__ import annotations
 
