@@ -23,6 +23,7 @@ issued)."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import time
@@ -277,7 +278,22 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
     enabled candidates, as TLC's simulator picks among enabled successors.
 
     With `coverage`, every draw also records its cell (`Coverage`); that costs a phase
-    lookup per draw."""
+    lookup per draw.
+
+    Python's cycle collector is paused meanwhile (a walk allocates many small objects,
+    none in a cycle: reference counting frees them; the collector's passes over the
+    growing walk would only cost time), and resumed as it was."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(machine, runs, steps, seed, id_count, progress, coverage)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
+              progress: Callable[[str], None] | None, coverage: bool) -> SimulationResult:
     walker = compile_walker(machine)
     cover = Coverage(machine) if coverage else None
     rng = random.Random(seed)
