@@ -742,16 +742,21 @@ class _WalkerSource:
         # what the guards read is bound before them, the rest only once they accepted:
         # a refused draw costs little more than its guards
         own = {p.name for p in a.params}
-        head = [f"def walk_{index}(S, PS, P):", f"    A = {a.name!r}", "    G = S.globals", "    M = S.maps"]
+        head = [f"def walk_{index}(S, PS, P):", "    G = S.globals", "    M = S.maps"]
+        if "(A == " in guards + text:  # ActionIs is folded: only a term node the walker does not know reads A
+            head.insert(1, f"    A = {a.name!r}")
         head += self.bindings(guards, params, own, bound=set())
         later = ["    PG = PS.globals", "    PM = PS.maps"] + self.bindings(text, params, own, bound=set(head))
         return "\n".join(head + ([guards] if guards else []) + later) + "\n" + text
 
     def bindings(self, text: str, params: tuple[str, ...], own: set[str], bound: set[str]) -> list[str]:
-        lines = [f"    c_{m} = M[{m!r}]" for m in self.src.maps if f"c_{m}" in text]
-        lines += [f"    p_{m} = PM[{m!r}]" for m in self.src.maps if f"p_{m}" in text]
-        lines += [f"    a_{p} = P[{p!r}]" for p in params if p in own and f"a_{p}" in text]
-        lines += [f"    a_{p} = P.get({p!r})" for p in params if p not in own and f"a_{p}" in text]
+        def uses(name: str) -> bool:
+            return re.search(rf"\b{name}\b", text) is not None
+
+        lines = [f"    c_{m} = M[{m!r}]" for m in self.src.maps if uses(f"c_{m}")]
+        lines += [f"    p_{m} = PM[{m!r}]" for m in self.src.maps if uses(f"p_{m}")]
+        lines += [f"    a_{p} = P[{p!r}]" for p in params if p in own and uses(f"a_{p}")]
+        lines += [f"    a_{p} = P.get({p!r})" for p in params if p not in own and uses(f"a_{p}")]
         if "UA()" in text:
             lines.append("    UA = lambda: universe(ID_MAPS, S, None, P)")
         if "U()" in text:
