@@ -600,6 +600,7 @@ class _WalkerSource:
         self.src = src
         self.machine = src.machine
         self.checks: dict[str, list[Check]] = {}
+        self.unions: dict[str, str] = {}  # of the function being generated: key-list union -> local
 
     def written_keys(self, a: Action, fields: frozenset[str]) -> tuple[list[str], list[str]]:
         """The keys `a` wrote in `fields`: the locals of single keys (one per distinct key:
@@ -648,7 +649,13 @@ class _WalkerSource:
             return re.sub(rf"\bv_{var.name}\b", key, b)
 
         def union(lists: list[str]) -> str:
-            return lists[0] if len(lists) == 1 else "{" + ", ".join(f"*{d}" for d in lists) + "}"
+            """One list, or the set of every key any AssignAll of `a` wrote, built once per
+            step (a superset: evaluating the body at more keys is sound, it must hold there)."""
+            if len(lists) == 1:
+                return lists[0]
+            every = [f"_d{n}" for n, e in enumerate(a.effects) if isinstance(e, AssignAll)]
+            self.unions["{" + ", ".join(f"*{d}" for d in every) + "}"] = "_written"
+            return "_written"
 
         pieces: list[Piece] = []
         if isinstance(binders, Range):
@@ -719,13 +726,16 @@ class _WalkerSource:
         place, check every invariant, bring PS up to S and answer the violated
         invariants (None when none is)."""
         self.checks[a.name] = []
+        self.unions = {}
         self.src.u = "UA"  # guards and effects see the current state only, as spec.model
         guards = "\n".join(self.src.guard_lines(index, a))
         body = self.src.effect_lines(a)
         self.src.u = "U"
-        body.append("    _bad = ()")
+        checks: list[str] = []
         for inv in self.machine.invariants:
-            body += self.invariant(a, inv)
+            checks += self.invariant(a, inv)
+        body += [f"    {name} = {keys}" for keys, name in self.unions.items()]
+        body += ["    _bad = ()"] + checks
         for n, e in enumerate(a.effects):  # the pre-state catches up with the step
             if isinstance(e, Assign):
                 body.append(f"    PG[{e.field!r}] = G[{e.field!r}]")
