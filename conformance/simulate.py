@@ -208,9 +208,14 @@ class _Pool:
         self.minted = id_count
         self.fresh = id_count - 1  # the slot of the fresh id; the oldest is the next one
         self.table: list[Candidate] = []
+        #: per candidate: the action and its parameters (a slot, a tuple of slots, or a value)
+        self.templates: list[tuple[str, tuple[tuple[str, Value | tuple[int, ...]], ...]]] = []
+        self.sorts = {(a.name, p.name): p.sort for a in machine.actions for p in a.params}
+        self.minted_at: list[tuple[int, int, str]] = []  # (walk length, slot, new id) of this walk's mints
         self.naming: list[list[tuple[dict[str, Value], str, tuple[int, ...] | None]]] = [[] for _ in self.ids]
         slots = list(range(id_count))
         for action in machine.actions:
+            names = [p.name for p in action.params]
             domains: list[Sequence[Value | tuple[int, ...]]] = []
             for p in action.params:
                 if p.sort == ID:
@@ -224,6 +229,7 @@ class _Pool:
                 else:
                     domains.append(_domain(p.sort, []))
             for values in itertools.product(*domains):
+                template = (action.name, tuple(zip(names, values)))
                 params: dict[str, Value] = {}
                 named: set[int] = set()
                 for p, v in zip(action.params, values):
@@ -243,14 +249,43 @@ class _Pool:
                         params[p.name] = v
                 if not any(_never(machine, g, params) for g in action.guards):
                     self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
+                    self.templates.append(template)
         if not self.table:
             raise SpecError(f"no action of {machine.name} can ever be taken")
 
-    def mint(self) -> None:
+    def mint(self, at: int) -> None:
+        """A fresh id, after `at` steps of the walk."""
         slot = (self.fresh + 1) % len(self.ids)
         self.fresh = slot
         self.rename(slot, _name(self.minted))
+        self.minted_at.append((at, slot, self.ids[slot]))
         self.minted += 1
+
+    def steps(self, walk: list[int], start: int) -> list[Step]:
+        """The steps of the walk (candidate indices) from `start`, with the ids they named."""
+        ids = [_name(n) for n in range(len(self.ids))]
+        mints = iter(self.minted_at)
+        upcoming = next(mints, None)
+        out: list[Step] = []
+        for n, index in enumerate(walk):
+            while upcoming is not None and upcoming[0] <= n:
+                ids[upcoming[1]] = upcoming[2]
+                upcoming = next(mints, None)
+            if n < start:
+                continue
+            action, values = self.templates[index]
+            params: dict[str, Value] = {}
+            for name, v in values:
+                sort = self.sorts[(action, name)]
+                if sort == ID and isinstance(v, int):
+                    params[name] = ids[v]
+                elif sort == ID_SET and isinstance(v, tuple):
+                    params[name] = frozenset(ids[t] for t in v)
+                else:
+                    assert not isinstance(v, tuple)
+                    params[name] = v
+            out.append((action, params))
+        return out
 
     def rename(self, slot: int, new: str) -> None:
         self.ids[slot] = new
@@ -265,6 +300,7 @@ class _Pool:
                 self.rename(slot, _name(slot))
         self.minted = len(self.ids)
         self.fresh = len(self.ids) - 1
+        self.minted_at = []
 
 
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
@@ -310,11 +346,12 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
         size = len(table)
         limit = MISSES_PER_CANDIDATE * size
         fresh = pool.fresh
-        walk: list[Step] = []
+        walk: list[int] = []  # the candidates taken (their parameters: `_Pool.steps`)
         begun = 0  # where the walk from the last Init begins in `walk`
         misses = 0
         while len(walk) < steps:
-            fn, params, name, slots = table[int(rand() * size)]
+            index = int(rand() * size)
+            fn, params, name, slots = table[index]
             if cover is not None:
                 phase = cover.phase(state, name, params)
             verdict = fn(state, pre, params)
@@ -334,22 +371,22 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                     pre = state.copy()
                     begun = len(walk)
                     continue
-                params, name, slots, verdict = found
+                index, slots, verdict = found
             result.refused += misses
             misses = 0
-            walk.append((name, params.copy()))
+            walk.append(index)
             if verdict is not None:
-                seen.update(name for name, _ in walk)
+                seen.update(pool.templates[i][0] for i in walk)
                 result.steps += len(walk)
                 result.actions_seen = dict(seen)
                 result.runs = run + 1
                 result.seconds = time.perf_counter() - started
-                result.violation = Violation(run, config, walk[begun:], list(verdict))
+                result.violation = Violation(run, config, pool.steps(walk, begun), list(verdict))
                 return result
             if fresh in slots:
-                pool.mint()
+                pool.mint(len(walk))
                 fresh = pool.fresh
-        seen.update(name for name, _ in walk)
+        seen.update(pool.templates[i][0] for i in walk)
         result.steps += len(walk)
         result.runs = run + 1
         now = time.perf_counter()
@@ -363,12 +400,13 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
 
 
 def _exhaustive(table: list[Candidate], state: State, pre: State, rng: random.Random, result: SimulationResult
-                ) -> tuple[dict[str, Value], str, frozenset[int], tuple[str, ...] | None] | None:
+                ) -> tuple[int, frozenset[int], tuple[str, ...] | None] | None:
     """Try every candidate in a random order; the first the guards accept is taken."""
-    for fn, params, name, slots in rng.sample(table, len(table)):
+    for index in rng.sample(range(len(table)), len(table)):
+        fn, params, _, slots = table[index]
         verdict = fn(state, pre, params)
         if verdict is None or isinstance(verdict, tuple):
-            return params, name, slots, verdict
+            return index, slots, verdict
         result.refused += 1
     return None
 

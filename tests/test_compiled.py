@@ -416,7 +416,7 @@ def pool_walk(machine: Machine, seed: int, runs: int, length: int) -> WalkerTall
                 _, state = _config(machine, rng)
                 pre = state.copy()
             elif pool.fresh in slots:
-                pool.mint()
+                pool.mint(0)
     return tally
 
 

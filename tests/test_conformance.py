@@ -551,3 +551,22 @@ def test_simulate_catches_a_spec_variant_that_completes_from_any_status() -> Non
     assert set(named) & {"terminal_irreversibility", "active_count_consistency"}
     assert simulate(REFERENCE, runs=20, steps=300, seed=0).violation is None
 
+
+
+def test_simulate_reports_the_walk_with_the_ids_it_named_after_fresh_ones_replaced_old() -> None:
+    """The walk is kept as candidate numbers and the pool's renamings; the reported one
+    must be the calls made: replayed on the interpreter, every step is accepted and the
+    last breaks what simulate says."""
+    broken = without_guard(REFERENCE, "peer_ready", "kind_is_mob_member_child")
+    result = simulate(broken, runs=50, steps=2000, seed=0)
+    assert result.violation is not None
+    walk = result.violation.walk
+    named = {p["id"] for _, p in walk if "id" in p}
+    assert named - {"a", "b", "c", "d"}, "no fresh id was minted: the test would not test the renaming"
+    state = model.initial_state(broken, result.violation.config)
+    for action, params in walk:
+        step = model.step(broken, state, action, params)
+        assert isinstance(step, model.Accepted), (action, params)
+        before, state = state, step.state
+    assert [inv.name for inv in model.violated_invariants(broken, state, before, *walk[-1])] == \
+        result.violation.invariants == ["peer_ready_only_for_mob_members"]
