@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from opsref.spec.compiled import Walker, WalkerFn, compile_walker
+from opsref.spec.compiled import Compiled, Walker, WalkerFn, compile_machine, compile_walker
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import SpecError, State, Value, evaluate, initial_state
 from opsref.spec.terms import (
@@ -331,6 +331,8 @@ def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int =
 def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
               progress: Callable[[str], None] | None, coverage: bool) -> SimulationResult:
     walker = compile_walker(machine)
+    full = compile_machine(machine)
+    at_init = full.violated
     cover = Coverage(machine) if coverage else None
     rng = random.Random(seed)
     rand = rng.random
@@ -341,6 +343,8 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
     table = pool.table
     for run in range(runs):
         config, state = _config(machine, rng)
+        if at_init(state):  # the walker's checks rely on every invariant holding where a walk begins
+            return _at_init(result, run, config, state, full, started)
         pre = state.copy()  # the walker keeps it equal to `state` between steps
         pool.reset()
         size = len(table)
@@ -368,6 +372,8 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                 if found is None:
                     result.deadlocks += 1
                     config, state = _config(machine, rng)
+                    if at_init(state):
+                        return _at_init(result, run, config, state, full, started)
                     pre = state.copy()
                     begun = len(walk)
                     continue
@@ -396,6 +402,14 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                      f"{result.steps / (now - started):,.0f} transitions/s")
     result.actions_seen = dict(seen)
     result.seconds = time.perf_counter() - started
+    return result
+
+
+def _at_init(result: SimulationResult, run: int, config: dict[str, Value], state: State, full: Compiled,
+             started: float) -> SimulationResult:
+    result.runs = run + 1
+    result.seconds = time.perf_counter() - started
+    result.violation = Violation(run, config, [], [inv.name for inv in full.violated(state)])
     return result
 
 

@@ -407,15 +407,18 @@ def compile_machine(machine: Machine) -> Compiled:
 #    pre-state, where B held).
 # 3. A step conjunct C(pre, cur) whose every field is unwritten is evaluated on
 #    pre = cur; if C with every pre-state read replaced by the same read on the current
-#    state simplifies to true (`_reflexive`: `x = x`, `p -> p`, `p and not p`, ...), it
-#    holds. Not evaluated.
+#    state simplifies to true (`_fold(..., reflexive=True)`, `_simplify`: `x = x`,
+#    `p -> p`, `p and not p`, ...), it holds. Not evaluated.
 # 4. A step conjunct `forall j. B(pre, cur, j)` (or a range over sequence numbers, or
 #    `A -> forall ...`) whose body reads written maps only at its own variables and
 #    unwritten globals, and whose reflexive body simplifies to true, holds at every key
 #    the step did not write (there pre[j] = cur[j]): B is evaluated at the written keys.
 #
-# Everything else is evaluated in full, as `Compiled.violated` does. `ActionIs` is a
-# constant in a function for one action, folded before the rules apply. The walker keeps
+# Rules 1 and 2 need every invariant to hold where the walk begins: `opsref simulate`
+# checks Init in full. Evaluating a body at more keys than were written is sound (it must
+# hold at every key), so rules 2 and 4 may walk a superset (every key any AssignAll of
+# the step wrote). Everything else is evaluated in full, as `Compiled.violated` does.
+# `ActionIs` is a constant in a function for one action, folded before the rules apply. The walker keeps
 # a second State, the pre-state, equal to the current one between steps: after the
 # checks it copies exactly the entries the step wrote. tests/test_compiled.py holds the
 # walker's verdicts to `Compiled.violated` (a full check on a copied pre-state) at every

@@ -570,3 +570,16 @@ def test_simulate_reports_the_walk_with_the_ids_it_named_after_fresh_ones_replac
         before, state = state, step.state
     assert [inv.name for inv in model.violated_invariants(broken, state, before, *walk[-1])] == \
         result.violation.invariants == ["peer_ready_only_for_mob_members"]
+
+
+def test_simulate_checks_init_before_the_walk_relies_on_it() -> None:
+    """The walker re-checks only what a step can change, which is sound only from a state
+    where every invariant holds: a machine whose Init breaks one is caught before any step."""
+    from dataclasses import replace
+
+    from opsref.spec.terms import lit
+
+    broken = replace(REFERENCE, init=(("active_count", lit(1)),))
+    result = simulate(broken, runs=3, steps=50, seed=0)
+    assert result.violation is not None and result.violation.walk == []
+    assert result.violation.invariants == ["active_count_consistency"]
