@@ -34,9 +34,7 @@ from typing import Callable, Sequence
 from opsref.spec.compiled import Compiled, Walker, WalkerFn, compile_machine, compile_walker
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import SpecError, State, Value, evaluate, initial_state
-from opsref.spec.terms import (
-    BOOL, ID, ID_SET, INT, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, walk,
-)
+from opsref.spec.terms import BOOL, ID, ID_SET, INT, Apply, Contains, Lit, Param, Sort, walk
 
 Step = tuple[str, dict[str, Value]]
 
@@ -180,17 +178,19 @@ SUBSETS = 64
 MISSES_PER_CANDIDATE = 1
 
 #: a walker step function, its parameters (updated in place when the pool changes: a
-#: step records a copy) and the action's name, the pool slots its parameters name
+#: walk records the candidate's number, `_Pool.steps` the calls), the action's name, and
+#: the pool slots its parameters name
 Candidate = tuple[WalkerFn, dict[str, Value], str, frozenset[int]]
 
 
 def _never(machine: Machine, guard: Guard, params: dict[str, Value]) -> bool:
     """`guard` reads the parameters only and refuses these: the candidate is refused in
     every state, never enabled, and left out of the table (which leaves the draw among
-    the enabled candidates as it was)."""
-    if any(isinstance(node, (Read, Quant, Range, ActionIs)) or not isinstance(node, (Lit, Param, Apply, Contains))
-           for node in walk(guard.holds)):
-        return False
+    the enabled candidates as it was). Not for a guard that orders ids (`key_before`):
+    the pool renames ids, and the order of the new names may differ."""
+    for node in walk(guard.holds):
+        if not isinstance(node, (Lit, Param, Apply, Contains)) or (isinstance(node, Apply) and node.op == "key_before"):
+            return False
     return evaluate(machine, guard.holds, State({}, {}, frozenset()), params) is not True
 
 
