@@ -249,10 +249,11 @@ class _Source:
             lines += [f"    if not {self.expr(g.holds)}:", f"        return GUARD_{index}_{n}"]
         return lines
 
-    def effect_lines(self, a: Action) -> list[str]:
+    def effect_lines(self, a: Action, changed: bool = False) -> list[str]:
         """The effects in order, in place; effect n keeps the key it wrote in `_k<n>`
         (AssignAt) or every key it may have written in `_d<n>` (AssignAll: the keys
-        outside it hold the default before and after)."""
+        outside it hold the default before and after), with `changed` only the keys whose
+        entry it changed."""
         lines: list[str] = []
         for n, e in enumerate(a.effects):
             if isinstance(e, Assign):
@@ -274,13 +275,20 @@ class _Source:
                         domain = f"list({unique[0][:-len('.keys()')] if unique[0].endswith('.keys()') else unique[0]})"
                     else:
                         domain = "list({" + ", ".join(f"*{k}" for k in unique) + "})"
+                d = repr(self.defaults[e.field])
                 lines.append(f"    _d{n} = {domain}")
                 lines.append(f"    _updates = [({v}, {self.expr(e.value)}) for {v} in _d{n}]")
+                if changed:
+                    lines.append(f"    _d{n} = []")
                 lines.append("    for _k, _v in _updates:")
                 lines.append("        if _k == FRESH:")
-                lines.append(f"            if _v != {self.defaults[e.field]!r}:")
+                lines.append(f"            if _v != {d}:")
                 lines.append(f"                raise SpecError({a.name + ' writes ' + e.field + ' of never-mentioned ids'!r})")
                 lines.append("            continue")
+                if changed:
+                    lines.append(f"        if c_{e.field}.get(_k, {d}) == _v:")
+                    lines.append("            continue")
+                    lines.append(f"        _d{n}.append(_k)")
                 lines += self.write(e.field, "_k", "_v", "        ")[2:]
         return lines
 
@@ -732,7 +740,7 @@ class _WalkerSource:
         self.unions = {}
         self.src.u = "UA"  # guards and effects see the current state only, as spec.model
         guards = "\n".join(self.src.guard_lines(index, a))
-        body = self.src.effect_lines(a)
+        body = self.src.effect_lines(a, changed=True)
         self.src.u = "U"
         checks: list[str] = []
         for inv in self.machine.invariants:
