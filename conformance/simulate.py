@@ -3,29 +3,38 @@
 A quick falsifier for spec authors: it needs no solver and finds a broken
 invariant in seconds, with the walk that broke it. It is not a proof (that is
 `opsref prove`); it explores what random choices reach. Nothing here is
-machine-specific: parameters are drawn by sort, configuration fields at random
-within the machine's assumptions.
+machine-specific: parameters range over their sorts' domains, configuration fields
+are drawn at random within the machine's assumptions.
 
-Every step of a walk is an accepted transition, as in Quint's and TLC's simulators: an
-action and its parameters are drawn at random until the guards accept one (guards run
-before any effect, so a refused draw costs a guard evaluation and changes nothing).
-After a few draws per action without one, every action is tried with every parameter
-value in its domain; if none is enabled the walk is in a deadlock and starts again from
-Init.
-"""
+Every step of a walk is an accepted transition, as in Quint's and TLC's simulators. The
+candidates are every action with every in-domain parameter value over a small pool of
+ids (`_Pool`); a step draws one uniformly and takes it if the guards accept it (guards
+run before any effect, so a refused draw costs a guard evaluation and changes nothing),
+so each step is uniform among the enabled candidates, as TLC picks among enabled
+successors. After as many refused draws in a row as there are candidates, every
+candidate is tried in a random order; if none is enabled the walk is in a deadlock and
+starts again from Init. The pool always holds one fresh id (machines that never reuse an
+id keep registering), replacing the oldest when a step names it.
+
+Each step is a walker step function (`spec.compiled.compile_walker`): the action in
+place, then every invariant re-evaluated where the step can have changed it, so the cost
+of a step does not grow with the walk's history (ids ever used, sequence numbers ever
+issued)."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
-from opsref.spec.compiled import Compiled, compile_machine
-from opsref.spec.machine import Action, Machine
-from opsref.spec.model import SpecError, State, Value, initial_state
-from opsref.spec.terms import BOOL, ID, ID_SET, INT, Sort
+from opsref.spec.compiled import Compiled, Walker, WalkerFn, compile_machine, compile_walker
+from opsref.spec.machine import Guard, Machine
+from opsref.spec.model import SpecError, State, Value, evaluate, initial_state
+from opsref.spec.terms import BOOL, ID, ID_SET, INT, Apply, Contains, Lit, Param, Sort, walk
 
 Step = tuple[str, dict[str, Value]]
 
@@ -49,6 +58,7 @@ class SimulationResult:
     seconds: float = 0.0
     violation: Violation | None = None
     actions_seen: dict[str, int] = field(default_factory=dict)
+    coverage: "Coverage | None" = None
 
     @property
     def accepted(self) -> int:
@@ -58,6 +68,52 @@ class SimulationResult:
     def rate(self) -> float:
         """Accepted transitions per second, every invariant checked after each."""
         return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+#: a coverage cell: (action, "ok" or the refusing guard, the phase(s) it was drawn from),
+#: as `opsref drive` counts them for calls
+Cell = tuple[str, str, tuple[str, ...]]
+
+
+@dataclass
+class Coverage:
+    """The cells the draws of a simulation reached (accepted or refused), each with the
+    number of accepted transitions taken before it was first reached."""
+
+    machine: Machine
+    reached: dict[Cell, int] = field(default_factory=dict)
+
+    def phase(self, state: State, action: str, params: dict[str, Value]) -> tuple[str, ...]:
+        """The machine's phase fields as the draw finds them: a global as it is, a per-id
+        field at each id parameter (for a set of ids, the set of their phases)."""
+        machine = self.machine
+        out: list[str] = []
+        for name in machine.phases:
+            f = machine.field(name)
+            if f.key is None:
+                out.append(str(state.globals[name]))
+                continue
+            entries, default = state.maps[name], f.default.value
+            for p in machine.action(action).params:
+                value = params[p.name]
+                if p.sort == ID:
+                    out.append(str(entries.get(value, default)))
+                elif p.sort == ID_SET and isinstance(value, frozenset):
+                    out.append("{" + ",".join(sorted({str(entries.get(one, default)) for one in value})) + "}")
+        return tuple(out) or ("-",)
+
+    def within(self, budget: int) -> int:
+        """Cells reached within `budget` accepted transitions."""
+        return sum(1 for at in self.reached.values() if at < budget)
+
+    def budgets(self, total: int) -> list[tuple[int, int]]:
+        """(budget, cells reached within it) for every power of ten up to `total`, and `total`."""
+        out: list[tuple[int, int]] = []
+        budget = 100
+        while budget < total:
+            out.append((budget, self.within(budget)))
+            budget *= 10
+        return out + [(total, len(self.reached))]
 
 
 def _draw(rng: random.Random, sort: Sort, ids: list[str]) -> Value:
@@ -74,21 +130,25 @@ def _draw(rng: random.Random, sort: Sort, ids: list[str]) -> Value:
     raise SpecError(f"cannot draw a value of sort {sort}")
 
 
+def _config_value(rng: random.Random, sort: Sort) -> Value:
+    """A configuration value: a limit or capacity is mostly 1 to 3 (a registry
+    configured with 0 admits or keeps nothing, which a walk learns little from), and
+    sometimes 0."""
+    if sort == BOOL:
+        return rng.random() < 0.5
+    if sort == INT:
+        return rng.randint(1, 3) if rng.random() < 0.875 else 0
+    return _draw(rng, sort, [])
+
+
 def _config(machine: Machine, rng: random.Random) -> tuple[dict[str, Value], State]:
     for _ in range(100):
-        config = {f.name: _draw(rng, f.sort, []) if f.sort != BOOL else rng.random() < 0.5
-                  for f in machine.fields if f.rigid}
+        config = {f.name: _config_value(rng, f.sort) for f in machine.fields if f.rigid}
         try:
             return config, initial_state(machine, config)
         except SpecError:
             continue
     raise SpecError(f"no configuration of {machine.name} satisfying its assumptions was drawn")
-
-
-FRESH_ID_RATE = 0.05
-#: random (action, parameters) draws per step, as many per action on average, before
-#: every action is tried with every parameter value
-DRAWS_PER_ACTION = 4
 
 
 def _name(n: int) -> str:
@@ -110,70 +170,259 @@ def _domain(sort: Sort, ids: list[str]) -> list[Value]:
     raise SpecError(f"cannot enumerate the values of sort {sort}")
 
 
-def _enabled_step(compiled: Compiled, machine: Machine, state: State, rng: random.Random, ids: list[str],
-                  result: SimulationResult) -> tuple[Action, dict[str, Value]] | None:
-    """Apply an enabled action to `state` in place and return it with its parameters, or
-    None when no action is enabled (every draw, then every parameter value, refused)."""
-    for _ in range(DRAWS_PER_ACTION * len(machine.actions)):
-        action = rng.choice(machine.actions)
-        params = {p.name: _draw(rng, p.sort, ids) for p in action.params}
-        if compiled.apply(state, action.name, params) is None:
-            return action, params
-        result.refused += 1
-    for action in rng.sample(machine.actions, len(machine.actions)):
-        names = [p.name for p in action.params]
-        for values in itertools.product(*(_domain(p.sort, ids) for p in action.params)):
-            params = dict(zip(names, values))
-            if compiled.apply(state, action.name, params) is None:
-                return action, params
-            result.refused += 1
-    return None
+#: An id-set parameter ranges over every subset of the pool up to this pool size, over
+#: this many subsets drawn as `_draw` draws them beyond it
+SUBSETS = 64
+#: consecutive refused draws (per candidate in the table) before every candidate is tried
+#: in a random order: none enabled is a deadlock
+MISSES_PER_CANDIDATE = 1
+
+#: a walker step function, its parameters (updated in place when the pool changes: a
+#: walk records the candidate's number, `_Pool.steps` the calls), the action's name, and
+#: the pool slots its parameters name
+Candidate = tuple[WalkerFn, dict[str, Value], str, frozenset[int]]
+
+
+def _never(machine: Machine, guard: Guard, params: dict[str, Value]) -> bool:
+    """`guard` reads the parameters only and refuses these: the candidate is refused in
+    every state, never enabled, and left out of the table (which leaves the draw among
+    the enabled candidates as it was). Not for a guard that orders ids (`key_before`):
+    the pool renames ids, and the order of the new names may differ."""
+    for node in walk(guard.holds):
+        if not isinstance(node, (Lit, Param, Apply, Contains)) or (isinstance(node, Apply) and node.op == "key_before"):
+            return False
+    return evaluate(machine, guard.holds, State({}, {}, frozenset()), params) is not True
+
+
+class _Pool:
+    """The ids parameters range over (slots), and the table of every (action, parameters)
+    pair over them, in their domains: a step draws from the table uniformly.
+
+    One slot holds a fresh id, one no accepted step has named. When a step names it, a
+    new fresh id replaces the oldest id, in its slot and in the parameters of every
+    candidate naming that slot (so machines that never reuse an id always find a fresh
+    one, and the table is never rebuilt whole)."""
+
+    def __init__(self, walker: Walker, machine: Machine, id_count: int, rng: random.Random) -> None:
+        self.ids = [_name(n) for n in range(id_count)]
+        self.minted = id_count
+        self.fresh = id_count - 1  # the slot of the fresh id; the oldest is the next one
+        self.table: list[Candidate] = []
+        #: per candidate: the action and its parameters (a slot, a tuple of slots, or a value)
+        self.templates: list[tuple[str, tuple[tuple[str, Value | tuple[int, ...]], ...]]] = []
+        self.sorts = {(a.name, p.name): p.sort for a in machine.actions for p in a.params}
+        self.minted_at: list[tuple[int, int, str]] = []  # (walk length, slot, new id) of this walk's mints
+        self.naming: list[list[tuple[dict[str, Value], str, tuple[int, ...] | None]]] = [[] for _ in self.ids]
+        slots = list(range(id_count))
+        for action in machine.actions:
+            names = [p.name for p in action.params]
+            domains: list[Sequence[Value | tuple[int, ...]]] = []
+            for p in action.params:
+                if p.sort == ID:
+                    domains.append(list(slots))
+                elif p.sort == ID_SET:
+                    if 2 ** id_count <= SUBSETS:
+                        domains.append([tuple(c) for n in range(id_count + 1) for c in itertools.combinations(slots, n)])
+                    else:
+                        domains.append([tuple(sorted(rng.sample(slots, rng.randint(0, id_count))))
+                                        for _ in range(SUBSETS)])
+                else:
+                    domains.append(_domain(p.sort, []))
+            for values in itertools.product(*domains):
+                template = (action.name, tuple(zip(names, values)))
+                params: dict[str, Value] = {}
+                named: set[int] = set()
+                for p, v in zip(action.params, values):
+                    if p.sort == ID:
+                        assert isinstance(v, int)
+                        params[p.name] = self.ids[v]
+                        named.add(v)
+                        self.naming[v].append((params, p.name, None))
+                    elif p.sort == ID_SET:
+                        assert isinstance(v, tuple)
+                        params[p.name] = frozenset(self.ids[t] for t in v)
+                        named.update(v)
+                        for t in v:
+                            self.naming[t].append((params, p.name, v))
+                    else:
+                        assert not isinstance(v, tuple)
+                        params[p.name] = v
+                if not any(_never(machine, g, params) for g in action.guards):
+                    self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
+                    self.templates.append(template)
+        if not self.table:
+            raise SpecError(f"no action of {machine.name} can ever be taken")
+
+    def mint(self, at: int) -> None:
+        """A fresh id, after `at` steps of the walk."""
+        slot = (self.fresh + 1) % len(self.ids)
+        self.fresh = slot
+        self.rename(slot, _name(self.minted))
+        self.minted_at.append((at, slot, self.ids[slot]))
+        self.minted += 1
+
+    def steps(self, walk: list[int], start: int) -> list[Step]:
+        """The steps of the walk (candidate indices) from `start`, with the ids they named."""
+        ids = [_name(n) for n in range(len(self.ids))]
+        mints = iter(self.minted_at)
+        upcoming = next(mints, None)
+        out: list[Step] = []
+        for n, index in enumerate(walk):
+            while upcoming is not None and upcoming[0] <= n:
+                ids[upcoming[1]] = upcoming[2]
+                upcoming = next(mints, None)
+            if n < start:
+                continue
+            action, values = self.templates[index]
+            params: dict[str, Value] = {}
+            for name, v in values:
+                sort = self.sorts[(action, name)]
+                if sort == ID and isinstance(v, int):
+                    params[name] = ids[v]
+                elif sort == ID_SET and isinstance(v, tuple):
+                    params[name] = frozenset(ids[t] for t in v)
+                else:
+                    assert not isinstance(v, tuple)
+                    params[name] = v
+            out.append((action, params))
+        return out
+
+    def rename(self, slot: int, new: str) -> None:
+        self.ids[slot] = new
+        ids = self.ids
+        for params, name, members in self.naming[slot]:
+            params[name] = new if members is None else frozenset(ids[t] for t in members)
+
+    def reset(self) -> None:
+        """The ids of a new walk: the first names again, the last one fresh."""
+        for slot in range(len(self.ids)):
+            if self.ids[slot] != _name(slot):
+                self.rename(slot, _name(slot))
+        self.minted = len(self.ids)
+        self.fresh = len(self.ids) - 1
+        self.minted_at = []
 
 
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
-             progress: Callable[[str], None] | None = None) -> SimulationResult:
+             progress: Callable[[str], None] | None = None, coverage: bool = False) -> SimulationResult:
     """`runs` walks of `steps` accepted transitions each (a deadlocked walk starts again
-    from Init and goes on), every invariant checked after every step."""
-    compiled = compile_machine(machine)
+    from Init and goes on), every invariant checked after every step.
+
+    A step draws an (action, parameters) candidate uniformly from the table of every
+    action with every in-domain parameter value, and takes it if the guards accept it;
+    a refused draw changes nothing and is drawn again. So each step is uniform among the
+    enabled candidates, as TLC's simulator picks among enabled successors.
+
+    With `coverage`, every draw also records its cell (`Coverage`); that costs a phase
+    lookup per draw.
+
+    Python's cycle collector is paused meanwhile (a walk allocates many small objects,
+    none in a cycle: reference counting frees them; the collector's passes over the
+    growing walk would only cost time), and resumed as it was."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(machine, runs, steps, seed, id_count, progress, coverage)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
+              progress: Callable[[str], None] | None, coverage: bool) -> SimulationResult:
+    walker = compile_walker(machine)
+    full = compile_machine(machine)
+    at_init = full.violated
+    cover = Coverage(machine) if coverage else None
     rng = random.Random(seed)
-    result = SimulationResult(machine.name, machine.profile)
+    rand = rng.random
+    result = SimulationResult(machine.name, machine.profile, coverage=cover)
+    seen: Counter[str] = Counter()
     started = last_report = time.perf_counter()
+    pool = _Pool(walker, machine, id_count, rng)
+    table = pool.table
     for run in range(runs):
         config, state = _config(machine, rng)
-        walk: list[Step] = []
-        # A sliding pool of ids: now and then the oldest is replaced by a fresh one, so
-        # machines that never reuse an id keep finding fresh ones late in a walk.
-        ids = [_name(n) for n in range(id_count)]
-        minted = id_count
-        for _ in range(steps):
-            if rng.random() < FRESH_ID_RATE:
-                ids = ids[1:] + [_name(minted)]
-                minted += 1
-            pre = state.copy()
-            taken = _enabled_step(compiled, machine, state, rng, ids, result)
-            if taken is None:
-                result.deadlocks += 1
-                config, state = _config(machine, rng)
-                walk = []
-                continue
-            action, params = taken
-            result.steps += 1
-            walk.append((action.name, params))
-            result.actions_seen[action.name] = result.actions_seen.get(action.name, 0) + 1
-            bad = compiled.violated(state, pre, action.name, params)
-            if bad:
+        if at_init(state):  # the walker's checks rely on every invariant holding where a walk begins
+            return _at_init(result, run, config, state, full, started)
+        pre = state.copy()  # the walker keeps it equal to `state` between steps
+        pool.reset()
+        size = len(table)
+        limit = MISSES_PER_CANDIDATE * size
+        fresh = pool.fresh
+        walk: list[int] = []  # the candidates taken (their parameters: `_Pool.steps`)
+        begun = 0  # where the walk from the last Init begins in `walk`
+        misses = 0
+        while len(walk) < steps:
+            index = int(rand() * size)
+            fn, params, name, slots = table[index]
+            if cover is not None:
+                phase = cover.phase(state, name, params)
+            verdict = fn(state, pre, params)
+            if cover is not None:
+                cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
+                cover.reached.setdefault(cell, result.steps + len(walk))
+            if verdict is not None and verdict.__class__ is not tuple:
+                misses += 1  # refused: nothing changed
+                if misses < limit:
+                    continue
+                result.refused += misses
+                misses = 0
+                found = _exhaustive(table, state, pre, rng, result)
+                if found is None:
+                    result.deadlocks += 1
+                    config, state = _config(machine, rng)
+                    if at_init(state):
+                        return _at_init(result, run, config, state, full, started)
+                    pre = state.copy()
+                    begun = len(walk)
+                    continue
+                index, slots, verdict = found
+            result.refused += misses
+            misses = 0
+            walk.append(index)
+            if verdict is not None:
+                seen.update(pool.templates[i][0] for i in walk)
+                result.steps += len(walk)
+                result.actions_seen = dict(seen)
                 result.runs = run + 1
                 result.seconds = time.perf_counter() - started
-                result.violation = Violation(run, config, walk, [inv.name for inv in bad])
+                result.violation = Violation(run, config, pool.steps(walk, begun), list(verdict))
                 return result
+            if fresh in slots:
+                pool.mint(len(walk))
+                fresh = pool.fresh
+        seen.update(pool.templates[i][0] for i in walk)
+        result.steps += len(walk)
         result.runs = run + 1
         now = time.perf_counter()
         if progress is not None and now - last_report > 2:
             last_report = now
             progress(f"  {result.runs}/{runs} runs, {result.steps:,} transitions, "
                      f"{result.steps / (now - started):,.0f} transitions/s")
+    result.actions_seen = dict(seen)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _at_init(result: SimulationResult, run: int, config: dict[str, Value], state: State, full: Compiled,
+             started: float) -> SimulationResult:
+    result.runs = run + 1
+    result.seconds = time.perf_counter() - started
+    result.violation = Violation(run, config, [], [inv.name for inv in full.violated(state)])
+    return result
+
+
+def _exhaustive(table: list[Candidate], state: State, pre: State, rng: random.Random, result: SimulationResult
+                ) -> tuple[int, frozenset[int], tuple[str, ...] | None] | None:
+    """Try every candidate in a random order; the first the guards accept is taken."""
+    for index in rng.sample(range(len(table)), len(table)):
+        fn, params, _, slots = table[index]
+        verdict = fn(state, pre, params)
+        if verdict is None or isinstance(verdict, tuple):
+            return index, slots, verdict
+        result.refused += 1
+    return None
 
 
 def render(result: SimulationResult, machine: Machine) -> str:
@@ -181,10 +430,16 @@ def render(result: SimulationResult, machine: Machine) -> str:
     head = (f"{result.machine}/{result.profile}: {result.runs} run(s), {result.steps:,} accepted transitions "
             f"({result.refused:,} refused draws on the way{restarts}), {result.rate:,.0f} transitions/s with all "
             f"{len(machine.invariants)} invariants checked after every one")
+    cover = result.coverage
+    if cover is not None:
+        ok = sum(1 for (_, guard, _) in cover.reached if guard == "ok")
+        within = ", ".join(f"{budget:,}: {cells}" for budget, cells in cover.budgets(result.steps))
+        head += (f"\n  coverage: {len(cover.reached)} (action, guard, phase) cells reached by the draws, {ok} of "
+                 f"them accepted; cells within a budget of accepted transitions: {within}")
     if result.violation is None:
         never = [a.name for a in machine.actions if a.name not in result.actions_seen]
         tail = f"; never accepted: {', '.join(never)}" if never else ""
-        return f"{head}: no violation{tail}"
+        return f"{head}: no violation{tail}" if cover is None else f"{head}\n  no violation{tail}"
     v = result.violation
     lines = [f"{head}: VIOLATED {', '.join(v.invariants)} in run {v.run} after {len(v.walk)} steps",
              f"  config: {v.config}"]

@@ -172,10 +172,11 @@ def parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser(
         "simulate", help="random walks of the spec with every invariant checked after every step",
         description=(
-            "Random walks of the spec model from Init, with random configurations and parameters drawn "
-            "over a small id pool; every step is an accepted transition (draws the guards refuse are "
-            "retried, and counted apart; a walk where nothing is enabled starts again from Init) and every "
-            "invariant is checked after it. A quick falsifier for spec authors (not a proof: see "
+            "Random walks of the spec model from Init, with random configurations; each step draws an "
+            "action and in-domain parameters (over a small id pool that always holds a fresh id) uniformly "
+            "among the enabled ones, so every step is an accepted transition (refused draws are counted "
+            "apart; a walk where nothing is enabled starts again from Init), and every invariant is checked "
+            "after it (re-evaluating only what the step can have changed). A quick falsifier for spec authors (not a proof: see "
             "`opsref prove`). Prints accepted transitions per second."),
         epilog="Exit status: 0 no violation, 1 an invariant was violated (the walk is printed), 2 bad usage.",
     )
@@ -186,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--steps", type=_positive, default=1000, help="accepted transitions per walk (default 1000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same walks")
     simulate.add_argument("--ids", type=_positive, default=4, help="size of the id pool (default 4)")
+    simulate.add_argument("--coverage", action="store_true",
+                          help="also count the (action, guard, phase) cells the draws reach, and how many "
+                               "within each budget of accepted transitions (100, 1,000, ...)")
     simulate.add_argument("--itf", default=None, metavar="FILE",
                           help="write the violating walk (its accepted steps) as an ITF trace, which "
                                "`opsref check` and other ITF tools read")
@@ -475,7 +479,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"opsref simulate: {machine.name}/{args.profile}, {args.runs} runs x {args.steps} steps, "
           f"{args.ids} ids, seed {args.seed}", file=sys.stderr, flush=True)
     result = simulate(machine, args.runs, args.steps, args.seed, args.ids,
-                      progress=lambda m: print(m, file=sys.stderr, flush=True))
+                      progress=lambda m: print(m, file=sys.stderr, flush=True), coverage=args.coverage)
     print(render(result, machine))
     if args.itf and result.violation is not None:
         from opsref.interop import itf

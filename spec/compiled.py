@@ -23,13 +23,15 @@ Two things make it fast besides avoiding the tree walk:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
 from opsref.spec.terms import (
-    ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre, key_before_value, walk,
+    BOOL, CUR, ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre,
+    key_before_value, walk,
 )
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
@@ -67,6 +69,7 @@ class _Source:
         self.id_maps = tuple(f.name for f in machine.fields if f.key == ID)
         self.defaults = {f.name: f.default.value for f in machine.fields}
         self.constants: dict[str, object] = {}
+        self.u = "U"  # the name of the universe function in the code being generated
 
     # ------------------------------------------------------------ expressions
 
@@ -120,15 +123,27 @@ class _Source:
             return f"({args[0]} {_INFIX[op]} {args[1]})"
         raise SpecError(f"unknown operator {op}")
 
+    def domain(self, t: Quant) -> tuple[str, bool]:
+        """The ids `t` ranges over, and whether that set is an anchor (outside it the
+        body is true for forall, false for exists and card). A forall whose body is a
+        chain of foralls ending in an implication is anchored by the antecedent too:
+        outside the anchor the antecedent is false whatever the inner variables are."""
+        body = t.body
+        anchor = None
+        if t.kind == "forall":
+            while isinstance(body, Quant) and body.kind == "forall":
+                body = body.body
+            if isinstance(body, Apply) and body.op == "implies":
+                anchor = self.anchor(body.args[0], t.var)
+        elif t.kind in ("exists", "card"):
+            anchor = self.anchor(body, t.var)
+        return (anchor, True) if anchor is not None else (self.support(t.body, t.var), False)
+
     def quant(self, t: Quant) -> str:
         v = f"v_{t.var.name}"
         body = t.body
-        anchor = None
-        if t.kind == "forall" and isinstance(body, Apply) and body.op == "implies":
-            anchor = self.anchor(body.args[0], t.var)
-        elif t.kind in ("exists", "card"):
-            anchor = self.anchor(body, t.var)
-        domain = anchor if anchor is not None else self.support(body, t.var)
+        domain, anchored = self.domain(t)
+        anchor = domain if anchored else None
         b = self.expr(body)
         if t.kind == "forall":
             return f"all({b} for {v} in {domain})"
@@ -181,10 +196,10 @@ class _Source:
             elif isinstance(node, Contains) and node.element == var and isinstance(node.collection, Param):
                 sources.append(f"a_{node.collection.name}")
             elif isinstance(node, Quant) and node.var == var:
-                return "U()"
+                return f"{self.u}()"
         uses = sum(1 for node in walk(t) if node == var)
         if uses != len(sources):  # var also used as a value (e.g. compared with an id)
-            return "U()"
+            return f"{self.u}()"
         unique = list(dict.fromkeys(sources))
         return "{FRESH}.union(" + ", ".join(unique) + ")"
 
@@ -230,27 +245,59 @@ class _Source:
 
     def action(self, index: int, a: Action) -> str:
         lines = [f"def action_{index}(S, P):"] + self.prologue(tuple(p.name for p in a.params), False)
+        lines += self.guard_lines(index, a) + self.effect_lines(a)
+        lines.append("    return None")
+        return "\n".join(lines)
+
+    def guard_lines(self, index: int, a: Action) -> list[str]:
+        lines: list[str] = []
         for n, g in enumerate(a.guards):
             self.constants[f"GUARD_{index}_{n}"] = g
             lines += [f"    if not {self.expr(g.holds)}:", f"        return GUARD_{index}_{n}"]
-        for e in a.effects:
+        return lines
+
+    def effect_lines(self, a: Action, changed: bool = False) -> list[str]:
+        """The effects in order, in place; effect n keeps the key it wrote in `_k<n>`
+        (AssignAt) or every key it may have written in `_d<n>` (AssignAll: the keys
+        outside it hold the default before and after), with `changed` only the keys whose
+        entry it changed."""
+        lines: list[str] = []
+        for n, e in enumerate(a.effects):
             if isinstance(e, Assign):
                 lines.append(f"    G[{e.field!r}] = {self.expr(e.value)}")
             elif isinstance(e, AssignAt):
                 lines += self.write(e.field, self.expr(e.key), self.expr(e.value), "    ")
+                lines.append(f"    _k{n} = _k")
             elif isinstance(e, AssignAll):
                 v = f"v_{e.var.name}"
                 outside = self.default_outside(e.value, e.var, self.defaults[e.field])
-                domain = "U()" if outside is None else f"set({outside}) | set(c_{e.field}.keys())"
-                lines.append(f"    _updates = [({v}, {self.expr(e.value)}) for {v} in {domain}]")
+                if outside is None:
+                    domain = f"list({self.u}())"
+                else:  # the keys of the field itself and of the maps in `outside`, once each
+                    keys = [f"c_{e.field}.keys()"] + re.findall(r"[a-z]_\w+\.keys\(\)|a_\w+", outside)
+                    unique = list(dict.fromkeys(k for k in keys))
+                    if re.sub(r"[a-z]_\w+\.keys\(\)|a_\w+|set|[()| ]", "", outside):
+                        domain = f"list(set({outside}) | set(c_{e.field}.keys()))"  # not only key sets: as it was
+                    elif len(unique) == 1:
+                        domain = f"list({unique[0][:-len('.keys()')] if unique[0].endswith('.keys()') else unique[0]})"
+                    else:
+                        domain = "list({" + ", ".join(f"*{k}" for k in unique) + "})"
+                d = repr(self.defaults[e.field])
+                lines.append(f"    _d{n} = {domain}")
+                lines.append(f"    _updates = [({v}, {self.expr(e.value)}) for {v} in _d{n}]")
+                if changed:
+                    lines.append(f"    _d{n} = []")
                 lines.append("    for _k, _v in _updates:")
                 lines.append("        if _k == FRESH:")
-                lines.append(f"            if _v != {self.defaults[e.field]!r}:")
+                lines.append(f"            if _v != {d}:")
                 lines.append(f"                raise SpecError({a.name + ' writes ' + e.field + ' of never-mentioned ids'!r})")
                 lines.append("            continue")
+                if changed:
+                    lines.append(f"        if c_{e.field}.get(_k, {d}) == _v:")
+                    lines.append("            continue")
+                    lines.append(f"        _d{n}.append(_k)")
                 lines += self.write(e.field, "_k", "_v", "        ")[2:]
-        lines.append("    return None")
-        return "\n".join(lines)
+        return lines
 
     def fields(self, index: int, n: int, a: Action, g: Guard) -> str:
         lines = [f"def fields_{index}_{n}(S, P):"] + self.prologue(tuple(p.name for p in a.params), False)
@@ -355,3 +402,433 @@ def compile_machine(machine: Machine) -> Compiled:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[id(machine)] = (machine, compiled)
     return compiled
+
+
+# --------------------------------------------------------------------------- the walker
+#
+# `opsref simulate` takes a step and checks every invariant after it, millions of times.
+# A walker step function does both for one action, in place, and checks only what the
+# step can have changed. Which parts of an invariant it re-evaluates is decided once per
+# (action, invariant conjunct) from the terms, by four rules, each sound on its own:
+#
+# 1. A state conjunct that reads no field the action writes keeps its value; it held on
+#    the pre-state (every invariant is checked after every step, from Init on), so it
+#    holds. Not evaluated.
+# 2. A state conjunct `forall j. B(j)` (or a chain `forall j. forall k. B`, or a range
+#    `lo < s <= hi. B(s)` whose bounds read no written field) whose body reads written
+#    maps only at its own variables (other maps at any key: none of their entries
+#    changed), and globals the action does not write, can only have changed at the keys
+#    the step wrote: B is evaluated there (every other key has the entries it had in the
+#    pre-state, where B held).
+# 3. A step conjunct C(pre, cur) whose every field is unwritten is evaluated on
+#    pre = cur; if C with every pre-state read replaced by the same read on the current
+#    state simplifies to true (`_fold(..., reflexive=True)`, `_simplify`: `x = x`,
+#    `p -> p`, `p and not p`, ...), it holds. Not evaluated.
+# 4. A step conjunct `forall j. B(pre, cur, j)` (or a range over sequence numbers, or
+#    `A -> forall ...`) whose body reads written maps only at its own variables and
+#    unwritten globals, and whose reflexive body simplifies to true, holds at every key
+#    the step did not write (there pre[j] = cur[j]): B is evaluated at the written keys.
+#
+# Rules 1 and 2 need every invariant to hold where the walk begins: `opsref simulate`
+# checks Init in full. Evaluating a body at more keys than were written is sound (it must
+# hold at every key), so rules 2 and 4 may walk a superset (every key any AssignAll of
+# the step wrote). Everything else is evaluated in full, as `Compiled.violated` does.
+# `ActionIs` is a constant in a function for one action, folded before the rules apply. The walker keeps
+# a second State, the pre-state, equal to the current one between steps: after the
+# checks it copies exactly the entries the step wrote. tests/test_compiled.py holds the
+# walker's verdicts to `Compiled.violated` (a full check on a copied pre-state) at every
+# step of random walks of both profiles and of broken variants.
+#
+# The analysis knows the term nodes below; a term with any other node is evaluated in
+# full (`_reads` answers None), so a new node costs speed, never soundness.
+
+_KNOWN = (Lit, Param, Var, Read, Apply, Contains, Quant, Range, ActionIs)
+_TRUE = Lit(True, BOOL)
+_FALSE = Lit(False, BOOL)
+WalkerFn = Callable[[State, State, Mapping[str, Value]], "Guard | tuple[str, ...] | None"]
+
+
+def _reads(t: Term) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(maps, globals) that `t` reads in either state, or None if it has a node the
+    analysis does not know."""
+    maps: set[str] = set()
+    globals_: set[str] = set()
+    for node in walk(t):
+        if not isinstance(node, _KNOWN):
+            return None
+        if isinstance(node, Read):
+            (globals_ if node.key is None else maps).add(node.field)
+    return frozenset(maps), frozenset(globals_)
+
+
+def _local_reads(body: Term, variables: tuple[Var, ...], written: set[str]) -> dict[Var, frozenset[str]] | None:
+    """For a body without quantifiers that reads the maps in `written` only at
+    `variables` (any other map it may read at any key: none of its entries changed),
+    the written maps read at each variable; otherwise None."""
+    at: dict[Var, set[str]] = {v: set() for v in variables}
+    for node in walk(body):
+        if not isinstance(node, _KNOWN) or isinstance(node, (Quant, Range)):
+            return None
+        if isinstance(node, Read) and node.key is not None and node.field in written:
+            if not isinstance(node.key, Var) or node.key not in at:
+                return None
+            at[node.key].add(node.field)
+    return {v: frozenset(fields) for v, fields in at.items()}
+
+
+def _fold(t: Term, action: str, reflexive: bool) -> Term:
+    """`t` in a step of `action` (`ActionIs` folded to a constant), simplified; with
+    `reflexive`, every pre-state read is the same read on the current state (the value
+    of a step formula on a step that changed nothing it reads)."""
+    if isinstance(t, ActionIs):
+        return _TRUE if t.action == action else _FALSE
+    if isinstance(t, Use):  # the analysis sees what a definition means
+        return _fold(t.expansion, action, reflexive)
+    if isinstance(t, Read):
+        key = None if t.key is None else _fold(t.key, action, reflexive)
+        return Read(t.field, key, CUR if reflexive else t.state)
+    if isinstance(t, Apply):
+        return _simplify(t.op, tuple(_fold(a, action, reflexive) for a in t.args))
+    if isinstance(t, Contains):
+        return Contains(_fold(t.collection, action, reflexive), _fold(t.element, action, reflexive))
+    if isinstance(t, Quant):
+        body = _fold(t.body, action, reflexive)
+        return _TRUE if t.kind == "forall" and body == _TRUE else Quant(t.kind, t.var, body)
+    if isinstance(t, Range):
+        body = _fold(t.body, action, reflexive)
+        if body == _TRUE:
+            return _TRUE
+        return Range(t.var, _fold(t.lo, action, reflexive), _fold(t.hi, action, reflexive), body)
+    return t  # Lit, Param, Var; an unknown node stays an opaque atom
+
+
+def _conjuncts(t: Term) -> list[Term]:
+    if isinstance(t, Apply) and t.op == "and":
+        return [c for a in t.args for c in _conjuncts(a)]
+    return [] if t == _TRUE else [t]
+
+
+def _negation(a: Term, b: Term) -> bool:
+    """`a` is `not b`, or `a` and `b` compare one term with one literal as eq and ne."""
+    if isinstance(a, Apply) and a.op == "not" and a.args[0] == b:
+        return True
+    if isinstance(b, Apply) and b.op == "not" and b.args[0] == a:
+        return True
+    return (isinstance(a, Apply) and isinstance(b, Apply) and {a.op, b.op} == {"eq", "ne"}
+            and a.args == b.args)
+
+
+def _clash(a: Term, b: Term) -> bool:
+    """`a and b` is false: a negation pair, or one term equal to two different literals."""
+    if _negation(a, b):
+        return True
+    if isinstance(a, Apply) and isinstance(b, Apply) and a.op == b.op == "eq":
+        x, y = a.args, b.args
+        return x[0] == y[0] and isinstance(x[1], Lit) and isinstance(y[1], Lit) and x[1] != y[1]
+    return False
+
+
+def _simplify(op: str, args: tuple[Term, ...]) -> Term:
+    """A few rewrites that hold for every value: enough to show a step formula true on a
+    step that changed nothing it reads. What they cannot decide stays as it is."""
+    if op in ("eq", "le", "ge") and args[0] == args[1]:
+        return _TRUE
+    if op in ("ne", "lt", "gt") and args[0] == args[1]:
+        return _FALSE
+    if op == "not" and isinstance(args[0], Lit):
+        return _FALSE if args[0] == _TRUE else _TRUE
+    if op == "and":
+        parts = [c for a in args for c in _conjuncts(a)]
+        if _FALSE in parts or any(_clash(x, y) for n, x in enumerate(parts) for y in parts[n + 1:]):
+            return _FALSE
+        return _TRUE if not parts else parts[0] if len(parts) == 1 else Apply("and", tuple(parts))
+    if op == "or":
+        if _TRUE in args or any(_negation(x, y) for n, x in enumerate(args) for y in args[n + 1:]):
+            return _TRUE
+        rest = [a for a in args if a != _FALSE]
+        return _FALSE if not rest else rest[0] if len(rest) == 1 else Apply("or", tuple(rest))
+    if op == "implies":
+        a, b = args
+        if a == _FALSE or b == _TRUE or a == b or b in _conjuncts(a):
+            return _TRUE
+        if a == _TRUE:
+            return b
+    if op == "ite" and isinstance(args[0], Lit) and args[0].sort == BOOL:
+        return args[1] if args[0].value else args[2]
+    return Apply(op, args)
+
+
+def _chain(t: Term) -> tuple[Term | None, tuple[Quant, ...] | Range, Term]:
+    """`t` as (guard, binders, body): `[guard ->] forall v1. ... forall vn. body`, or a
+    range; binders () when `t` is neither."""
+    guard = None
+    if isinstance(t, Apply) and t.op == "implies":
+        guard, t = t.args
+    if isinstance(t, Range):
+        return guard, t, t.body
+    quants: list[Quant] = []
+    while isinstance(t, Quant) and t.kind == "forall":
+        quants.append(t)
+        t = t.body
+    return guard, tuple(quants), t
+
+
+#: how a check is evaluated: ("expr", code), ("loop", for-clauses, body) (true when the
+#: body holds on every iteration), ("all", pieces) or ("guarded", guard, pieces) (the
+#: pieces hold where the guard does)
+Piece = tuple[Any, ...]
+
+
+def _emit(piece: Piece, indent: str) -> list[str]:
+    """Statements that set `_ok` false when `piece` fails (loops as statements: no
+    generator is created per check)."""
+    kind = piece[0]
+    if kind == "expr":
+        return [f"{indent}if _ok and not ({piece[1]}):", f"{indent}    _ok = False"]
+    if kind == "all":
+        return [line for p in piece[1] for line in _emit(p, indent)]
+    if kind == "guarded":
+        inner = [line for p in piece[2] for line in _emit(p, indent + "    ")]
+        return [f"{indent}if _ok and ({piece[1]}):"] + inner if inner else []
+    clauses, body = piece[1], piece[2]
+    lines = [f"{indent}if _ok:"]
+    depth = indent + "    "
+    for clause in clauses:
+        lines.append(f"{depth}{clause}:")
+        depth += "    "
+    lines += [f"{depth}if not ({body}):", f"{depth}    _ok = False", f"{depth}    break"]
+    for n in range(len(clauses) - 1, 0, -1):  # out of every enclosing loop too
+        outer = indent + "    " * (n + 1)
+        lines += [f"{outer}if not _ok:", f"{outer}    break"]
+    return lines
+
+
+@dataclass(frozen=True)
+class Check:
+    """How a walker step of one action checks one conjunct of one invariant."""
+
+    invariant: str
+    part: str      # state, step or ranking
+    how: str       # "skipped" (rules 1, 3), "at written keys" (rules 2, 4) or "in full"
+    term: Term
+
+
+class _WalkerSource:
+    """The walker step function of each action (see the comment above)."""
+
+    def __init__(self, src: _Source) -> None:
+        self.src = src
+        self.machine = src.machine
+        self.checks: dict[str, list[Check]] = {}
+        self.unions: dict[str, str] = {}  # of the function being generated: key-list union -> local
+
+    def written_keys(self, a: Action, fields: frozenset[str]) -> tuple[list[str], list[str]]:
+        """The keys `a` wrote in `fields`: the locals of single keys (one per distinct key:
+        two effects with the same key term and no write in between to what it reads wrote
+        the same key) and the lists of AssignAll keys."""
+        single: list[str] = []
+        lists: list[str] = []
+        for n, e in enumerate(a.effects):
+            if e.field not in fields or isinstance(e, Assign):
+                continue
+            if isinstance(e, AssignAll):
+                lists.append(f"_d{n}")
+                continue
+            first = n
+            for m in range(n - 1, -1, -1):
+                earlier = a.effects[m]
+                reads = _reads(e.key)
+                if reads is None or earlier.field in reads[0] | reads[1]:
+                    break
+                if isinstance(earlier, AssignAt) and earlier.key == e.key:
+                    first = m
+            if f"_k{first}" not in single:
+                single.append(f"_k{first}")
+        return single, lists
+
+    def at_written_keys(self, a: Action, t: Term, state: bool) -> "Piece | None":
+        """`t` evaluated only at the keys `a` wrote (rules 2 and 4), or None."""
+        writes = set(a.writes)
+        guard, binders, body = _chain(t)
+        if not binders:
+            return None
+        if guard is not None and state:
+            guard_reads = _reads(guard)
+            if guard_reads is None or writes & (guard_reads[0] | guard_reads[1]):
+                return None
+        variables = (binders.var,) if isinstance(binders, Range) else tuple(q.var for q in binders)
+        local = _local_reads(body, variables, writes)
+        body_reads = _reads(body)
+        if local is None or body_reads is None or writes & body_reads[1]:
+            return None
+        if not state and _fold(body, a.name, reflexive=True) != _TRUE:
+            return None
+        b = self.src.expr(body)
+
+        def at(var: Var, key: str) -> str:  # the body with var bound to one key
+            return re.sub(rf"\bv_{var.name}\b", key, b)
+
+        def union(lists: list[str]) -> str:
+            """One list, or the set of every key any AssignAll of `a` wrote, built once per
+            step (a superset: evaluating the body at more keys is sound, it must hold there)."""
+            if len(lists) == 1:
+                return lists[0]
+            every = [f"_d{n}" for n, e in enumerate(a.effects) if isinstance(e, AssignAll)]
+            self.unions["{" + ", ".join(f"*{d}" for d in every) + "}"] = "_written"
+            return "_written"
+
+        pieces: list[Piece] = []
+        if isinstance(binders, Range):
+            if state:
+                bounds = _reads(Apply("and", (binders.lo, binders.hi)))
+                if bounds is None or writes & (bounds[0] | bounds[1]):
+                    return None
+            v = f"v_{binders.var.name}"
+            lo, hi = self.src.expr(binders.lo), self.src.expr(binders.hi)
+            single, lists = self.written_keys(a, local[binders.var])
+            pieces += [("expr", f"(not ({lo} < {k} <= {hi})) or {at(binders.var, k)}") for k in single]
+            if lists:
+                pieces.append(("loop", (f"for {v} in {union(lists)}",), f"(not ({lo} < {v} <= {hi})) or {b}"))
+        else:
+            domains = [self.src.domain(q)[0] for q in binders]
+            for n, q in enumerate(binders):
+                single, lists = self.written_keys(a, local[q.var])
+                others = tuple(f"for v_{r.var.name} in {domains[m]}" for m, r in enumerate(binders) if m != n)
+                for k in single:
+                    pieces.append(("loop", others, at(q.var, k)) if others else ("expr", at(q.var, k)))
+                if lists:
+                    pieces.append(("loop", tuple(f"for v_{r.var.name} in {union(lists) if m == n else domains[m]}"
+                                                 for m, r in enumerate(binders)), b))
+        if guard is None:
+            return ("all", pieces)
+        return ("guarded", self.src.expr(guard), pieces)
+
+    def in_full(self, t: Term) -> "Piece":
+        """`t` evaluated in full; a conjunct `[A ->] forall ...` as loops."""
+        guard, binders, body = _chain(t)
+        if not binders or isinstance(binders, Range):
+            return ("expr", self.src.expr(t))
+        loops = tuple(f"for v_{q.var.name} in {self.src.domain(q)[0]}" for q in binders)
+        loop: Piece = ("loop", loops, self.src.expr(body))
+        return loop if guard is None else ("guarded", self.src.expr(guard), [loop])
+
+    def conjunct(self, a: Action, inv: Invariant, part: str, t: Term) -> "Piece | None":
+        reads = _reads(t)
+        state = part == "state"
+        untouched = reads is not None and not set(a.writes) & (reads[0] | reads[1])
+        if untouched and (state or _fold(t, a.name, reflexive=True) == _TRUE):
+            self.checks[a.name].append(Check(inv.name, part, "skipped", t))
+            return None
+        piece = self.at_written_keys(a, t, state)
+        self.checks[a.name].append(Check(inv.name, part, "in full" if piece is None else "at written keys", t))
+        return self.in_full(t) if piece is None else piece
+
+    def invariant(self, a: Action, inv: Invariant) -> list[str]:
+        """Statements that add `inv` to `_bad` when it fails after a step of `a`."""
+        parts: list[tuple[str, Term]] = []
+        if inv.state is not None:
+            parts += [("state", c) for c in _conjuncts(_fold(inv.state, a.name, reflexive=False))]
+        if inv.step is not None:
+            parts += [("step", c) for c in _conjuncts(_fold(inv.step, a.name, reflexive=False))]
+        r = inv.ranking
+        if r is not None:  # while active in the same episode, pending never gains a member
+            ranking = Apply("implies", (Apply("and", (at_pre(r.active), r.active, r.same_episode)),
+                                        Quant("forall", r.var, Apply("implies", (r.pending, at_pre(r.pending))))))
+            parts += [("ranking", c) for c in _conjuncts(_fold(ranking, a.name, reflexive=False))]
+        pieces = [c for part, t in parts if (c := self.conjunct(a, inv, part, t)) is not None]
+        if not pieces:
+            return []
+        lines = ["    _ok = True"] + _emit(("all", pieces), "    ")
+        return lines + ["    if not _ok:", f"        _bad += ({inv.name!r},)"]
+
+    def function(self, index: int, a: Action, params: tuple[str, ...]) -> str:
+        """`walk_<index>(S, PS, P)`: refuse (the guard, S untouched) or take the step in
+        place, check every invariant, bring PS up to S and answer the violated
+        invariants (None when none is)."""
+        self.checks[a.name] = []
+        self.unions = {}
+        self.src.u = "UA"  # guards and effects see the current state only, as spec.model
+        guards = "\n".join(self.src.guard_lines(index, a))
+        body = self.src.effect_lines(a, changed=True)
+        self.src.u = "U"
+        checks: list[str] = []
+        for inv in self.machine.invariants:
+            checks += self.invariant(a, inv)
+        body += [f"    {name} = {keys}" for keys, name in self.unions.items()]
+        body += ["    _bad = ()"] + checks
+        for n, e in enumerate(a.effects):  # the pre-state catches up with the step
+            if isinstance(e, Assign):
+                body.append(f"    PG[{e.field!r}] = G[{e.field!r}]")
+                continue
+            keys = f"(_k{n},)" if isinstance(e, AssignAt) else f"_d{n}"
+            body += [f"    for _k in {keys}:",
+                     f"        _v = c_{e.field}.get(_k, MISSING)",
+                     "        if _v is MISSING:",
+                     f"            p_{e.field}.pop(_k, None)",
+                     "        else:",
+                     f"            p_{e.field}[_k] = _v"]
+        body.append("    return _bad or None")
+        text = "\n".join(body)
+        # what the guards read is bound before them, the rest only once they accepted:
+        # a refused draw costs little more than its guards
+        own = {p.name for p in a.params}
+        head = [f"def walk_{index}(S, PS, P):", "    G = S.globals", "    M = S.maps"]
+        if "(A == " in guards + text:  # ActionIs is folded: only a term node the walker does not know reads A
+            head.insert(1, f"    A = {a.name!r}")
+        head += self.bindings(guards, params, own, bound=set())
+        later = ["    PG = PS.globals", "    PM = PS.maps"] + self.bindings(text, params, own, bound=set(head))
+        return "\n".join(head + ([guards] if guards else []) + later) + "\n" + text
+
+    def bindings(self, text: str, params: tuple[str, ...], own: set[str], bound: set[str]) -> list[str]:
+        def uses(name: str) -> bool:
+            return re.search(rf"\b{name}\b", text) is not None
+
+        lines = [f"    c_{m} = M[{m!r}]" for m in self.src.maps if uses(f"c_{m}")]
+        lines += [f"    p_{m} = PM[{m!r}]" for m in self.src.maps if uses(f"p_{m}")]
+        lines += [f"    a_{p} = P[{p!r}]" for p in params if p in own and uses(f"a_{p}")]
+        lines += [f"    a_{p} = P.get({p!r})" for p in params if p not in own and uses(f"a_{p}")]
+        if "UA()" in text:
+            lines.append("    UA = lambda: universe(ID_MAPS, S, None, P)")
+        if "U()" in text:
+            lines.append("    U = lambda: universe(ID_MAPS, S, PS, P)")
+        return [line for line in lines if line not in bound]
+
+
+MISSING = object()
+
+
+@dataclass
+class Walker:
+    """One machine's walker step functions, one per action, with what each checks how."""
+
+    machine: Machine
+    source: str
+    steps: dict[str, WalkerFn]
+    checks: dict[str, list[Check]]
+
+
+_WALKERS: dict[int, tuple[Machine, Walker]] = {}
+
+
+def compile_walker(machine: Machine) -> Walker:
+    """The walker of `machine` (cached per machine object)."""
+    cached = _WALKERS.get(id(machine))
+    if cached is not None and cached[0] is machine:
+        return cached[1]
+    src = _Source(machine)
+    gen = _WalkerSource(src)
+    params: list[str] = []
+    for a in machine.actions:
+        params += [p.name for p in a.params if p.name not in params]
+    chunks = [gen.function(index, a, tuple(params)) for index, a in enumerate(machine.actions)]
+    source = "\n\n".join(chunks) + "\n"
+    namespace: dict[str, Any] = {"FRESH": FRESH_ID, "SpecError": SpecError, "universe": _universe,
+                                 "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted,
+                                 "KEY_BEFORE": key_before_value, "MISSING": MISSING, **src.constants}
+    exec(compile(source, f"<walker {machine.name}/{machine.profile}>", "exec"), namespace)
+    walker = Walker(machine, source, {a.name: namespace[f"walk_{index}"] for index, a in enumerate(machine.actions)},
+                    gen.checks)
+    if len(_WALKERS) >= 64:
+        _WALKERS.pop(next(iter(_WALKERS)))
+    _WALKERS[id(machine)] = (machine, walker)
+    return walker

@@ -11,22 +11,26 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsref.conformance.simulate import _config, _draw
+from opsref.conformance.simulate import _Pool, _config, _draw
 from opsref.spec import model
-from opsref.spec.compiled import Compiled, compile_machine
+from opsref.spec.compiled import Compiled, Walker, _fold, compile_machine, compile_walker
 from opsref.spec.machine import AssignAt, Effect, Invariant, Machine
 from opsref.spec.model import Accepted, Rejected, SpecError, State, StepResult, Value
 from opsref.spec.ops_lifecycle import LIVE
-from opsref.spec.terms import BOOL, ID, ID_SET, INT, TRUE, Param, Sort, add, lit, read
+from opsref.spec.registry import MACHINES as REGISTRY
+from opsref.spec.terms import (
+    BOOL, FALSE, ID, ID_SET, INT, TRUE, Param, Sort, Term, Var, add, and_, at_pre, eq, ge, gt, implies, lit, ne, or_, read,
+)
 from tests.spec_helpers import REFERENCE, SEED, fresh, run, with_effects, without_guard
 
 Step = tuple[str, dict[str, Value]]
+T = TypeVar("T")
 
 
 def _joins_the_barrier(effects: tuple[Effect, ...]) -> tuple[Effect, ...]:
@@ -75,7 +79,7 @@ class Tally:
     spec_errors: int = 0
 
 
-def _attempt(make: Callable[[], StepResult]) -> StepResult | SpecError:
+def _attempt(make: Callable[[], T]) -> T | SpecError:
     try:
         return make()
     except SpecError as err:
@@ -296,3 +300,157 @@ def test_a_refused_action_leaves_the_state_untouched(machine: Machine) -> None:
     # and the same state still accepts what it should, in place
     assert compiled.apply(state, "provisioning_succeeded", {"id": "a"}) is None
     assert state.maps["status"]["a"] == "running"
+
+
+# --------------------------------------------------------------------------- the walker
+# `opsref simulate` checks each step with a walker step function (spec.compiled.Walker),
+# which re-evaluates only what the step can have changed. Its verdict must be the full
+# check's at every step: here both run on the same walks, the full check being
+# `Compiled.violated` on a copied pre-state (itself held to the interpreter above).
+
+
+@dataclass
+class WalkerTally:
+    accepted: Counter[str] = field(default_factory=Counter)
+    violated: Counter[str] = field(default_factory=Counter)
+    refused: int = 0
+
+
+def walker_agrees(machine: Machine, walker: Walker, compiled: Compiled, state: State, pre: State,
+                  action: str, params: dict[str, Value], tally: WalkerTally) -> bool:
+    """One walker step on (state, pre), compared with the compiled step and the full
+    check; True when accepted."""
+    where = f"{machine.profile} {action}({params}) on {state.globals} {state.maps}"
+    assert pre == state, f"{where}: the walker's pre-state fell behind"
+    before = state.copy()
+    expected = _attempt(lambda: compiled.step(before, action, params))
+    got = _attempt(lambda: walker.steps[action](state, pre, params))
+    if isinstance(expected, SpecError):
+        assert isinstance(got, SpecError), f"{where}: the compiled step raises {expected}, the walker {got}"
+        return False
+    assert not isinstance(got, SpecError), f"{where}: only the walker raises {got}"
+    if isinstance(expected, Rejected):
+        assert got is expected.guard, f"{where}: refused by {expected.guard.name}, the walker answers {got}"
+        assert state == before and pre == before, f"{where}: a refused walker step changed a state"
+        tally.refused += 1
+        return False
+    assert isinstance(expected, Accepted) and (got is None or isinstance(got, tuple)), f"{where}: {got}"
+    assert state == expected.state, f"{where}: the walker's post-state differs"
+    assert pre == state, f"{where}: the walker did not bring its pre-state up to the step"
+    full = _names(compiled.violated(state, before, action, params))
+    assert list(got or ()) == full, f"{where}: the walker finds {got}, the full check {full}"
+    tally.accepted[action] += 1
+    tally.violated.update(full)
+    return True
+
+
+def walker_walk(machine: Machine, seed: int, runs: int, length: int, id_count: int = 4) -> WalkerTally:
+    """guided_walk's draws, each step made by the walker and compared; a walk that broke an
+    invariant starts again from Init (the walker assumes every invariant held before)."""
+    compiled = compile_machine(machine)
+    walker = compile_walker(machine)
+    rng = random.Random(seed)
+    weights = [WEIGHT.get(a.name, 1.0) for a in machine.actions]
+    tally = WalkerTally()
+    phase = machine.phases[0] if machine.phases and machine.field(machine.phases[0]).key == ID else None
+    for _ in range(runs):
+        _, state = _config(machine, rng)
+        pre = state.copy()
+        ids = [f"op{n}" for n in range(id_count)]
+        minted = id_count
+        for _ in range(length):
+            if rng.random() < FRESH_RATE:
+                ids = ids[1:] + [f"op{minted}"]
+                minted += 1
+            tracked = [i for i in ids if phase is not None and i in state.maps[phase]]
+            for _ in range(4):
+                action = rng.choices(machine.actions, weights)[0]
+                pool = tracked if tracked and rng.random() < 0.8 else ids
+                params = {p.name: draw(rng, p.sort, pool) for p in action.params}
+                if walker_agrees(machine, walker, compiled, state, pre, action.name, params, tally):
+                    break
+            if compiled.violated(state):
+                _, state = _config(machine, rng)
+                pre = state.copy()
+    return tally
+
+
+@pytest.mark.parametrize("profile", ["reference", "seed"])
+def test_walker_verdicts_are_the_full_checks_on_long_walks_of_both_profiles(profile: str) -> None:
+    machine = MACHINES[profile]
+    tally = walker_walk(machine, seed=3, runs=40, length=150)
+    assert set(tally.accepted) == {a.name for a in machine.actions}, tally.accepted
+    if profile == "reference":
+        assert not tally.violated
+    else:  # the seed's violations were compared too
+        assert set(tally.violated) == {name for d in machine.decisions for name in d.invariants}, tally.violated
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_walker_verdicts_are_the_full_checks_on_broken_variants(name: str) -> None:
+    machine, expected = VARIANTS[name]
+    tally = walker_walk(machine, seed=4, runs=16, length=150)
+    assert expected <= set(tally.violated), tally.violated
+
+
+def pool_walk(machine: Machine, seed: int, runs: int, length: int) -> WalkerTally:
+    """`opsref simulate`'s own draws (its candidate table and fresh ids), every draw made by
+    the walker and compared."""
+    compiled = compile_machine(machine)
+    walker = compile_walker(machine)
+    rng = random.Random(seed)
+    tally = WalkerTally()
+    for _ in range(runs):
+        _, state = _config(machine, rng)
+        pre = state.copy()
+        pool = _Pool(walker, machine, 4, rng)
+        misses = 0
+        for _ in range(length * 10):
+            _, params, action, slots = rng.choice(pool.table)
+            accepted = walker_agrees(machine, walker, compiled, state, pre, action, dict(params), tally)
+            misses = 0 if accepted else misses + 1
+            if not accepted and misses < 3 * len(pool.table):
+                continue
+            if not accepted or compiled.violated(state):  # (most likely) in a deadlock, or broken
+                misses = 0
+                _, state = _config(machine, rng)
+                pre = state.copy()
+            elif pool.fresh in slots:
+                pool.mint(0)
+    return tally
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("profile", ["reference", "seed"])
+def test_walker_verdicts_are_the_full_checks_on_every_machine(name: str, profile: str) -> None:
+    machine = REGISTRY[name](profile)
+    tally = pool_walk(machine, seed=5, runs=6, length=60)
+    assert sum(tally.accepted.values()) > 50, tally.accepted  # runtime_control: destroy ends a walk soon
+
+
+def test_the_walker_skips_what_a_step_cannot_change() -> None:
+    """Not vacuous: the rules do skip, and do narrow quantifiers to the written keys."""
+    checks = compile_walker(REFERENCE).checks
+    assert all(c.how == "skipped" for c in checks["wait_poll"])  # the reference's poll writes nothing
+    progress = {(c.invariant, c.part): c.how for c in checks["report_progress"] if c.how != "skipped"}
+    assert progress == {("sequences_monotone", "state"): "at written keys",
+                        ("sequences_monotone", "step"): "at written keys",
+                        ("untracked_ids_hold_no_state", "state"): "at written keys"}
+    # every id ever registered: only the one the step wrote is looked at
+    retired = [c.how for c in checks["register_operation"] if c.invariant == "retired_ids_stay_retired"]
+    assert retired == ["at written keys", "at written keys"]
+    # every sequence number ever issued: only the new one
+    feed = [c.how for c in checks["complete_operation"] if c.invariant == "completion_feed_exact" and c.part == "step"]
+    assert feed == ["in full", "at written keys"]  # feed_head >= pre, and the entries
+
+
+@pytest.mark.parametrize(("formula", "true"), [
+    (implies(and_(eq(read("status", Var("j")), lit(1)), ne(at_pre(read("status", Var("j"))), lit(1))), FALSE), True),
+    (implies(and_(read("used", Var("j")), eq(read("status", Var("j")), lit(0))), eq(read("status", Var("j")), lit(0))), True),
+    (ge(read("next_seq"), at_pre(read("next_seq"))), True),
+    (gt(read("next_seq"), at_pre(read("next_seq"))), False),
+    (implies(read("member", Var("j")), read("barrier_done", Var("j"))), False),
+    (or_(eq(read("a"), lit(1)), eq(read("a"), lit(2))), False),
+])
+def test_a_step_formula_is_shown_true_on_an_unchanged_state_only_when_it_is(formula: Term, true: bool) -> None:
+    assert (_fold(formula, "any", reflexive=True) == TRUE) is true

@@ -25,6 +25,7 @@ from opsref.conformance.process import Implementation
 from opsref.conformance.simulate import simulate
 from opsref.conformance.trace import Event, Header, read, write
 from opsref.conformance.vectors import DECISIONS
+from opsref.spec import model
 from tests.spec_helpers import REFERENCE, without_guard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -535,7 +536,50 @@ def test_simulate_catches_a_spec_variant_that_completes_from_any_status() -> Non
     broken = without_guard(REFERENCE, "complete_operation", "from_status_valid")
     result = simulate(broken, runs=200, steps=300, seed=0)
     assert result.violation is not None
-    assert result.violation.walk[-1][0] == "complete_operation"
-    assert "terminal_irreversibility" in result.violation.invariants
+    walk, named = result.violation.walk, result.violation.invariants
+    assert walk[-1][0] == "complete_operation"
+    # the interpreter, replaying the walk, sees every step accepted and exactly those
+    # invariants broken by the last one (completing from provisioning breaks the active
+    # count, completing a finished op its terminal record)
+    state = model.initial_state(broken, result.violation.config)
+    for n, (action, params) in enumerate(walk):
+        step = model.step(broken, state, action, params)
+        assert isinstance(step, model.Accepted), (n, action, params)
+        broken_here = [inv.name for inv in model.violated_invariants(broken, step.state, state, action, params)]
+        assert broken_here == (named if n == len(walk) - 1 else []), (n, action, broken_here)
+        state = step.state
+    assert set(named) & {"terminal_irreversibility", "active_count_consistency"}
     assert simulate(REFERENCE, runs=20, steps=300, seed=0).violation is None
 
+
+
+def test_simulate_reports_the_walk_with_the_ids_it_named_after_fresh_ones_replaced_old() -> None:
+    """The walk is kept as candidate numbers and the pool's renamings; the reported one
+    must be the calls made: replayed on the interpreter, every step is accepted and the
+    last breaks what simulate says."""
+    broken = without_guard(REFERENCE, "peer_ready", "kind_is_mob_member_child")
+    result = simulate(broken, runs=50, steps=2000, seed=0)
+    assert result.violation is not None
+    walk = result.violation.walk
+    named = {p["id"] for _, p in walk if "id" in p}
+    assert named - {"a", "b", "c", "d"}, "no fresh id was minted: the test would not test the renaming"
+    state = model.initial_state(broken, result.violation.config)
+    for action, params in walk:
+        step = model.step(broken, state, action, params)
+        assert isinstance(step, model.Accepted), (action, params)
+        before, state = state, step.state
+    assert [inv.name for inv in model.violated_invariants(broken, state, before, *walk[-1])] == \
+        result.violation.invariants == ["peer_ready_only_for_mob_members"]
+
+
+def test_simulate_checks_init_before_the_walk_relies_on_it() -> None:
+    """The walker re-checks only what a step can change, which is sound only from a state
+    where every invariant holds: a machine whose Init breaks one is caught before any step."""
+    from dataclasses import replace
+
+    from opsref.spec.terms import lit
+
+    broken = replace(REFERENCE, init=(("active_count", lit(1)),))
+    result = simulate(broken, runs=3, steps=50, seed=0)
+    assert result.violation is not None and result.violation.walk == []
+    assert result.violation.invariants == ["active_count_consistency"]

@@ -190,8 +190,12 @@ def test_simulate_writes_its_counterexample_as_itf_that_check_replays(tmp_path: 
     seed = opsref("check", "--profile", "seed", str(out))
     assert seed.returncode == 1
     assert "agrees with the spec at every step" in seed.stdout and f"violates {violated}" in seed.stdout
-    reference = opsref("check", str(out))  # the reference refuses the step that breaks the seed
-    assert reference.returncode == 1 and "expected (spec): refused" in reference.stdout
+    # the reference parts from the seed's walk no later than the step that breaks the seed:
+    # it refuses a step, or a step leaves a field (e.g. barrier_done) where the seed does not
+    reference = opsref("check", str(out))
+    assert reference.returncode == 1 and "DIVERGENCE at step" in reference.stdout, reference.stdout
+    step = int(reference.stdout.split("DIVERGENCE at step ", 1)[1].split(" ", 1)[0])
+    assert step <= int(sim.stdout.split(" in run ", 1)[1].split(" after ", 1)[1].split(" steps", 1)[0])
 
 
 def test_every_recorded_seed_counterexample_as_itf_replays_to_its_violation(tmp_path: Path) -> None:
