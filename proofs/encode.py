@@ -8,7 +8,9 @@ frame is derived, never stated.
 
 Operation ids are an uninterpreted sort for unbounded proofs, or a finite
 enumeration for bounded model checking; quantifiers over a finite sort are
-expanded, and `card` becomes a sum.
+expanded, and `card` becomes a sum. Over unbounded ids a count is read through the
+ghost cardinalities the caller supplies (`Env.cards`, from `proofs.inductive`),
+wherever it appears: a guard, an effect, an invariant or a postcondition.
 """
 
 from __future__ import annotations
@@ -190,6 +192,10 @@ def initial_constraints(machine: Machine, u: Universe, st: StateExprs) -> list[E
     return out
 
 
+#: the value of a count over unbounded ids, in an environment (a ghost's cardinality)
+CardFn: TypeAlias = Callable[[Quant, "Env"], Expr]
+
+
 @dataclass
 class Env:
     machine: Machine
@@ -199,7 +205,7 @@ class Env:
     params: Mapping[str, Expr] = field(default_factory=dict)
     bound: dict[str, Expr] = field(default_factory=dict)
     action: str | None = None
-    cards: Callable[[Quant, "Env"], Expr] | None = None  # ghost cardinalities (unbounded proofs)
+    cards: CardFn | None = None  # ghost cardinalities (unbounded proofs)
     sets: Mapping[str, Table] = field(default_factory=dict)  # set-valued parameters
 
 
@@ -314,14 +320,17 @@ class Transition:
     pointwise: bool       # some per-id field was rewritten everywhere
 
 
-def transition(machine: Machine, action: Action, u: Universe, pre: StateExprs, params: Mapping[str, Expr]) -> Transition:
+def transition(machine: Machine, action: Action, u: Universe, pre: StateExprs, params: Mapping[str, Expr],
+               cards: CardFn | None = None) -> Transition:
+    """`cards` reads a count over unbounded ids (in a guard, or an effect reading the
+    state the earlier effects left); over finitely many ids a count is a sum."""
     sets = set_tables(u, params)
-    guards = [to_z3(g.holds, Env(machine, u, pre, params=params, sets=sets)) for g in action.guards]
+    guards = [to_z3(g.holds, Env(machine, u, pre, params=params, cards=cards, sets=sets)) for g in action.guards]
     cur = dict(pre)
     touched: list[Expr] = []
     pointwise = False
     for effect in action.effects:
-        env = Env(machine, u, cur, params=params, sets=sets)
+        env = Env(machine, u, cur, params=params, cards=cards, sets=sets)
         f = machine.field(effect.field)
         new: Expr | Table
         if isinstance(effect, Assign):

@@ -89,6 +89,23 @@ Effect = Assign | AssignAt | AssignAll
 
 
 @dataclass(frozen=True)
+class Postcondition:
+    """What one action guarantees about its own step (PEP 316's `post:`): a formula over
+    the pre-state (read through `terms.at_pre`), the post-state and the action's
+    parameters, proved for every accepted step of that action from any state satisfying
+    the invariants (obligation `<action>/ensures/<name>`).
+
+    It is not an invariant: it constrains no other action, so stating it as a step
+    invariant guarded by `ActionIs` would only pose as one. It restates the effects from
+    the caller's side (what the step achieves, not how), so it is assurance against a
+    careless edit of the effects, not an independent requirement."""
+
+    name: str
+    sentence: str
+    holds: Term
+
+
+@dataclass(frozen=True)
 class Action:
     """An action: ordered named guards, then effects applied in order.
 
@@ -106,6 +123,9 @@ class Action:
     #: the pre-state): the seed's return values (a spawned flag, an operation id, report
     #: counts). No returns: the call answers null.
     returns: tuple[tuple[str, Term], ...] = ()
+    #: what every accepted step of the action guarantees (proved per action, reported
+    #: apart from the invariants)
+    ensures: tuple[Postcondition, ...] = ()
 
     @property
     def writes(self) -> tuple[str, ...]:

@@ -34,10 +34,10 @@ and recover.
   and recover state", from idle, attached, retired) does the same, transfers
   every non-terminal input and leaves the runtime idle (attached stays attached).
 
-Four counters hold how many inputs are accepted, in progress (accepted,
-queued, staged or applied), staged and pending consumption; state invariants tie each to the
-ledger by `card`, so a report read off a counter is a count of the inputs it
-moved.
+A report's counts are counts of the ledger (`card`) taken before the report's
+action moves anything, so a report is a count of the inputs it moves by
+construction; the prover carries each counted set with a ghost bijection of its
+own (proofs/inductive.py).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from opsref.spec.machine import (
     check_profile,
 )
 from opsref.spec.terms import (
-    ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
+    ID, INT, ActionIs, Param, Term, Var, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
     not_, one_of, or_, read, sym,
 )
 
@@ -71,22 +71,12 @@ RESETTABLE = ("initializing", "idle", "attached", "retired")    # upstream Reset
 RECYCLABLE = ("idle", "attached", "retired")                    # upstream RecycleFrom{IdleOrRetired,Attached}
 RECOVERABLE = ("initializing", "idle", "attached", "retired", "stopped")  # upstream Recover{Initializing,...}
 
-#: the counted sets of inputs: counter field -> the input states it counts
-COUNTED = {
-    "accepted_count": ("accepted",),
-    "in_progress_count": ("accepted", "queued", "staged", "applied"),
-    "staged_count": ("staged",),
-    "pending_consumption_count": ("applied_pending_consumption",),
-}
-
 x = Param("input", ID)
 j = Var("j")
 
 FIELDS = (
     StateField("runtime", RUNTIME, sym(RUNTIME, "absent"), doc="the runtime's state; absent until registered"),
     StateField("input", INPUT, sym(INPUT, "none"), ID, doc="each input's lifecycle state; none until accepted"),
-    *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}", ghost=True)
-      for name, states in COUNTED.items()),
     StateField("run_began_in", RUNTIME, sym(RUNTIME, "absent"), ghost=True,
                doc="the state the current run began in (upstream `pre_run_phase`), read by end_run and retire; "
                    "absent while no run is in progress"),
@@ -138,13 +128,19 @@ def state_of(key: Term) -> Term:
     return read("input", key)
 
 
-def counted(name: str, key: Term) -> Term:
-    return one_of(state_of(key), INPUT, COUNTED[name])
+def inputs_in(*states: str) -> Term:
+    """The number of inputs in one of `states`."""
+    return card(j, one_of(state_of(j), INPUT, states))
 
 
 def live_inputs() -> Term:
-    """Non-terminal inputs, as the sum of the disjoint counters."""
-    return add(read("in_progress_count"), read("pending_consumption_count"))
+    """The number of non-terminal inputs."""
+    return inputs_in(*LIVE_INPUT)
+
+
+def requeued_inputs() -> Term:
+    """The number of inputs recover and recycle queue again (RECOVER's sources)."""
+    return inputs_in(*RECOVER)
 
 
 # --------------------------------------------------------------------------- guards
@@ -180,16 +176,9 @@ def input_progress(allowed: tuple[str, ...]) -> tuple[Guard, ...]:
 # --------------------------------------------------------------------------- effects
 
 
-def move_input(sources: tuple[str, ...], to: str) -> tuple[Effect, ...]:
-    """Move input `x` from one of `sources` to `to`, updating just the counters whose set
-    it enters or leaves (a move within or outside a counted set leaves it alone)."""
-    effects: list[Effect] = []
-    for name, states in COUNTED.items():
-        crossing = tuple(s for s in sources if (s in states) != (to in states))
-        if crossing:
-            step = lit(1) if to in states else lit(-1)
-            effects.append(Assign(name, add(read(name), ite(one_of(state_of(x), INPUT, crossing), step, lit(0)))))
-    return (*effects, AssignAt("input", x, sym(INPUT, to)))
+def move_input(to: str) -> tuple[Effect, ...]:
+    """Move input `x` to `to` (its guard names the states it moves from)."""
+    return (AssignAt("input", x, sym(INPUT, to)),)
 
 
 def image(mapping: dict[str, str], of: Term) -> Term:
@@ -216,10 +205,6 @@ def returned(*counts: str) -> tuple[tuple[str, Term], ...]:
     return tuple((f"inputs_{c}", read(f"report_{c}")) for c in counts)
 
 
-def zero(*names: str) -> tuple[Effect, ...]:
-    return tuple(Assign(n, lit(0)) for n in names)
-
-
 def set_runtime(state: str) -> Assign:
     return Assign("runtime", sym(RUNTIME, state))
 
@@ -231,8 +216,8 @@ RECOVER = {"accepted": "queued", "staged": "queued"}
 
 
 def recover_inputs() -> tuple[Effect, ...]:
-    """RECOVER on the ledger and its counters (the inputs it moves stay in progress)."""
-    return (pointwise(RECOVER), *zero("accepted_count", "staged_count"))
+    """RECOVER on the ledger."""
+    return (pointwise(RECOVER),)
 
 
 def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
@@ -266,24 +251,22 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         *accepting,
         Guard("input_new", eq(state_of(x), sym(INPUT, "none")), "ValidationFailed",
               "an input id enters the ledger once"),
-    ), (AssignAt("input", x, sym(INPUT, "accepted")),
-        *(Assign(n, add(read(n), lit(1))) for n in COUNTED if "accepted" in COUNTED[n])),
-        "the driver accepts an input into the ledger"))
+    ), (AssignAt("input", x, sym(INPUT, "accepted")),), "the driver accepts an input into the ledger"))
     out += [
         Action("queue_input", (x,), input_progress(("accepted",)),
-               move_input(("accepted",), "queued"), "the input moves to queued"),
+               move_input("queued"), "the input moves to queued"),
         Action("stage_input", (x,), input_progress(("queued",)),
-               move_input(("queued",), "staged"), "the input moves to staged"),
+               move_input("staged"), "the input moves to staged"),
         Action("apply_input", (x,), input_progress(("staged",)),
-               move_input(("staged",), "applied"), "the input moves to applied"),
+               move_input("applied"), "the input moves to applied"),
         Action("mark_pending_consumption", (x,), input_progress(("applied",)),
-               move_input(("applied",), "applied_pending_consumption"), "the input moves to applied_pending_consumption"),
+               move_input("applied_pending_consumption"), "the input moves to applied_pending_consumption"),
         Action("consume_input", (x,), input_progress(("applied", "applied_pending_consumption")),
-               move_input(("applied", "applied_pending_consumption"), "consumed"), "the input moves to consumed"),
+               move_input("consumed"), "the input moves to consumed"),
         Action("supersede_input", (x,), input_progress(("accepted", "queued")),
-               move_input(("accepted", "queued"), "superseded"), "the input moves to superseded"),
+               move_input("superseded"), "the input moves to superseded"),
         Action("coalesce_input", (x,), input_progress(("accepted", "queued")),
-               move_input(("accepted", "queued"), "coalesced"), "the input moves to coalesced"),
+               move_input("coalesced"), "the input moves to coalesced"),
     ]
     drains = retire_drains()
     stopping = [registered(), in_states("from_state", STOPPABLE)]
@@ -296,17 +279,15 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         Action("retire", (), (registered(), in_states("from_state", RETIRABLE)), (
             *report("retire", abandoned=ite(drains, lit(0), live_inputs()),
                     pending_drain=ite(drains, live_inputs(), lit(0))),
-            pointwise(ABANDON_ALL, not_(drains)), *(Assign(n, ite(drains, read(n), lit(0))) for n in COUNTED),
+            pointwise(ABANDON_ALL, not_(drains)),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
            "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain")),
         Action("stop", (), tuple(stopping), (
-            pointwise(ABANDON_ALL), *zero(*COUNTED), Assign("run_began_in", sym(RUNTIME, "absent")),
-            set_runtime("stopped"),
+            pointwise(ABANDON_ALL), Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("stopped"),
         ), "the executor stops and every non-terminal input is abandoned; no report"),
         Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
-            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
-            set_runtime("idle"),
+            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
            "the conformance protocol's own call)", returns=returned("abandoned")),
         Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
@@ -315,15 +296,14 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
            "inputs are queued again)", returns=returned("transferred")),
         Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
-            *report("recover", recovered=live_inputs(), requeued=add(read("accepted_count"), read("staged_count")),
-                    abandoned=lit(0)),
+            *report("recover", recovered=live_inputs(), requeued=requeued_inputs(), abandoned=lit(0)),
             *recover_inputs(),
         ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
            "so does the runtime", returns=returned("recovered", "abandoned", "requeued")),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
-            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
+            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
         ), "terminal: every pending input is abandoned", returns=returned("abandoned")),
     ]
@@ -373,11 +353,6 @@ def invariants() -> tuple[Invariant, ...]:
     live = live_inputs()
     drained = at_pre(retire_drains())
     return (
-        *(Invariant(
-            f"{name}_consistency",
-            f"{name} is the number of inputs in {' or '.join(states)}",
-            state=eq(read(name), card(j, counted(name, j))),
-        ) for name, states in COUNTED.items()),
         Invariant(
             "destroyed_is_terminal",
             "a destroyed runtime stays destroyed",
@@ -438,8 +413,8 @@ def invariants() -> tuple[Invariant, ...]:
             "reports_count_the_inputs_they_move",
             "each report moves exactly the inputs its rule names, and its counts are the numbers of inputs in "
             "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
-            "drain, transferred and recovered the non-terminal inputs it carries over (counted by the counters "
-            "the consistency invariants tie to the ledger); retire abandons all or nothing, as an executor is "
+            "drain, transferred and recovered the non-terminal inputs it carries over; retire abandons all or "
+            "nothing, as an executor is "
             "there to drain or not (a retired runtime's inputs are already left to drain)",
             step=and_(
                 reports("retire", "retire",
@@ -451,7 +426,7 @@ def invariants() -> tuple[Invariant, ...]:
                 reports("destroy", "destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
                 reports("recycle", "recycle", moves_exactly(RECOVER), reported("transferred", live)),
                 reports("recover", "recover", moves_exactly(RECOVER), reported("recovered", live),
-                        reported("requeued", add(read("accepted_count"), read("staged_count"))),
+                        reported("requeued", requeued_inputs()),
                         reported("abandoned", lit(0)))),
         ),
         Invariant(
