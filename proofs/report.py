@@ -197,9 +197,7 @@ def render_summary(report: Report) -> str:
         if ensures:
             lines.append(f"  postconditions — each action's own guarantee, one step from any state satisfying the "
                          f"invariants, unbounded: {_count(ensures, 'proved', lambda o: o.id)}")
-            width = max(len(o.id) for o in ensures)
-            lines += [f"  {_mark([o])} {o.id.ljust(width)}" + ("" if o.result == "proved" else f"  {o.result}")
-                      for o in ensures]
+            lines += [f"  {_mark([o])} {o.id}" + ("" if o.result == "proved" else f"  {o.result}") for o in ensures]
         lines += _failures(m, by_invariant=True)
     lines.append("")
     lines.append(_summary(report))

@@ -43,8 +43,8 @@ own (proofs/inductive.py).
 from __future__ import annotations
 
 from opsref.spec.machine import (
-    Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField,
-    check_profile,
+    Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, Postcondition,
+    StateField, check_profile,
 )
 from opsref.spec.terms import (
     ID, INT, ActionIs, Param, Term, Var, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
@@ -239,7 +239,9 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         ), "a run starts (upstream Prepare from idle or attached; DrainQueuedRun from retired)"),
         Action("end_run", (), (registered(), in_states("from_state", ("running",))), (
             Assign("runtime", read("run_began_in")), Assign("run_began_in", sym(RUNTIME, "absent")),
-        ), "the run ends; the runtime returns to the state the run began in"),
+        ), "the run ends; the runtime returns to the state the run began in",
+            ensures=(Postcondition("ends_where_the_run_began", "the runtime is back in the state the run began in",
+                                   eq(runtime(), at_pre(read("run_began_in")))),)),
     ]
     accepting = [registered(), not_destroyed(),
                  in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or "
@@ -282,30 +284,52 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
             pointwise(ABANDON_ALL, not_(drains)),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
-           "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain")),
+           "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain"),
+           ensures=(counts_moved(
+               "retire", "with an executor to drain them (or already retired) retire moves no input and reports "
+               "every non-terminal one pending drain; without one it abandons them all and reports them abandoned",
+               implies(at_pre(drains), and_(moves_exactly({}), reported("abandoned", lit(0)),
+                                            reported("pending_drain", live_inputs()))),
+               implies(not_(at_pre(drains)), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs()),
+                                                  reported("pending_drain", lit(0))))),)),
         Action("stop", (), tuple(stopping), (
             pointwise(ABANDON_ALL), Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("stopped"),
-        ), "the executor stops and every non-terminal input is abandoned; no report"),
+        ), "the executor stops and every non-terminal input is abandoned; no report",
+            ensures=(Postcondition("stop_abandons_every_pending_input",
+                                   "stop abandons exactly the non-terminal inputs and moves no other",
+                                   moves_exactly(ABANDON_ALL)),)),
         Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
             *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
-           "the conformance protocol's own call)", returns=returned("abandoned")),
+           "the conformance protocol's own call)", returns=returned("abandoned"),
+           ensures=(counts_moved("reset", "reset abandons every non-terminal input and reports how many",
+                                 moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
         Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
             *report("recycle", transferred=live_inputs()), *recover_inputs(),
             Assign("runtime", ite(runtime_is("attached"), sym(RUNTIME, "attached"), sym(RUNTIME, "idle"))),
         ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
-           "inputs are queued again)", returns=returned("transferred")),
+           "inputs are queued again)", returns=returned("transferred"),
+           ensures=(counts_moved("recycle", "recycle queues accepted and staged inputs again, moves no other, and "
+                                 "reports every non-terminal input transferred",
+                                 moves_exactly(RECOVER), reported("transferred", live_inputs())),)),
         Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
             *report("recover", recovered=live_inputs(), requeued=requeued_inputs(), abandoned=lit(0)),
             *recover_inputs(),
         ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
-           "so does the runtime", returns=returned("recovered", "abandoned", "requeued")),
+           "so does the runtime", returns=returned("recovered", "abandoned", "requeued"),
+           ensures=(counts_moved("recover", "recover queues accepted and staged inputs again and reports them "
+                                 "requeued, moves no other, abandons none, and reports every non-terminal input "
+                                 "recovered",
+                                 moves_exactly(RECOVER), reported("recovered", live_inputs()),
+                                 reported("requeued", requeued_inputs()), reported("abandoned", lit(0))),)),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
             *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
-        ), "terminal: every pending input is abandoned", returns=returned("abandoned")),
+        ), "terminal: every pending input is abandoned", returns=returned("abandoned"),
+            ensures=(counts_moved("destroy", "destroy abandons every non-terminal input and reports how many",
+                                  moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
     ]
     return tuple(out)
 
@@ -340,9 +364,11 @@ def reported(count: str, before: Term) -> Term:
     return eq(read(f"report_{count}"), at_pre(before))
 
 
-def reports(action: str, kind: str, *claims: Term) -> Term:
-    """After `action`, the report is of `kind` and the `claims` hold."""
-    return implies(ActionIs(action), and_(eq(read("report"), sym(REPORT, kind)), *claims))
+def counts_moved(kind: str, sentence: str, *claims: Term) -> Postcondition:
+    """The postcondition `reports_count_the_inputs_they_move` of the action reporting `kind`: its
+    report is of that kind, and the `claims` (which inputs it moves, what its counts are) hold."""
+    return Postcondition("reports_count_the_inputs_they_move", sentence,
+                         and_(eq(read("report"), sym(REPORT, kind)), *claims))
 
 
 def retired_or_draining() -> Term:
@@ -350,8 +376,6 @@ def retired_or_draining() -> Term:
 
 
 def invariants() -> tuple[Invariant, ...]:
-    live = live_inputs()
-    drained = at_pre(retire_drains())
     return (
         Invariant(
             "destroyed_is_terminal",
@@ -373,11 +397,9 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "runs_end_where_they_began",
-            "a run is in progress exactly while the runtime is running, it began in idle, attached or retired, "
-            "and end_run returns the runtime to that state",
+            "a run is in progress exactly while the runtime is running, and it began in idle, attached or retired",
             state=and_(implies(runtime_is("running"), run_began_in(*RUN_ORIGINS)),
                        implies(not_(runtime_is("running")), run_began_in("absent"))),
-            step=implies(ActionIs("end_run"), eq(runtime(), at_pre(read("run_began_in")))),
         ),
         Invariant(
             "retired_runtimes_take_no_input",
@@ -408,31 +430,6 @@ def invariants() -> tuple[Invariant, ...]:
             "terminal_inputs_never_change",
             "an input in a terminal state never changes again",
             step=forall(j, implies(was(j, TERMINAL), eq(state_of(j), at_pre(state_of(j))))),
-        ),
-        Invariant(
-            "reports_count_the_inputs_they_move",
-            "each report moves exactly the inputs its rule names, and its counts are the numbers of inputs in "
-            "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
-            "drain, transferred and recovered the non-terminal inputs it carries over; retire abandons all or "
-            "nothing, as an executor is "
-            "there to drain or not (a retired runtime's inputs are already left to drain)",
-            step=and_(
-                reports("retire", "retire",
-                        implies(drained, and_(moves_exactly({}), reported("abandoned", lit(0)),
-                                              reported("pending_drain", live))),
-                        implies(not_(drained), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live),
-                                                    reported("pending_drain", lit(0))))),
-                reports("reset_runtime", "reset", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("destroy", "destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("recycle", "recycle", moves_exactly(RECOVER), reported("transferred", live)),
-                reports("recover", "recover", moves_exactly(RECOVER), reported("recovered", live),
-                        reported("requeued", requeued_inputs()),
-                        reported("abandoned", lit(0)))),
-        ),
-        Invariant(
-            "stop_abandons_every_pending_input",
-            "stop abandons exactly the non-terminal inputs and moves no other",
-            step=implies(ActionIs("stop"), moves_exactly(ABANDON_ALL)),
         ),
         Invariant(
             "no_live_input_outside_a_working_runtime",
