@@ -227,7 +227,8 @@ class Choice:
     """A rule the seed leaves open (or only implies) that the reference had to fix.
 
     Unlike a `Decision` there is no seed behaviour to differ from, so there is no
-    seed profile for it; `invariants` are the proofs that depend on the choice."""
+    seed profile for it; `invariants` are the proofs that depend on the choice: the
+    names of invariants or of postconditions (`Action.ensures`)."""
 
     name: str
     title: str
@@ -301,6 +302,10 @@ class Machine:
             if inv.name == name:
                 return inv
         raise KeyError(name)
+
+    def postconditions(self, name: str) -> list[tuple[Action, Postcondition]]:
+        """Every action's postcondition called `name` (several actions may share one rule)."""
+        return [(a, p) for a in self.actions for p in a.ensures if p.name == name]
 
     @property
     def digest(self) -> str:
