@@ -158,19 +158,12 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("session", i, ite(may_register, sym(SESSION, "registered"), field("session"))),
         ), "the runtime registers a session (environment); registering a registered session changes nothing. "
            "Returns `registered`: whether it was registered now",
-           returns=(("registered", at_pre(may_register)),),
-           ensures=(Postcondition(
-               "environment_changes_take_effect", "a newly registered session is registered and idle",
-               implies(at_pre(eq(field("session"), sym(SESSION, "absent"))),
-                       and_(registered(i), eq(field("runtime"), sym(RUNTIME, "idle"))))),)),
+           returns=(("registered", at_pre(may_register)),)),
         Action("destroy_runtime", (i,), (), (
             AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "destroyed"), field("runtime"))),),
             "the session's runtime reaches Destroyed (environment; terminal); nothing for a session not "
             "registered. Returns `destroyed`: whether the session was registered",
-            returns=(("destroyed", at_pre(registered(i))),),
-            ensures=(Postcondition("environment_changes_take_effect",
-                                   "a registered session's destroyed runtime is destroyed",
-                                   implies(at_pre(registered(i)), destroyed(i))),)),
+            returns=(("destroyed", at_pre(registered(i))),)),
         Action("unregister_session", (i,), (), (
             AssignAt("runtime", i, ite(registered(i), sym(RUNTIME, "initializing"), field("runtime"))),
             AssignAt("task", i, sym(TASK, "none")),
@@ -179,9 +172,7 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("session", i, ite(registered(i), sym(SESSION, "torn_down"), field("session"))),
         ), "teardown: the unregister path aborts the drain task and removes the session's entry; a session not "
            "registered is left alone (the seed's unregister_session returns nothing). Returns `removed`: whether "
-           "the session was registered", returns=(("removed", at_pre(registered(i))),),
-           ensures=(Postcondition("environment_changes_take_effect", "a registered session torn down is torn down",
-                                  implies(at_pre(registered(i)), eq(field("session"), sym(SESSION, "torn_down")))),)),
+           "the session was registered", returns=(("removed", at_pre(registered(i))),)),
         Action("set_peer_ingress_context", (i, keep_alive, runtime_id, mob_id), (
             session_registered(), not_destroyed(),
             Guard("owner_allows_session_attach", implies(and_(attach, not_(as_mob)), or_(
