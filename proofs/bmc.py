@@ -18,7 +18,10 @@ from typing import Any, Callable
 
 import z3
 
-from opsref.proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
+from opsref.proofs.encode import (
+    Env, StateExprs, Table, Universe, fresh_params, initial_constraints, int_bounded, scalar, set_tables,
+    state_symbols, to_z3, transition,
+)
 from opsref.proofs.report import Obligation, describe_params, describe_state, id_names
 from opsref.spec import model as spec_model
 from opsref.spec.machine import CheckConfig, Machine
@@ -36,6 +39,7 @@ class Unrolling:
                  start: list[Any] | None = None):
         """Unroll from Init, or (with `start`) from any state satisfying those invariants."""
         self.m = machine
+        self.int_bounded = int_bounded(machine)
         self.u = Universe.make(machine, IDS, int_bound=depth + 1)
         self.level = z3.Int("level")
         self.solver = z3.Solver()
@@ -58,7 +62,11 @@ class Unrolling:
         self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values]) for c in configs]))
 
     def counters(self, t: int) -> list[z3.ExprRef]:
-        """The non-rigid integer scalars of state t (sequence numbers, counts)."""
+        """The non-rigid integer scalars of state t (sequence numbers, counts) — bounded only
+        where the finite encoding needs a bound (`int_bounded`), none otherwise: a report
+        count of a machine without integer tables or ranges may exceed the step number."""
+        if not self.int_bounded:
+            return []
         return [scalar(self.states[t][f.name]) for f in self.m.fields
                 if f.key is None and f.sort == INT and not f.rigid]
 

@@ -23,7 +23,7 @@ import z3
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Machine
 from opsref.spec.terms import (
     BINARY, BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Var,
-    about_another_action,
+    about_another_action, walk,
 )
 
 Expr: TypeAlias = z3.ExprRef
@@ -136,6 +136,22 @@ class Universe:
         if self.size is None:
             return z3.Function("key_before", self.id_sort, self.id_sort, z3.BoolSort())(a, b)
         return z3.Or([z3.And(a == x, b == y) for n, x in enumerate(self.ids) for y in self.ids[n + 1:]])
+
+
+def int_bounded(machine: Machine) -> bool:
+    """Whether a bounded encoding of `machine` depends on its integer bound (`Universe.int_bound`):
+    a field keyed by integers (one scalar per key up to the bound) or a `Range` (expanded up to
+    it). Without either, no integer value of a state leaves the finite encoding."""
+    if any(f.key == INT for f in machine.fields):
+        return True
+    roots: list[Term] = [t for inv in machine.invariants for t in (inv.state, inv.step) if t is not None]
+    roots += [t for inv in machine.invariants if inv.ranking is not None
+              for t in (inv.ranking.active, inv.ranking.same_episode, inv.ranking.pending)]
+    for a in machine.actions:
+        roots += [g.holds for g in a.guards] + [t for g in a.guards for _, t in g.fields]
+        roots += [e.value for e in a.effects] + [e.key for e in a.effects if isinstance(e, AssignAt)]
+        roots += [p.holds for p in a.ensures]
+    return any(isinstance(node, Range) for root in roots for node in walk(root))
 
 
 _ENUM_CACHE: dict[str, tuple[z3.SortRef, list[Expr]]] = {}
