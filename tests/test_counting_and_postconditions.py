@@ -141,3 +141,20 @@ def test_a_postcondition_an_effect_breaks_is_violated_with_a_step_counterexample
     assert bad.id == "stop_drain/ensures/stop_commands_stop_running_drains" and bad.result == "violated"
     assert bad.note.startswith("postcondition stop_commands_stop_running_drains of stop_drain does not hold")
     assert bad.counterexample is not None and bad.counterexample["action"] == "stop_drain"
+
+
+@pytest.mark.xfail(strict=True, reason="proofs/cache.py keys Init and each action's steps by the invariants and "
+                   "that action alone, not by the counts other actions read; the prover's obligations for a count "
+                   "depend on every action (fix: add proofs.inductive.counted_sets(m) to initiation_key and step_key)")
+def test_a_count_added_to_one_action_changes_every_step_key() -> None:
+    """A count one action starts reading is a ghost every action must preserve (its
+    `#{…}/<action>` obligations) and that Init must establish: a warm run may not reuse
+    their earlier results."""
+    from opsref.proofs import cache
+    recover = RC.action("recover")
+    counts_queued = tuple(replace(e, value=inputs_in("queued")) if isinstance(e, Assign)
+                          and e.field == "report_requeued" else e for e in recover.effects)
+    edited = with_effects(RC, "recover", counts_queued)
+    assert "#{j | input[j] = queued}" in [count_name(q) for q in counted_sets(edited)]
+    assert cache.initiation_key(edited) != cache.initiation_key(RC)
+    assert cache.step_key(edited, edited.action("accept_input")) != cache.step_key(RC, RC.action("accept_input"))
