@@ -154,14 +154,20 @@ def int_bounded(machine: Machine) -> bool:
     return any(isinstance(node, Range) for root in roots for node in walk(root))
 
 
-_ENUM_CACHE: dict[str, tuple[z3.SortRef, list[Expr]]] = {}
+_ENUM_CACHE: dict[tuple[str, tuple[str, ...]], tuple[z3.SortRef, list[Expr]]] = {}
 
 
 def _enum_sort(name: str, members: tuple[str, ...]) -> tuple[z3.SortRef, list[Expr]]:
-    if name not in _ENUM_CACHE:
-        sort, consts = z3.EnumSort(name, [f"{name}.{m}" for m in members])
-        _ENUM_CACHE[name] = (sort, list(consts))
-    return _ENUM_CACHE[name]
+    """One Z3 sort per (name, members), made once per process: two machines may name
+    different enumerations alike (comms_drain's and runtime_control's `runtime_state`), and
+    a sort cached by name alone would give the second machine the first one's members."""
+    key = (name, members)
+    if key not in _ENUM_CACHE:
+        alike = sum(n == name for n, _ in _ENUM_CACHE)
+        z3name = f"{name}{alike + 1}" if alike else name
+        sort, consts = z3.EnumSort(z3name, [f"{z3name}.{m}" for m in members])
+        _ENUM_CACHE[key] = (sort, list(consts))
+    return _ENUM_CACHE[key]
 
 
 def state_symbols(machine: Machine, u: Universe, tag: str) -> StateExprs:

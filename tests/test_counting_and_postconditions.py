@@ -158,3 +158,13 @@ def test_a_count_added_to_one_action_changes_every_step_key() -> None:
     assert "#{j | input[j] = queued}" in [count_name(q) for q in counted_sets(edited)]
     assert cache.initiation_key(edited) != cache.initiation_key(RC)
     assert cache.step_key(edited, edited.action("accept_input")) != cache.step_key(RC, RC.action("accept_input"))
+
+
+def test_two_machines_enumerations_of_one_name_keep_their_own_members() -> None:
+    """comms_drain and runtime_control both name an enumeration `runtime_state`, with
+    different members; proved in one process (`--jobs 1`, a test run), each keeps its own."""
+    from opsref.proofs.encode import Universe
+    for machine in (build_drain(), RC, build_drain()):
+        [sort] = [s for s in machine.sorts if s.name == "runtime_state"]
+        consts = Universe.make(machine, None).enums["runtime_state"][1]
+        assert [str(c).split(".", 1)[1] for c in consts.values()] == list(consts) == list(sort.members)
