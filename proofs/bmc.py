@@ -243,7 +243,15 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                     progress(f"bmc {config.tag}: depths {t}..{depth} clear by one-step closure")
                 break
             while remaining:
-                r, model = unrolling.check(z3.Or([unrolling.violation(t, inv) for inv in remaining]))
+                goal = z3.Or([unrolling.violation(t, inv) for inv in remaining])
+                # Prefer a trace along which no invariant already found broken fails on the way,
+                # when one exists at this depth (the shortest depth is the same either way): a
+                # counterexample for X that breaks Y first reads, and replays, as one for Y.
+                clean = [z3.Not(unrolling.violation(k, inv)) for inv in machine.invariants if inv.name in found
+                         for k in range(found[inv.name].domain["depth"], t)]
+                r, model = unrolling.check(z3.And(goal, *clean)) if clean else (z3.unknown, None)
+                if r != z3.sat:
+                    r, model = unrolling.check(goal)
                 if r == z3.unsat:
                     # None of them fails at depth t: keep them as facts about s_t.
                     # Sound for finding shortest traces, and it prunes the search.
