@@ -18,7 +18,10 @@ from typing import Any, Callable
 
 import z3
 
-from opsref.proofs.encode import Env, StateExprs, Table, Universe, fresh_params, initial_constraints, scalar, set_tables, state_symbols, to_z3, transition
+from opsref.proofs.encode import (
+    Env, StateExprs, Table, Universe, fresh_params, initial_constraints, int_bounded, scalar, set_tables,
+    state_symbols, to_z3, transition,
+)
 from opsref.proofs.report import Obligation, describe_params, describe_state, id_names
 from opsref.spec import model as spec_model
 from opsref.spec.machine import CheckConfig, Machine
@@ -36,6 +39,7 @@ class Unrolling:
                  start: list[Any] | None = None):
         """Unroll from Init, or (with `start`) from any state satisfying those invariants."""
         self.m = machine
+        self.int_bounded = int_bounded(machine)
         self.u = Universe.make(machine, IDS, int_bound=depth + 1)
         self.level = z3.Int("level")
         self.solver = z3.Solver()
@@ -58,7 +62,11 @@ class Unrolling:
         self.solver.add(z3.Or([z3.And([scalar(s0[k]) == _val(v) for k, v in c.values]) for c in configs]))
 
     def counters(self, t: int) -> list[z3.ExprRef]:
-        """The non-rigid integer scalars of state t (sequence numbers, counts)."""
+        """The non-rigid integer scalars of state t (sequence numbers, counts) — bounded only
+        where the finite encoding needs a bound (`int_bounded`), none otherwise: a report
+        count of a machine without integer tables or ranges may exceed the step number."""
+        if not self.int_bounded:
+            return []
         return [scalar(self.states[t][f.name]) for f in self.m.fields
                 if f.key is None and f.sort == INT and not f.rigid]
 
@@ -235,7 +243,15 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
                     progress(f"bmc {config.tag}: depths {t}..{depth} clear by one-step closure")
                 break
             while remaining:
-                r, model = unrolling.check(z3.Or([unrolling.violation(t, inv) for inv in remaining]))
+                goal = z3.Or([unrolling.violation(t, inv) for inv in remaining])
+                # Prefer a trace along which no invariant already found broken fails on the way,
+                # when one exists at this depth (the shortest depth is the same either way): a
+                # counterexample for X that breaks Y first reads, and replays, as one for Y.
+                clean = [z3.Not(unrolling.violation(k, inv)) for inv in machine.invariants if inv.name in found
+                         for k in range(found[inv.name].depth or 0, t)]
+                r, model = unrolling.check(z3.And(goal, *clean)) if clean else (z3.unknown, None)
+                if r != z3.sat:
+                    r, model = unrolling.check(goal)
                 if r == z3.unsat:
                     # None of them fails at depth t: keep them as facts about s_t.
                     # Sound for finding shortest traces, and it prunes the search.

@@ -8,7 +8,9 @@ frame is derived, never stated.
 
 Operation ids are an uninterpreted sort for unbounded proofs, or a finite
 enumeration for bounded model checking; quantifiers over a finite sort are
-expanded, and `card` becomes a sum.
+expanded, and `card` becomes a sum. Over unbounded ids a count is read through the
+ghost cardinalities the caller supplies (`Env.cards`, from `proofs.inductive`),
+wherever it appears: a guard, an effect, an invariant or a postcondition.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import z3
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Machine
 from opsref.spec.terms import (
     BINARY, BOOL, ID, ID_SET, INT, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Sort, Term, Use, Var,
-    about_another_action,
+    about_another_action, walk,
 )
 
 Expr: TypeAlias = z3.ExprRef
@@ -136,14 +138,36 @@ class Universe:
         return z3.Or([z3.And(a == x, b == y) for n, x in enumerate(self.ids) for y in self.ids[n + 1:]])
 
 
-_ENUM_CACHE: dict[str, tuple[z3.SortRef, list[Expr]]] = {}
+def int_bounded(machine: Machine) -> bool:
+    """Whether a bounded encoding of `machine` depends on its integer bound (`Universe.int_bound`):
+    a field keyed by integers (one scalar per key up to the bound) or a `Range` (expanded up to
+    it). Without either, no integer value of a state leaves the finite encoding."""
+    if any(f.key == INT for f in machine.fields):
+        return True
+    roots: list[Term] = [t for inv in machine.invariants for t in (inv.state, inv.step) if t is not None]
+    roots += [t for inv in machine.invariants if inv.ranking is not None
+              for t in (inv.ranking.active, inv.ranking.same_episode, inv.ranking.pending)]
+    for a in machine.actions:
+        roots += [g.holds for g in a.guards] + [t for g in a.guards for _, t in g.fields]
+        roots += [e.value for e in a.effects] + [e.key for e in a.effects if isinstance(e, AssignAt)]
+        roots += [p.holds for p in a.ensures]
+    return any(isinstance(node, Range) for root in roots for node in walk(root))
+
+
+_ENUM_CACHE: dict[tuple[str, tuple[str, ...]], tuple[z3.SortRef, list[Expr]]] = {}
 
 
 def _enum_sort(name: str, members: tuple[str, ...]) -> tuple[z3.SortRef, list[Expr]]:
-    if name not in _ENUM_CACHE:
-        sort, consts = z3.EnumSort(name, [f"{name}.{m}" for m in members])
-        _ENUM_CACHE[name] = (sort, list(consts))
-    return _ENUM_CACHE[name]
+    """One Z3 sort per (name, members), made once per process: two machines may name
+    different enumerations alike (comms_drain's and runtime_control's `runtime_state`), and
+    a sort cached by name alone would give the second machine the first one's members."""
+    key = (name, members)
+    if key not in _ENUM_CACHE:
+        alike = sum(n == name for n, _ in _ENUM_CACHE)
+        z3name = f"{name}{alike + 1}" if alike else name
+        sort, consts = z3.EnumSort(z3name, [f"{z3name}.{m}" for m in members])
+        _ENUM_CACHE[key] = (sort, list(consts))
+    return _ENUM_CACHE[key]
 
 
 def state_symbols(machine: Machine, u: Universe, tag: str) -> StateExprs:
@@ -190,6 +214,10 @@ def initial_constraints(machine: Machine, u: Universe, st: StateExprs) -> list[E
     return out
 
 
+#: the value of a count over unbounded ids, in an environment (a ghost's cardinality)
+CardFn: TypeAlias = Callable[[Quant, "Env"], Expr]
+
+
 @dataclass
 class Env:
     machine: Machine
@@ -199,7 +227,7 @@ class Env:
     params: Mapping[str, Expr] = field(default_factory=dict)
     bound: dict[str, Expr] = field(default_factory=dict)
     action: str | None = None
-    cards: Callable[[Quant, "Env"], Expr] | None = None  # ghost cardinalities (unbounded proofs)
+    cards: CardFn | None = None  # ghost cardinalities (unbounded proofs)
     sets: Mapping[str, Table] = field(default_factory=dict)  # set-valued parameters
 
 
@@ -316,14 +344,17 @@ class Transition:
     pointwise: bool       # some per-id field was rewritten everywhere
 
 
-def transition(machine: Machine, action: Action, u: Universe, pre: StateExprs, params: Mapping[str, Expr]) -> Transition:
+def transition(machine: Machine, action: Action, u: Universe, pre: StateExprs, params: Mapping[str, Expr],
+               cards: CardFn | None = None) -> Transition:
+    """`cards` reads a count over unbounded ids (in a guard, or an effect reading the
+    state the earlier effects left); over finitely many ids a count is a sum."""
     sets = set_tables(u, params)
-    guards = [to_z3(g.holds, Env(machine, u, pre, params=params, sets=sets)) for g in action.guards]
+    guards = [to_z3(g.holds, Env(machine, u, pre, params=params, cards=cards, sets=sets)) for g in action.guards]
     cur = dict(pre)
     touched: list[Expr] = []
     pointwise = False
     for effect in action.effects:
-        env = Env(machine, u, cur, params=params, sets=sets)
+        env = Env(machine, u, cur, params=params, cards=cards, sets=sets)
         f = machine.field(effect.field)
         new: Expr | Table
         if isinstance(effect, Assign):

@@ -6,14 +6,20 @@ invariant on the pre-state, the action's guards and effects, and the negation of
 one invariant on the post-state. unsat is `proved`; sat is `violated` with the
 model printed as pre-state / action / post-state; anything else is `unknown`.
 
-Counting (`card` in an invariant) is carried by a ghost bijection: arrays
-`pos: id -> int` and `at: int -> id` with `n` such that `pos` maps exactly the
-ids satisfying the predicate onto 0..n-1 and `at` inverts it. The bijection is
-part of every hypothesis and of the goal of each counting invariant; its
-post-state is constructed from the action (append / swap-remove at each id the
-action wrote, or reset to empty when the predicate is empty afterwards), and Z3
-checks that construction like any other claim. So `n` is the cardinality by a
-proof, not by assumption.
+Counting (`card`) is carried by a ghost bijection: arrays `pos: id -> int` and
+`at: int -> id` with `n` such that `pos` maps exactly the ids satisfying the
+predicate onto 0..n-1 and `at` inverts it. The prover collects every counted
+predicate of the machine — in invariants, and in the guards, effects and
+postconditions of any action — and gives each one a ghost: its bijection is part
+of every hypothesis, and its post-state is constructed from the action (append /
+swap-remove at each id the action wrote, or reset to empty when the predicate is
+empty afterwards), which Z3 checks like any other claim. A count an invariant
+states carries its bijection in that invariant's goal; a count only actions read
+gets obligations of its own (`#{j | …}/init`, `#{j | …}/<action>`), so the
+ghost's `n` is the cardinality by a proof, not by assumption, wherever it is read.
+
+Postconditions (`Action.ensures`) are proved per action from the same hypotheses
+(obligation `<action>/ensures/<name>`) and reported apart from the invariants.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ from typing import Any, Iterable
 
 import z3
 
-from opsref.proofs.encode import Env, StateExprs, Transition, Universe, fresh_params, initial_constraints, set_tables, state_symbols, to_z3, transition
-from opsref.proofs.report import Obligation, describe_params, describe_state, id_names, model_ids
-from opsref.spec.machine import Action, Invariant, Machine
-from opsref.spec.terms import Quant, Term, walk
+from opsref.proofs.encode import (
+    CardFn, Env, StateExprs, Transition, Universe, fresh_params, initial_constraints, set_tables, state_symbols,
+    to_z3, transition,
+)
+from opsref.proofs.report import Obligation, describe_params, describe_state, id_names, is_postcondition, model_ids
+from opsref.spec.machine import Action, AssignAt, Invariant, Machine
+from opsref.spec.render import text
+from opsref.spec.terms import CUR, PRE, Apply, Contains, Param, Quant, Range, Read, Term, walk
 
 UNBOUNDED = "unbounded"
 QUICK_MS = 1000  # first try at each ghost construction
@@ -51,6 +61,69 @@ def cards_in(terms: Iterable[Term | None]) -> list[Quant]:
     return out
 
 
+def _count_on_cur(q: Quant) -> Quant:
+    return Quant(q.kind, q.var, _on_cur(q.body))
+
+
+def _on_cur(t: Term) -> Term:
+    """The same term with every pre-state read taken from the current state (the
+    inverse of `terms.at_pre`): a count of the pre-state is the count of its predicate
+    on the pre-state, one ghost for both spellings."""
+    if isinstance(t, Read):
+        return Read(t.field, None if t.key is None else _on_cur(t.key), CUR)
+    if isinstance(t, Apply):
+        return Apply(t.op, tuple(_on_cur(a) for a in t.args))
+    if isinstance(t, Contains):
+        return Contains(_on_cur(t.collection), _on_cur(t.element))
+    if isinstance(t, Quant):
+        return Quant(t.kind, t.var, _on_cur(t.body))
+    if isinstance(t, Range):
+        return Range(t.var, _on_cur(t.lo), _on_cur(t.hi), _on_cur(t.body))
+    return t
+
+
+def _reads(q: Quant) -> list[Read]:
+    return [n for n in walk(q.body) if isinstance(n, Read)]
+
+
+def action_terms(action: Action) -> list[Term]:
+    """Every term a step of `action` evaluates: guards (and their error fields), effect
+    keys and values, postconditions."""
+    out: list[Term] = [g.holds for g in action.guards] + [t for g in action.guards for _, t in g.fields]
+    for e in action.effects:
+        out += [e.key, e.value] if isinstance(e, AssignAt) else [e.value]
+    return out + [p.holds for p in action.ensures]
+
+
+def counted_sets(machine: Machine) -> list[Quant]:
+    """The counts the machine reads anywhere but in an invariant's state formula (those
+    carry their bijection in the invariant's goal), each once in its current-state form.
+    A count over unbounded ids is of a predicate of one state alone: no parameter, no
+    mix of the pre- and post-state."""
+    stated = cards_in([inv.state for inv in machine.invariants])
+    terms: list[Term | None] = [inv.step for inv in machine.invariants]
+    for a in machine.actions:
+        terms += action_terms(a)
+    out: list[Quant] = []
+    for q in cards_in(terms):
+        if any(isinstance(n, Param) for n in walk(q.body)) or len({r.state for r in _reads(q)}) > 1:
+            raise ValueError(f"{text(q)}: a count over unbounded ids is of one state's predicate, "
+                             "without action parameters")
+        q = _count_on_cur(q)
+        if q not in stated and q not in out:
+            out.append(q)
+    return out
+
+
+def count_name(q: Quant) -> str:
+    """How a count's own obligations are named: its predicate, `#{j | input[j] ∈ {…}}`."""
+    return text(q)
+
+
+class NoGhost(Exception):
+    """A count on the post-state whose bijection the construction could not follow."""
+
+
 def ghost_symbols(u: Universe, index: int, tag: str) -> Ghost:
     return Ghost(
         z3.Array(f"ghost{index}.pos@{tag}", u.id_sort, z3.IntSort()),
@@ -67,15 +140,40 @@ class Prover:
         self.pre = state_symbols(machine, self.u, "pre")
         # With finitely many ids `card` is a plain sum and needs no ghost.
         self.cards = cards_in([inv.state for inv in machine.invariants]) if size is None else []
-        self.ghost_pre = {q: ghost_symbols(self.u, n, "pre") for n, q in enumerate(self.cards)}
+        self.counts = counted_sets(machine) if size is None else []
+        self.ghost_pre = {q: ghost_symbols(self.u, n, "pre") for n, q in enumerate(self.cards + self.counts)}
 
     # ------------------------------------------------------------ helpers
 
+    def counter(self, pre: StateExprs, pre_ghosts: dict[Quant, Ghost],
+                post: tuple[StateExprs, dict[Quant, Ghost | None]] | None = None) -> CardFn:
+        """How `card` is read: by the ghost of the state the count reads, which is `pre`,
+        or `post` (when given) — a count reading a state an earlier effect of the same
+        action changed is refused, since no ghost follows that intermediate state."""
+        def card(q: Quant, env: Env) -> z3.ExprRef:
+            reads = _reads(q)
+            if reads and all(r.state == PRE for r in reads):
+                ghost = pre_ghosts.get(_count_on_cur(q))
+                if env.pre is not None and ghost is not None:
+                    return ghost.n
+            else:
+                fields = {r.field for r in reads}
+                if post is not None and all(env.cur[f] is post[0][f] for f in fields) and q in post[1]:
+                    found = post[1][q]
+                    if found is None:
+                        raise NoGhost(q)
+                    return found.n
+                if all(env.cur[f] is pre[f] for f in fields) and q in pre_ghosts:
+                    return pre_ghosts[q].n
+            raise ValueError(f"{text(q)} is read on a state no ghost follows (a count in an effect must come "
+                             "before the effects that write what it counts)")
+        return card
+
     def env(self, st: StateExprs, ghosts: dict[Quant, Ghost], pre: StateExprs | None = None,
-            params: dict[str, z3.ExprRef] | None = None, action: str | None = None) -> Env:
-        def card(q: Quant, _env: Env) -> z3.ExprRef:
-            return ghosts[q].n
-        return Env(self.m, self.u, st, pre, params or {}, {}, action, card, set_tables(self.u, params or {}))
+            params: dict[str, z3.ExprRef] | None = None, action: str | None = None,
+            card: CardFn | None = None) -> Env:
+        return Env(self.m, self.u, st, pre, params or {}, {}, action, card or self.counter(st, ghosts),
+                   set_tables(self.u, params or {}))
 
     def pred(self, q: Quant, st: StateExprs, x: z3.ExprRef, params: dict[str, z3.ExprRef]) -> z3.ExprRef:
         return to_z3(q.body, Env(self.m, self.u, st, None, params, {q.var.name: x}, sets=set_tables(self.u, params)))
@@ -95,7 +193,7 @@ class Prover:
         env = self.env(self.pre, self.ghost_pre)
         hyp = [to_z3(a, env) for a in self.m.assumptions]
         hyp += [to_z3(inv.state, env) for inv in self.m.invariants if inv.state is not None]
-        hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards]
+        hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards + self.counts]
         return hyp
 
     def solve(self, assertions: list[z3.ExprRef], timeout_ms: int | None = None) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
@@ -166,10 +264,11 @@ class Prover:
 
     # ------------------------------------------------------------ obligations
 
-    def initiation(self) -> list[Obligation]:
+    def initiation(self, counts: bool = True) -> list[Obligation]:
+        """Init of every state invariant, and (with `counts`) of every count's ghost: empty."""
         out = []
         st = state_symbols(self.m, self.u, "init")
-        ghosts = {q: Ghost(self.ghost_pre[q].pos, self.ghost_pre[q].at, z3.IntVal(0)) for q in self.cards}
+        ghosts = {q: Ghost(g.pos, g.at, z3.IntVal(0)) for q, g in self.ghost_pre.items()}
         init = initial_constraints(self.m, self.u, st)
         for inv in self.m.invariants:
             if inv.state is None:
@@ -179,35 +278,63 @@ class Prover:
                                               for q in cards_in([inv.state]) if q in self.cards]
             out.append(self.obligation(inv.name, "initiation", None, init + [z3.Not(z3.And(goal))],
                                        lambda m: {"state": self.show(m, st)}))
+        for q in self.counts if counts else []:
+            out.append(self.obligation(count_name(q), "initiation", None,
+                                       init + [z3.Not(self.bijection(q, st, ghosts[q], {}))],
+                                       lambda m: {"state": self.show(m, st)}))
         return out
 
-    def consecution(self, action: Action, skip: frozenset[str] = frozenset()) -> list[Obligation]:
+    def consecution(self, action: Action, skip: frozenset[str] = frozenset(),
+                    skip_ensures: frozenset[str] = frozenset(), derived: bool = True) -> list[Obligation]:
+        """Every invariant (but `skip`) after a step of `action`; with `derived`, the
+        counts' ghosts and the action's postconditions (but `skip_ensures`) too."""
         params = fresh_params(action, self.u, "step")
-        tr = transition(self.m, action, self.u, self.pre, params)
+        tr = transition(self.m, action, self.u, self.pre, params, self.counter(self.pre, self.ghost_pre))
         base = self.hypotheses() + tr.guards
         ghosts: dict[Quant, Ghost | None] = {
-            q: self.ghost_after(q, n, tr, params, base) for n, q in enumerate(self.cards)}
+            q: self.ghost_after(q, n, tr, params, base) for n, q in enumerate(self.cards + self.counts)}
+        card = self.counter(self.pre, self.ghost_pre, (tr.post, ghosts))
+        env = self.env(tr.post, {}, self.pre, params, action.name, card)
+        cex = self.step_cex(action, tr, params)
+        unfollowed = "the action changes a counted set in a way the ghost bijection cannot follow"
         out = []
         for inv in self.m.invariants:
             if (inv.state is None and inv.step is None) or inv.name in skip:
                 continue
             needed = [q for q in cards_in([inv.state]) if q in self.cards]
-            cex = self.step_cex(action, tr, params)
-            if any(ghosts[q] is None for q in needed):
-                out.append(Obligation(f"{inv.name}/{action.name}", inv.name, "inductive", action.name,
-                                      "unknown", 0.0, UNBOUNDED, None,
-                                      "the action changes a counted set in a way the ghost bijection cannot follow"))
+            try:
+                goal: list[z3.ExprRef] = []
+                if inv.state is not None:
+                    goal.append(to_z3(inv.state, env))
+                    goal += [self.bijection(q, tr.post, _followed(ghosts, q), params) for q in needed]
+                if inv.step is not None:
+                    goal.append(to_z3(inv.step, env))
+            except NoGhost:
+                out.append(self.undecided(f"{inv.name}/{action.name}", inv.name, action.name, unfollowed))
                 continue
-            post_ghosts = {q: g for q, g in ghosts.items() if g is not None}
-            env = self.env(tr.post, post_ghosts, self.pre, params, action.name)
-            goal: list[z3.ExprRef] = []
-            if inv.state is not None:
-                goal.append(to_z3(inv.state, env))
-                goal += [self.bijection(q, tr.post, post_ghosts[q], params) for q in needed]
-            if inv.step is not None:
-                goal.append(to_z3(inv.step, env))
             out.append(self.obligation(inv.name, "inductive", action.name, base + [z3.Not(z3.And(goal))], cex))
+        for q in self.counts if derived else []:
+            name = count_name(q)
+            ghost = ghosts[q]
+            if ghost is None:
+                out.append(self.undecided(f"{name}/{action.name}", name, action.name, unfollowed))
+                continue
+            out.append(self.obligation(name, "inductive", action.name,
+                                       base + [z3.Not(self.bijection(q, tr.post, ghost, params))], cex))
+        for p in action.ensures if derived else ():
+            if p.name in skip_ensures:
+                continue
+            ident = f"{action.name}/ensures/{p.name}"
+            try:
+                claim = to_z3(p.holds, env)
+            except NoGhost:
+                out.append(self.undecided(ident, p.name, action.name, unfollowed))
+                continue
+            out.append(self.obligation(p.name, "inductive", action.name, base + [z3.Not(claim)], cex, ident))
         return out
+
+    def undecided(self, ident: str, claim: str, action: str, why: str) -> Obligation:
+        return Obligation(ident, claim, "inductive", action, "unknown", 0.0, UNBOUNDED, None, why)
 
     def ranking(self, action: Action, skip: frozenset[str] = frozenset()) -> list[Obligation]:
         out = []
@@ -231,8 +358,10 @@ class Prover:
         return out
 
     def obligation(self, invariant: str, kind: str, action: str | None, assertions: list[z3.ExprRef],
-                   cex: Any) -> Obligation:
-        name = f"{invariant}/{action or 'init'}" if kind != "ranking" else f"{invariant}/rank/{action}"
+                   cex: Any, ident: str | None = None) -> Obligation:
+        """`invariant` names the claim: an invariant, a count, or (with `ident`
+        `<action>/ensures/<name>`) a postcondition of `action`."""
+        name = ident or (f"{invariant}/{action or 'init'}" if kind != "ranking" else f"{invariant}/rank/{action}")
         t0 = time.perf_counter()
         r, model, reason = self.solve(assertions)
         seconds = time.perf_counter() - t0
@@ -240,9 +369,10 @@ class Prover:
             return Obligation(name, invariant, kind, action, "proved", seconds, UNBOUNDED)
         if r == z3.sat:
             assert model is not None
-            return Obligation(name, invariant, kind, action, "violated", seconds, UNBOUNDED, cex(model),
-                              f"invariant {invariant} is not preserved by {action}" if action
-                              else f"invariant {invariant} does not hold at Init")
+            note = (f"postcondition {invariant} of {action} does not hold" if ident
+                    else f"invariant {invariant} is not preserved by {action}" if action
+                    else f"invariant {invariant} does not hold at Init")
+            return Obligation(name, invariant, kind, action, "violated", seconds, UNBOUNDED, cex(model), note)
         return Obligation(name, invariant, kind, action, "unknown", seconds, UNBOUNDED, None,
                           f"z3 answered unknown ({reason or 'timeout'})")
 
@@ -259,6 +389,13 @@ class Prover:
     def show(self, model: z3.ModelRef, st: StateExprs) -> dict[str, Any]:
         names = id_names(model, self.u)
         return describe_state(self.m, self.u, model, st, model_ids(model, self.u), names)
+
+
+def _followed(ghosts: dict[Quant, Ghost | None], q: Quant) -> Ghost:
+    ghost = ghosts[q]
+    if ghost is None:
+        raise NoGhost(q)
+    return ghost
 
 
 FALSIFY_IDS = 3
@@ -279,18 +416,27 @@ def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable
     small = Prover(machine, timeout_ms, size=FALSIFY_IDS)
     full = Prover(machine, timeout_ms)
     rank = {inv.name: n for n, inv in enumerate(machine.invariants)}
+    rank.update({count_name(q): len(rank) + n for n, q in enumerate(full.counts)})
     ignored = frozenset() if invariants is None else frozenset(i.name for i in machine.invariants) - invariants
-    out = [o for o in full.initiation() if o.invariant not in ignored] if initiation else []
+    derived = invariants is None  # a run focused on invariants proves no count or postcondition of its own
+    out = [o for o in full.initiation(derived) if o.invariant not in ignored] if initiation else []
     chosen = None if actions is None else frozenset(actions)
     for action in machine.actions:
         if chosen is not None and action.name not in chosen:
             continue
-        falsified = [o for o in small.consecution(action, skip=ignored) + small.ranking(action, skip=ignored)
-                     if o.result == "violated"]
+        falsified = [o for o in small.consecution(action, skip=ignored, derived=derived)
+                     + small.ranking(action, skip=ignored) if o.result == "violated"]
         for o in falsified:
             o.note += f" (counterexample over {FALSIFY_IDS} ids, which is also a model of the unbounded claim)"
-        by_kind = {kind: frozenset(o.invariant for o in falsified if o.kind == kind) | ignored
-                   for kind in ("inductive", "ranking")}
-        rest = full.consecution(action, skip=by_kind["inductive"]) + full.ranking(action, skip=by_kind["ranking"])
-        out += sorted(falsified + rest, key=lambda o: (o.kind == "ranking", rank[o.invariant]))
+        by_kind = {kind: frozenset(o.invariant for o in falsified if o.kind == kind and not is_postcondition(o))
+                   | ignored for kind in ("inductive", "ranking")}
+        refuted = frozenset(o.invariant for o in falsified if is_postcondition(o))
+        rest = (full.consecution(action, skip=by_kind["inductive"], skip_ensures=refuted, derived=derived)
+                + full.ranking(action, skip=by_kind["ranking"]))
+        ensures = {p.name: n for n, p in enumerate(action.ensures)}
+
+        def order(o: Obligation) -> tuple[bool, bool, int]:
+            post = is_postcondition(o)
+            return o.kind == "ranking", post, ensures[o.invariant] if post else rank[o.invariant]
+        out += sorted(falsified + rest, key=order)
     return out

@@ -17,6 +17,10 @@ from opsref.proofs.encode import StateExprs, Universe, scalar, table
 from opsref.spec.machine import Machine
 from opsref.spec.terms import BOOL, INT, ID
 
+#: the part of an obligation's id that makes it a postcondition's: `<action>/ensures/<name>`
+ENSURES = "ensures"
+
+
 @dataclass
 class Obligation:
     id: str
@@ -39,11 +43,22 @@ class Obligation:
             "id": self.id, "invariant": self.invariant, "kind": self.kind, "action": self.action,
             "result": self.result, "seconds": round(self.seconds, 3), "domain": self.domain,
         }
+        if is_postcondition(self):
+            out["section"] = "postcondition"
         if self.counterexample is not None:
             out["counterexample"] = self.counterexample
         if self.note:
             out["note"] = self.note
         return out
+
+
+def is_postcondition(o: Obligation) -> bool:
+    """A postcondition's obligation (`Action.ensures`): proved like an inductive step (kind
+    `inductive`, one step of its action from any state satisfying the invariants) but
+    about that action alone, so reported apart from the invariants. `invariant` holds the
+    postcondition's name, the id says whose: `<action>/ensures/<name>` (no invariant's id
+    has that shape, and it survives the proof cache, which keeps the JSON)."""
+    return o.action is not None and o.id == f"{o.action}/{ENSURES}/{o.invariant}"
 
 
 @dataclass
@@ -177,14 +192,20 @@ def render_summary(report: Report) -> str:
         lines.append("")
         lines.append(_machine_heading(m))
         groups: dict[str, list[Obligation]] = {}
+        ensures = [o for o in m.obligations if is_postcondition(o)]
         for o in m.obligations:
-            groups.setdefault(o.invariant, []).append(o)
+            if not is_postcondition(o):
+                groups.setdefault(o.invariant, []).append(o)
         reach = groups.pop("reachability", [])
         width = max((len(name) for name in groups), default=0)
         for name, obligations in groups.items():
             lines.append(f"  {_mark(obligations)} {name.ljust(width)}  {_invariant_line(obligations)}")
         if reach:
             lines.append(f"  {_mark(reach)} {'reachability'.ljust(width)}  {_reachability_line(reach)}")
+        if ensures:
+            lines.append(f"  postconditions — each action's own guarantee, one step from any state satisfying the "
+                         f"invariants, unbounded: {_count(ensures, 'proved', lambda o: o.id)}")
+            lines += [f"  {_mark([o])} {o.id}" + ("" if o.result == "proved" else f"  {o.result}") for o in ensures]
         lines += _failures(m, by_invariant=True)
     lines.append("")
     lines.append(_summary(report))
@@ -198,10 +219,11 @@ def render_table(report: Report) -> str:
         lines.append("")
         lines.append(f"machine {m.machine}")
         width = max((len(o.id) for o in m.obligations), default=10)
-        lines.append(f"  {'obligation'.ljust(width)}  {'kind':12} {'result':8} {'seconds':>8}  domain")
-        for o in m.obligations:
+        lines.append(f"  {'obligation'.ljust(width)}  {'kind':13} {'result':8} {'seconds':>8}  domain")
+        for o in sorted(m.obligations, key=is_postcondition):  # the postconditions last, apart
             domain = o.domain if isinstance(o.domain, str) else f"{o.domain['ids']} ids, depth {o.domain['depth']}"
-            lines.append(f"  {o.id.ljust(width)}  {o.kind:12} {o.result:8} {o.seconds:8.2f}  {domain}")
+            kind = "postcondition" if is_postcondition(o) else o.kind
+            lines.append(f"  {o.id.ljust(width)}  {kind:13} {o.result:8} {o.seconds:8.2f}  {domain}")
         lines += _failures(m)
     lines.append("")
     lines.append(_summary(report))
@@ -220,7 +242,9 @@ def _machine_heading(m: MachineReport) -> str:
     verdict = "all proved" if c["proved"] == total else f"{c['proved']} proved, {c['violated']} violated, " \
                                                         f"{c['unknown']} unknown"
     took = f" in {m.seconds:.1f} s" if m.seconds else ""
-    return f"machine {m.machine} — {total} obligations, {verdict}{took}"
+    ensures = sum(is_postcondition(o) for o in m.obligations)
+    of_which = f" ({ensures} of them postconditions)" if ensures else ""
+    return f"machine {m.machine} — {total} obligations{of_which}, {verdict}{took}"
 
 
 def _mark(obligations: list[Obligation]) -> str:

@@ -287,6 +287,11 @@ def _transitions(machine: Machine, seed: dict[str, Difference]) -> list[str]:
             lines.append("Returns (on the state after the effects; a field marked ⁻ is read before them): "
                          + ", ".join(f"**{name}** = {_code(text(term))}" for name, term in a.returns) + ".")
             lines.append("")
+        if a.ensures:
+            lines.append("Ensures (postconditions of this action alone, each proved as `<action>/ensures/<name>`; "
+                         "not invariants):")
+            lines += [f"- **{p.name}** — {p.sentence}: {_code(text(p.holds))}" for p in a.ensures]
+            lines.append("")
         diff = seed.get(a.name)
         lines += _seed_note(diff, "guards and effects that differ", shown.get(diff.lines) if diff else None)
         if diff is not None:
@@ -402,6 +407,11 @@ def _proofs(machine: Machine, reports: dict[str, dict[str, Any]]) -> list[str]:
             domains = sorted({_domain(o["domain"]) for o in obs})
             lines.append(f"| {inv.name} | " + " | ".join(cells) + f" | {seconds:.2f} | {'; '.join(domains)} |")
         lines.append("")
+        ensures = [o for o in obligations if o.get("section") == "postcondition"]
+        if ensures:
+            proved = sum(o["result"] == "proved" for o in ensures)
+            lines += [f"Postconditions (each action's `ensures`, one step from any state satisfying the invariants, "
+                      f"any number of ids): {proved}/{len(ensures)} proved.", ""]
         failed = [o for o in obligations if o["result"] != "proved"]
         if failed:
             lines += ["Not proved, per invariant:"] + _failures(machine, failed) + [""]

@@ -38,10 +38,11 @@ nothing; the bool each would return is written in its doc.
 from __future__ import annotations
 
 from opsref.spec.machine import (
-    Action, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField, check_profile,
+    Action, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, Postcondition, StateField,
+    check_profile,
 )
 from opsref.spec.terms import (
-    BOOL, ID, INT, ActionIs, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
+    BOOL, ID, INT, Lit, Param, Term, Var, and_, at_pre, enum, eq, forall, implies, ite, lit,
     ne, not_, or_, read, sym, TRUE,
 )
 
@@ -193,19 +194,52 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             "attach the session or a mob as ingress owner (with a runtime), or detach (neither runtime nor "
             "keep-alive); with keep-alive and a runtime spawn the drain unless it runs (or refresh its task), "
             "without keep-alive abort it. Returns `spawned`: whether a drain task was started",
-            returns=(("spawned", at_pre(spawns())),)),
+            returns=(("spawned", at_pre(spawns())),),
+            ensures=(
+                Postcondition(
+                    "same_owner_reattach_is_a_no_op",
+                    "re-attaching exactly the owner already in place leaves the ownership exactly as it was, and "
+                    "with keep-alive and the drain running changes nothing of that session at all",
+                    implies(requested_is_current(), and_(
+                        unchanged(("owner", "owner_runtime", "owner_mob"), i),
+                        implies(and_(keep_alive, was_running(i)), unchanged((*DRAIN_FIELDS, "task"), i))))),
+                Postcondition(
+                    "keep_alive_attach_runs_the_drain_otherwise_it_stops",
+                    "after an attach with keep-alive the session's drain runs with a live task (a drain it spawns "
+                    "is a persistent host); after a call without keep-alive the drain is not running and holds no "
+                    "task, and after a detach the ingress is unattached",
+                    and_(
+                        implies(and_(keep_alive, ne(runtime_id, lit(0))), and_(
+                            eq(field("phase"), sym(PHASE, "running")),
+                            eq(field("mode"), sym(MODE, "persistent_host")),
+                            implies(not_(was_running(i)), eq(field("task"), sym(TASK, "alive"))))),
+                        implies(not_(keep_alive), and_(ne(field("phase"), sym(PHASE, "running")),
+                                                       eq(field("task"), sym(TASK, "none")))),
+                        implies(and_(eq(runtime_id, lit(0)), not_(keep_alive)),
+                                eq(field("owner"), sym(OWNER, "unattached"))))),
+            )),
         Action("stop_drain", (i,), (), (
             AssignAt("phase", i, ite(stop_accepted(i), sym(PHASE, "stopped"), field("phase"))),),
             "stage StopDrain (seed: stage_drain_stop_dsl); a refusal is swallowed into its bool and the task is "
             "left to the caller. Returns `stopped`: whether the machine accepted it",
-            returns=(("stopped", at_pre(stop_accepted(i))),)),
+            returns=(("stopped", at_pre(stop_accepted(i))),),
+            ensures=(Postcondition(
+                "stop_commands_stop_running_drains",
+                "StopDrain leaves a running drain of a live, not destroyed session stopped, and touches no other",
+                eq(field("phase"), ite(at_pre(stop_accepted(i)), sym(PHASE, "stopped"), at_pre(field("phase"))))),)),
         Action("notify_drain_exited", (i, reason), (Guard(
             "not_destroyed_if_registered", or_(not_(registered(i)), not_(destroyed(i))), "Destroyed",
             "a drain-exit report on a destroyed session is refused as Destroyed; after teardown it is a "
             "benign no-op"),), (
             AssignAt("phase", i, ite(and_(registered(i), running(i)), exit_phase(reason), field("phase"))),
             AssignAt("task", i, ite(registered(i), sym(TASK, "none"), field("task"))),
-        ), "the drain task reports that it exited (and the slot lets go of it)"),
+        ), "the drain task reports that it exited (and the slot lets go of it)",
+            ensures=(Postcondition(
+                "drain_exit_outcome",
+                "a running drain of a registered session that reports its exit is left respawnable exactly when it "
+                "is a persistent host that failed, and stopped otherwise",
+                implies(and_(at_pre(registered(i)), was_running(i)),
+                        eq(field("phase"), exit_phase_pre(eq(reason, sym(REASON, "failed")))))),)),
         Action("drain_task_panicked", (i,), (), (
             AssignAt("task", i, ite(and_(registered(i), task_is(i, "alive")), sym(TASK, "ended"), field("task"))),),
             "the drain task ends without reporting its exit (environment: a panic); the phase is left as it was"),
@@ -213,19 +247,40 @@ def actions(adopted: Adopted) -> tuple[Action, ...]:
             AssignAt("task", i, ite(and_(running(i), destroyed(i)), field("task"), sym(TASK, "none"))),
             AssignAt("phase", i, ite(stop_accepted(i), sym(PHASE, "stopped"), field("phase"))),
         ), "stop the session's drain if it runs and abort its task (a destroyed session's StopDrain is "
-           "refused: nothing changes)"),
+           "refused: nothing changes)",
+            ensures=(Postcondition(
+                "stop_commands_stop_running_drains",
+                "Abort leaves the session's running drain stopped unless the session is destroyed, and touches no "
+                "drain that was not running",
+                eq(field("phase"), ite(and_(was_running(i), not_(at_pre(destroyed(i)))), sym(PHASE, "stopped"),
+                                       at_pre(field("phase"))))),)),
         Action("abort_all", (), (), (
             AssignAll("task", j, ite(and_(registered(j), not_(and_(running(j), destroyed(j)))),
                                      sym(TASK, "none"), read("task", j))),
             AssignAll("phase", j, ite(stop_accepted(j), sym(PHASE, "stopped"), read("phase", j))),
-        ), "stop every running drain and abort the tasks of every session whose StopDrain was not refused"),
+        ), "stop every running drain and abort the tasks of every session whose StopDrain was not refused",
+            ensures=(Postcondition(
+                "stop_commands_stop_running_drains",
+                "AbortAll leaves every running drain of a live, not destroyed session stopped, and touches no "
+                "drain that was not running",
+                forall(j, eq(read("phase", j), ite(
+                    and_(at_pre(registered(j)), was_running(j), not_(at_pre(destroyed(j)))),
+                    sym(PHASE, "stopped"), at_pre(read("phase", j)))))),)),
         Action("wait", (i,), (session_registered(),), (
             AssignAt("phase", i, ite(and_(running(i), not_(destroyed(i)), not_(task_is(i, "alive"))),
                                      exit_phase(sym(REASON, "failed")), field("phase"))),
             AssignAt("task", i, ite(task_is(i, "alive"), field("task"), sym(TASK, "none"))),
         ), "await the drain task: while it is alive the seed's call does not return (nothing changes); once it "
            "ended, a drain still running is taken as Failed (safety net). Returns `returned`: whether the task "
-           "had ended", returns=(("returned", not_(at_pre(task_is(i, "alive")))),)),
+           "had ended", returns=(("returned", not_(at_pre(task_is(i, "alive")))),),
+            ensures=(Postcondition(
+                "drain_exit_outcome",
+                "a running drain (of a session not destroyed) whose task ended without reporting is taken as "
+                "failed: left respawnable when a persistent host, stopped otherwise; Wait on a live task changes "
+                "nothing",
+                and_(implies(and_(was_running(i), not_(at_pre(destroyed(i))), ne(at_pre(field("task")), sym(TASK, "alive"))),
+                             eq(field("phase"), exit_phase_pre(TRUE))),
+                     implies(eq(at_pre(field("task")), sym(TASK, "alive")), unchanged((*DRAIN_FIELDS, "task"), i)))),)),
     )
 
 
@@ -280,73 +335,12 @@ def invariants() -> tuple[Invariant, ...]:
                     and_(eq(at_pre(owner), sym(OWNER, "session_owned")), eq(owner, sym(OWNER, "mob_owned")))))),
         ),
         Invariant(
-            "same_owner_reattach_is_a_no_op",
-            "re-attaching exactly the owner already in place leaves the ownership exactly as it was, and "
-            "with keep-alive and the drain running changes nothing of that session at all",
-            step=implies(and_(ActionIs("set_peer_ingress_context"), requested_is_current()), and_(
-                unchanged(("owner", "owner_runtime", "owner_mob"), i),
-                implies(and_(keep_alive, was_running(i)), unchanged((*DRAIN_FIELDS, "task"), i)))),
-        ),
-        Invariant(
-            "keep_alive_attach_runs_the_drain_otherwise_it_stops",
-            "after an attach with keep-alive the session's drain runs with a live task (a drain it spawns is a "
-            "persistent host); after a call without keep-alive the drain is not running and holds no task, and "
-            "after a detach the ingress is unattached",
-            step=implies(ActionIs("set_peer_ingress_context"), and_(
-                implies(and_(keep_alive, ne(runtime_id, lit(0))), and_(
-                    eq(read("phase", i), sym(PHASE, "running")), eq(read("mode", i), sym(MODE, "persistent_host")),
-                    implies(not_(was_running(i)), eq(read("task", i), sym(TASK, "alive"))))),
-                implies(not_(keep_alive), and_(ne(read("phase", i), sym(PHASE, "running")),
-                                               eq(read("task", i), sym(TASK, "none")))),
-                implies(and_(eq(runtime_id, lit(0)), not_(keep_alive)),
-                        eq(read("owner", i), sym(OWNER, "unattached"))))),
-        ),
-        Invariant(
             "a_running_drain_has_a_task",
             "a running drain of a registered session that is not destroyed has a task in its slot (alive, or "
             "ended without reporting), so Wait has something to await",
             role="strengthening",
             state=forall(j, implies(and_(registered(j), running(j), not_(destroyed(j))),
                                     ne(read("task", j), sym(TASK, "none")))),
-        ),
-        Invariant(
-            "stop_commands_stop_running_drains",
-            "StopDrain, Abort and AbortAll leave every running drain they reach (of a live, not destroyed "
-            "session) stopped, and touch no drain that was not running",
-            step=and_(
-                implies(ActionIs("stop_drain"), eq(read("phase", i), ite(
-                    at_pre(stop_accepted(i)), sym(PHASE, "stopped"), at_pre(read("phase", i))))),
-                implies(ActionIs("abort"), eq(read("phase", i), ite(
-                    and_(was_running(i), not_(at_pre(destroyed(i)))), sym(PHASE, "stopped"),
-                    at_pre(read("phase", i))))),
-                implies(ActionIs("abort_all"), forall(j, eq(read("phase", j), ite(
-                    and_(at_pre(registered(j)), was_running(j), not_(at_pre(destroyed(j)))),
-                    sym(PHASE, "stopped"), at_pre(read("phase", j))))))),
-        ),
-        Invariant(
-            "drain_exit_outcome",
-            "a running drain that exits (reported, or found ended without a report by Wait) is left respawnable "
-            "exactly when it is a persistent host that failed, and stopped otherwise; Wait on a live task "
-            "changes nothing",
-            step=and_(
-                implies(and_(ActionIs("notify_drain_exited"), at_pre(registered(i)), was_running(i)),
-                        eq(read("phase", i), exit_phase_pre(eq(reason, sym(REASON, "failed"))))),
-                implies(and_(ActionIs("wait"), was_running(i), not_(at_pre(destroyed(i))),
-                             ne(at_pre(read("task", i)), sym(TASK, "alive"))),
-                        eq(read("phase", i), exit_phase_pre(TRUE))),
-                implies(and_(ActionIs("wait"), eq(at_pre(read("task", i)), sym(TASK, "alive"))),
-                        unchanged((*DRAIN_FIELDS, "task"), i))),
-        ),
-        Invariant(
-            "environment_changes_take_effect",
-            "a newly registered session is registered and idle; a registered session's destroyed runtime is "
-            "destroyed; a registered session torn down is torn down",
-            step=and_(
-                implies(and_(ActionIs("register_session"), at_pre(eq(read("session", i), sym(SESSION, "absent")))),
-                        and_(registered(i), eq(read("runtime", i), sym(RUNTIME, "idle")))),
-                implies(and_(ActionIs("destroy_runtime"), at_pre(registered(i))), destroyed(i)),
-                implies(and_(ActionIs("unregister_session"), at_pre(registered(i))),
-                        eq(read("session", i), sym(SESSION, "torn_down")))),
         ),
         Invariant(
             "destroyed_sessions_are_frozen",

@@ -142,6 +142,23 @@ def flatten(effects: tuple["Effect | Call", ...]) -> tuple[Effect, ...]:
 
 
 @dataclass(frozen=True)
+class Postcondition:
+    """What one action guarantees about its own step (PEP 316's `post:`): a formula over
+    the pre-state (read through `terms.at_pre`), the post-state and the action's
+    parameters, proved for every accepted step of that action from any state satisfying
+    the invariants (obligation `<action>/ensures/<name>`).
+
+    It is not an invariant: it constrains no other action, so stating it as a step
+    invariant guarded by `ActionIs` would only pose as one. It restates the effects from
+    the caller's side (what the step achieves, not how), so it is assurance against a
+    careless edit of the effects, not an independent requirement."""
+
+    name: str
+    sentence: str
+    holds: Term
+
+
+@dataclass(frozen=True)
 class Action:
     """An action: ordered named guards, then effects applied in order.
 
@@ -161,6 +178,9 @@ class Action:
     #: the pre-state): the seed's return values (a spawned flag, an operation id, report
     #: counts). No returns: the call answers null.
     returns: tuple[tuple[str, Term], ...] = ()
+    #: what every accepted step of the action guarantees (proved per action, reported
+    #: apart from the invariants)
+    ensures: tuple[Postcondition, ...] = ()
 
     @cached_property
     def effects(self) -> tuple[Effect, ...]:
@@ -280,7 +300,8 @@ class Choice:
     """A rule the seed leaves open (or only implies) that the reference had to fix.
 
     Unlike a `Decision` there is no seed behaviour to differ from, so there is no
-    seed profile for it; `invariants` are the proofs that depend on the choice."""
+    seed profile for it; `invariants` are the proofs that depend on the choice: the
+    names of invariants or of postconditions (`Action.ensures`)."""
 
     name: str
     title: str
@@ -358,6 +379,10 @@ class Machine:
                 return inv
         raise KeyError(name)
 
+    def postconditions(self, name: str) -> list[tuple[Action, Postcondition]]:
+        """Every action's postcondition called `name` (several actions may share one rule)."""
+        return [(a, p) for a in self.actions for p in a.ensures if p.name == name]
+
     @property
     def digest(self) -> str:
         """A fingerprint of the machine's semantics (every sort, field, guard, effect and
@@ -396,6 +421,8 @@ class Machine:
             effects(a.body)
             for _, r in a.returns:
                 term(r)
+            for post in a.ensures:
+                term(post.holds)
         for inv in self.invariants:
             term(inv.state)
             term(inv.step)

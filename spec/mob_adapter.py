@@ -37,7 +37,8 @@ id (or a re-bind) hides a live operation in the old registry from the adapter.
 from __future__ import annotations
 
 from opsref.spec.machine import (
-    Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, StateField, check_profile,
+    Action, Assign, AssignAll, AssignAt, Choice, Effect, Guard, Invariant, Machine, Postcondition, StateField,
+    check_profile,
 )
 from opsref.spec.ops_lifecycle import ALLOWED_FROM, LIVE, NO_OP, STATUS, TERMINAL
 from opsref.spec.terms import (
@@ -121,6 +122,27 @@ def on_live(name: str, value: Term) -> AssignAll:
     return AssignAll(name, k, ite(member_op(k, s), value, read(name, k)))
 
 
+# --------------------------------------------------------------------------- postconditions
+
+
+def past_provisioning() -> Postcondition:
+    """Shared by the calls that canonicalize (seed 002: ensure_running_before_live_update)."""
+    return Postcondition("live_operation_past_provisioning",
+                         "the session's live operation, if any, is past Provisioning",
+                         forall(k, implies(member_op(k, s), ne(status(k), sym(STATUS, "provisioning")))))
+
+
+def leaves_a_live_operation() -> Postcondition:
+    return Postcondition("live_updates_leave_one_live_operation",
+                         "the session has a live operation in its registry", has_live(s))
+
+
+def fabricates_nothing() -> Postcondition:
+    return Postcondition("retire_and_abort_fabricate_nothing", "no operation is created",
+                         forall(k, implies(at_pre(eq(status(k), sym(STATUS, "absent"))),
+                                           eq(status(k), sym(STATUS, "absent")))))
+
+
 def clear_binding() -> tuple[Effect, ...]:
     return (AssignAt("bound", s, FALSE), AssignAt("binding", s, lit(0)))
 
@@ -148,7 +170,8 @@ def actions() -> tuple[Action, ...]:
                "resolve the session's live operation without registering one, canonicalized to Running; "
                "returns its id, or none (\"\") when the session has no live operation in its registry "
                "(seed 002: Option<OperationId>)",
-               returns=(("operation", the(k, member_op(k, s))),)),
+               returns=(("operation", the(k, member_op(k, s))),),
+               ensures=(past_provisioning(), fabricates_nothing())),
         Action("mark_member_provisioned", (s, o), (
             fresh_op_if_needed(),
             Guard("live_op_can_run", not_(exists(k, and_(member_op(k, s), not_(or_(
@@ -156,15 +179,20 @@ def actions() -> tuple[Action, ...]:
                 "Internal", "provisioning_succeeded on a live operation past Running is an InvalidTransition the "
                 "adapter reports as Internal (only 'already Running' is swallowed)"),
         ), resolve_or_register(), "the member is provisioned: its live operation runs (registered if none); "
-           "returns the operation's id (seed 002: OperationId)", returns=(("operation", the(k, member_op(k, s))),)),
+           "returns the operation's id (seed 002: OperationId)", returns=(("operation", the(k, member_op(k, s))),),
+           ensures=(past_provisioning(), Postcondition(
+               "live_updates_leave_one_live_operation", "the session has a live operation in its registry, running",
+               exists(k, and_(member_op(k, s), eq(status(k), sym(STATUS, "running"))))))),
         Action("report_member_progress", (s, o), (fresh_op_if_needed(),), (
             *resolve_or_register(),
             on_live("progress", add(read("progress", k), lit(1))),
-        ), "record progress on the member's live operation (registered if none)"),
+        ), "record progress on the member's live operation (registered if none)",
+            ensures=(past_provisioning(), leaves_a_live_operation())),
         Action("mark_member_peer_ready", (s, o), (fresh_op_if_needed(),), (
             *resolve_or_register(),
             on_live("peer_ready", TRUE),
-        ), "the member's peer is ready (already ready: swallowed as AlreadyPeerReady)"),
+        ), "the member's peer is ready (already ready: swallowed as AlreadyPeerReady)",
+            ensures=(past_provisioning(), leaves_a_live_operation())),
         Action("mark_member_retired", (s,), (
             Guard("live_op_can_retire", not_(exists(k, and_(member_op(k, s), eq(status(k), sym(STATUS, "provisioning"))))),
                   "Internal", "request_retire on a live operation still Provisioning is an InvalidTransition the "
@@ -176,7 +204,18 @@ def actions() -> tuple[Action, ...]:
             AssignAt("bound", s, and_(read("bound", s), not_(read("found_live")))),
             AssignAt("binding", s, ite(read("found_live"), lit(0), read("binding", s))),
         ), "request_retire then mark_retired on the live operation, then clear the binding; with no live "
-           "operation nothing happens"),
+           "operation nothing happens",
+            ensures=(fabricates_nothing(), Postcondition(
+                "abort_and_retire_clear_the_binding",
+                "retire of a session with a live operation retires it and clears the binding; retire of a session "
+                "without one changes nothing",
+                and_(implies(at_pre(has_live(s)), and_(
+                         not_(read("bound", s)), eq(read("binding", s), lit(0)),
+                         forall(k, implies(at_pre(member_op(k, s)), eq(status(k), sym(STATUS, "retired")))))),
+                     implies(not_(at_pre(has_live(s))), and_(
+                         eq(read("bound", s), at_pre(read("bound", s))),
+                         eq(read("binding", s), at_pre(read("binding", s))),
+                         forall(k, eq(status(k), at_pre(status(k)))))))))),
         Action("abort_member_provision", (s, o), (
             Guard("abort_not_refused", not_(and_(in_registry, live(o), not_(accepts("abort_provisioning", o)))),
                   "Internal", "abort_provisioning of a live operation past Provisioning is an InvalidTransition "
@@ -185,7 +224,10 @@ def actions() -> tuple[Action, ...]:
             AssignAt("status", o, ite(and_(in_registry, accepts("abort_provisioning", o)),
                                       sym(STATUS, "aborted"), status(o))),
             *clear_binding(),
-        ), "abort a provisioning operation in the session's registry, then clear the binding"),
+        ), "abort a provisioning operation in the session's registry, then clear the binding",
+            ensures=(fabricates_nothing(), Postcondition(
+                "abort_and_retire_clear_the_binding", "abort clears the session's binding",
+                and_(not_(read("bound", s)), eq(read("binding", s), lit(0)))))),
         Action("register_member_operation", (s, o), (
             Guard("operation_untracked", eq(status(o), sym(STATUS, "absent")), "AlreadyRegistered",
                   "the registry refuses an id it tracks (ids are one space here: Choice fresh_operation_ids)"),
@@ -208,9 +250,6 @@ def actions() -> tuple[Action, ...]:
 
 
 def invariants() -> tuple[Invariant, ...]:
-    live_updates = or_(ActionIs("mark_member_provisioned"), ActionIs("report_member_progress"),
-                       ActionIs("mark_member_peer_ready"))
-    canonicalizing = or_(live_updates, ActionIs("active_operation_id_for_session"))
     return (
         Invariant(
             "one_live_operation_per_child_session",
@@ -221,15 +260,12 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "no_operation_left_provisioning",
-            "the adapter leaves no operation in Provisioning: only a registration made without it is Provisioning, "
-            "and provision, progress, peer-ready and resolving the live operation leave the session's live "
-            "operation past it",
-            step=and_(
-                forall(k, implies(and_(eq(status(k), sym(STATUS, "provisioning")),
-                                       at_pre(ne(status(k), sym(STATUS, "provisioning")))),
-                                  ActionIs("register_member_operation"))),
-                implies(canonicalizing,
-                        forall(k, implies(member_op(k, s), ne(status(k), sym(STATUS, "provisioning")))))),
+            "the adapter leaves no operation in Provisioning: only a registration made without it is Provisioning "
+            "(and provision, progress, peer-ready and resolving the live operation ensure the session's live "
+            "operation is past it: their postcondition live_operation_past_provisioning)",
+            step=forall(k, implies(and_(eq(status(k), sym(STATUS, "provisioning")),
+                                        at_pre(ne(status(k), sym(STATUS, "provisioning")))),
+                                   ActionIs("register_member_operation"))),
         ),
         Invariant(
             "untracked_operations_carry_nothing",
@@ -237,37 +273,6 @@ def invariants() -> tuple[Invariant, ...]:
             state=forall(k, implies(eq(status(k), sym(STATUS, "absent")), and_(
                 eq(read("child", k), NO_OP), eq(read("reg", k), lit(0)), eq(read("progress", k), lit(0)),
                 not_(read("peer_ready", k))))),
-        ),
-        Invariant(
-            "live_updates_leave_one_live_operation",
-            "after provision, progress or peer-ready the session has a live operation in its registry, running "
-            "after a provision",
-            step=and_(
-                implies(live_updates, has_live(s)),
-                implies(ActionIs("mark_member_provisioned"),
-                        exists(k, and_(member_op(k, s), eq(status(k), sym(STATUS, "running")))))),
-        ),
-        Invariant(
-            "retire_and_abort_fabricate_nothing",
-            "retire, abort and resolving the live operation never create an operation",
-            step=implies(or_(ActionIs("mark_member_retired"), ActionIs("abort_member_provision"),
-                             ActionIs("active_operation_id_for_session")),
-                         forall(k, implies(at_pre(eq(status(k), sym(STATUS, "absent"))),
-                                           eq(status(k), sym(STATUS, "absent"))))),
-        ),
-        Invariant(
-            "abort_and_retire_clear_the_binding",
-            "abort clears the session's binding; retire of a session with a live operation retires it and "
-            "clears the binding; retire of a session without one changes nothing",
-            step=and_(
-                implies(ActionIs("abort_member_provision"),
-                        and_(not_(read("bound", s)), eq(read("binding", s), lit(0)))),
-                implies(and_(ActionIs("mark_member_retired"), at_pre(has_live(s))), and_(
-                    not_(read("bound", s)), eq(read("binding", s), lit(0)),
-                    forall(k, implies(at_pre(member_op(k, s)), eq(status(k), sym(STATUS, "retired")))))),
-                implies(and_(ActionIs("mark_member_retired"), not_(at_pre(has_live(s)))), and_(
-                    eq(read("bound", s), at_pre(read("bound", s))), eq(read("binding", s), at_pre(read("binding", s))),
-                    forall(k, eq(status(k), at_pre(status(k))))))),
         ),
         Invariant(
             "operations_keep_their_session_and_registry",

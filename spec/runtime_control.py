@@ -34,20 +34,20 @@ and recover.
   and recover state", from idle, attached, retired) does the same, transfers
   every non-terminal input and leaves the runtime idle (attached stays attached).
 
-Four counters hold how many inputs are accepted, in progress (accepted,
-queued, staged or applied), staged and pending consumption; state invariants tie each to the
-ledger by `card`, so a report read off a counter is a count of the inputs it
-moved.
+A report's counts are counts of the ledger (`card`) taken before the report's
+action moves anything, so a report is a count of the inputs it moves by
+construction; the prover carries each counted set with a ghost bijection of its
+own (proofs/inductive.py).
 """
 
 from __future__ import annotations
 
 from opsref.spec.machine import (
-    Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, StateField,
-    check_profile,
+    Action, Assign, AssignAll, AssignAt, Choice, Decision, Effect, Guard, Invariant, Machine, Postcondition,
+    StateField, check_profile,
 )
 from opsref.spec.terms import (
-    ID, INT, ActionIs, Param, Term, Var, add, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
+    ID, INT, ActionIs, Param, Term, Var, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
     not_, one_of, or_, read, sym,
 )
 
@@ -71,22 +71,12 @@ RESETTABLE = ("initializing", "idle", "attached", "retired")    # upstream Reset
 RECYCLABLE = ("idle", "attached", "retired")                    # upstream RecycleFrom{IdleOrRetired,Attached}
 RECOVERABLE = ("initializing", "idle", "attached", "retired", "stopped")  # upstream Recover{Initializing,...}
 
-#: the counted sets of inputs: counter field -> the input states it counts
-COUNTED = {
-    "accepted_count": ("accepted",),
-    "in_progress_count": ("accepted", "queued", "staged", "applied"),
-    "staged_count": ("staged",),
-    "pending_consumption_count": ("applied_pending_consumption",),
-}
-
 x = Param("input", ID)
 j = Var("j")
 
 FIELDS = (
     StateField("runtime", RUNTIME, sym(RUNTIME, "absent"), doc="the runtime's state; absent until registered"),
     StateField("input", INPUT, sym(INPUT, "none"), ID, doc="each input's lifecycle state; none until accepted"),
-    *(StateField(name, INT, lit(0), doc=f"number of inputs {' / '.join(states)}", ghost=True)
-      for name, states in COUNTED.items()),
     StateField("run_began_in", RUNTIME, sym(RUNTIME, "absent"), ghost=True,
                doc="the state the current run began in (upstream `pre_run_phase`), read by end_run and retire; "
                    "absent while no run is in progress"),
@@ -138,13 +128,19 @@ def state_of(key: Term) -> Term:
     return read("input", key)
 
 
-def counted(name: str, key: Term) -> Term:
-    return one_of(state_of(key), INPUT, COUNTED[name])
+def inputs_in(*states: str) -> Term:
+    """The number of inputs in one of `states`."""
+    return card(j, one_of(state_of(j), INPUT, states))
 
 
 def live_inputs() -> Term:
-    """Non-terminal inputs, as the sum of the disjoint counters."""
-    return add(read("in_progress_count"), read("pending_consumption_count"))
+    """The number of non-terminal inputs."""
+    return inputs_in(*LIVE_INPUT)
+
+
+def requeued_inputs() -> Term:
+    """The number of inputs recover and recycle queue again (RECOVER's sources)."""
+    return inputs_in(*RECOVER)
 
 
 # --------------------------------------------------------------------------- guards
@@ -180,16 +176,9 @@ def input_progress(allowed: tuple[str, ...]) -> tuple[Guard, ...]:
 # --------------------------------------------------------------------------- effects
 
 
-def move_input(sources: tuple[str, ...], to: str) -> tuple[Effect, ...]:
-    """Move input `x` from one of `sources` to `to`, updating just the counters whose set
-    it enters or leaves (a move within or outside a counted set leaves it alone)."""
-    effects: list[Effect] = []
-    for name, states in COUNTED.items():
-        crossing = tuple(s for s in sources if (s in states) != (to in states))
-        if crossing:
-            step = lit(1) if to in states else lit(-1)
-            effects.append(Assign(name, add(read(name), ite(one_of(state_of(x), INPUT, crossing), step, lit(0)))))
-    return (*effects, AssignAt("input", x, sym(INPUT, to)))
+def move_input(to: str) -> tuple[Effect, ...]:
+    """Move input `x` to `to` (its guard names the states it moves from)."""
+    return (AssignAt("input", x, sym(INPUT, to)),)
 
 
 def image(mapping: dict[str, str], of: Term) -> Term:
@@ -216,10 +205,6 @@ def returned(*counts: str) -> tuple[tuple[str, Term], ...]:
     return tuple((f"inputs_{c}", read(f"report_{c}")) for c in counts)
 
 
-def zero(*names: str) -> tuple[Effect, ...]:
-    return tuple(Assign(n, lit(0)) for n in names)
-
-
 def set_runtime(state: str) -> Assign:
     return Assign("runtime", sym(RUNTIME, state))
 
@@ -231,8 +216,8 @@ RECOVER = {"accepted": "queued", "staged": "queued"}
 
 
 def recover_inputs() -> tuple[Effect, ...]:
-    """RECOVER on the ledger and its counters (the inputs it moves stay in progress)."""
-    return (pointwise(RECOVER), *zero("accepted_count", "staged_count"))
+    """RECOVER on the ledger."""
+    return (pointwise(RECOVER),)
 
 
 def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
@@ -254,7 +239,9 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         ), "a run starts (upstream Prepare from idle or attached; DrainQueuedRun from retired)"),
         Action("end_run", (), (registered(), in_states("from_state", ("running",))), (
             Assign("runtime", read("run_began_in")), Assign("run_began_in", sym(RUNTIME, "absent")),
-        ), "the run ends; the runtime returns to the state the run began in"),
+        ), "the run ends; the runtime returns to the state the run began in",
+            ensures=(Postcondition("ends_where_the_run_began", "the runtime is back in the state the run began in",
+                                   eq(runtime(), at_pre(read("run_began_in")))),)),
     ]
     accepting = [registered(), not_destroyed(),
                  in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or "
@@ -266,24 +253,22 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         *accepting,
         Guard("input_new", eq(state_of(x), sym(INPUT, "none")), "ValidationFailed",
               "an input id enters the ledger once"),
-    ), (AssignAt("input", x, sym(INPUT, "accepted")),
-        *(Assign(n, add(read(n), lit(1))) for n in COUNTED if "accepted" in COUNTED[n])),
-        "the driver accepts an input into the ledger"))
+    ), (AssignAt("input", x, sym(INPUT, "accepted")),), "the driver accepts an input into the ledger"))
     out += [
         Action("queue_input", (x,), input_progress(("accepted",)),
-               move_input(("accepted",), "queued"), "the input moves to queued"),
+               move_input("queued"), "the input moves to queued"),
         Action("stage_input", (x,), input_progress(("queued",)),
-               move_input(("queued",), "staged"), "the input moves to staged"),
+               move_input("staged"), "the input moves to staged"),
         Action("apply_input", (x,), input_progress(("staged",)),
-               move_input(("staged",), "applied"), "the input moves to applied"),
+               move_input("applied"), "the input moves to applied"),
         Action("mark_pending_consumption", (x,), input_progress(("applied",)),
-               move_input(("applied",), "applied_pending_consumption"), "the input moves to applied_pending_consumption"),
+               move_input("applied_pending_consumption"), "the input moves to applied_pending_consumption"),
         Action("consume_input", (x,), input_progress(("applied", "applied_pending_consumption")),
-               move_input(("applied", "applied_pending_consumption"), "consumed"), "the input moves to consumed"),
+               move_input("consumed"), "the input moves to consumed"),
         Action("supersede_input", (x,), input_progress(("accepted", "queued")),
-               move_input(("accepted", "queued"), "superseded"), "the input moves to superseded"),
+               move_input("superseded"), "the input moves to superseded"),
         Action("coalesce_input", (x,), input_progress(("accepted", "queued")),
-               move_input(("accepted", "queued"), "coalesced"), "the input moves to coalesced"),
+               move_input("coalesced"), "the input moves to coalesced"),
     ]
     drains = retire_drains()
     stopping = [registered(), in_states("from_state", STOPPABLE)]
@@ -296,36 +281,55 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         Action("retire", (), (registered(), in_states("from_state", RETIRABLE)), (
             *report("retire", abandoned=ite(drains, lit(0), live_inputs()),
                     pending_drain=ite(drains, live_inputs(), lit(0))),
-            pointwise(ABANDON_ALL, not_(drains)), *(Assign(n, ite(drains, read(n), lit(0))) for n in COUNTED),
+            pointwise(ABANDON_ALL, not_(drains)),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
-           "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain")),
+           "they are abandoned; on a retired runtime nothing changes", returns=returned("abandoned", "pending_drain"),
+           ensures=(counts_moved(
+               "retire", "with an executor to drain them (or already retired) retire moves no input and reports "
+               "every non-terminal one pending drain; without one it abandons them all and reports them abandoned",
+               implies(at_pre(drains), and_(moves_exactly({}), reported("abandoned", lit(0)),
+                                            reported("pending_drain", live_inputs()))),
+               implies(not_(at_pre(drains)), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs()),
+                                                  reported("pending_drain", lit(0))))),)),
         Action("stop", (), tuple(stopping), (
-            pointwise(ABANDON_ALL), *zero(*COUNTED), Assign("run_began_in", sym(RUNTIME, "absent")),
-            set_runtime("stopped"),
-        ), "the executor stops and every non-terminal input is abandoned; no report"),
+            pointwise(ABANDON_ALL), Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("stopped"),
+        ), "the executor stops and every non-terminal input is abandoned; no report",
+            ensures=(Postcondition("stop_abandons_every_pending_input",
+                                   "stop abandons exactly the non-terminal inputs and moves no other",
+                                   moves_exactly(ABANDON_ALL)),)),
         Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
-            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
-            set_runtime("idle"),
+            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
-           "the conformance protocol's own call)", returns=returned("abandoned")),
+           "the conformance protocol's own call)", returns=returned("abandoned"),
+           ensures=(counts_moved("reset", "reset abandons every non-terminal input and reports how many",
+                                 moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
         Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
             *report("recycle", transferred=live_inputs()), *recover_inputs(),
             Assign("runtime", ite(runtime_is("attached"), sym(RUNTIME, "attached"), sym(RUNTIME, "idle"))),
         ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
-           "inputs are queued again)", returns=returned("transferred")),
+           "inputs are queued again)", returns=returned("transferred"),
+           ensures=(counts_moved("recycle", "recycle queues accepted and staged inputs again, moves no other, and "
+                                 "reports every non-terminal input transferred",
+                                 moves_exactly(RECOVER), reported("transferred", live_inputs())),)),
         Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
-            *report("recover", recovered=live_inputs(), requeued=add(read("accepted_count"), read("staged_count")),
-                    abandoned=lit(0)),
+            *report("recover", recovered=live_inputs(), requeued=requeued_inputs(), abandoned=lit(0)),
             *recover_inputs(),
         ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
-           "so does the runtime", returns=returned("recovered", "abandoned", "requeued")),
+           "so does the runtime", returns=returned("recovered", "abandoned", "requeued"),
+           ensures=(counts_moved("recover", "recover queues accepted and staged inputs again and reports them "
+                                 "requeued, moves no other, abandons none, and reports every non-terminal input "
+                                 "recovered",
+                                 moves_exactly(RECOVER), reported("recovered", live_inputs()),
+                                 reported("requeued", requeued_inputs()), reported("abandoned", lit(0))),)),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
-            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL), *zero(*COUNTED),
+            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
-        ), "terminal: every pending input is abandoned", returns=returned("abandoned")),
+        ), "terminal: every pending input is abandoned", returns=returned("abandoned"),
+            ensures=(counts_moved("destroy", "destroy abandons every non-terminal input and reports how many",
+                                  moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
     ]
     return tuple(out)
 
@@ -360,9 +364,11 @@ def reported(count: str, before: Term) -> Term:
     return eq(read(f"report_{count}"), at_pre(before))
 
 
-def reports(action: str, kind: str, *claims: Term) -> Term:
-    """After `action`, the report is of `kind` and the `claims` hold."""
-    return implies(ActionIs(action), and_(eq(read("report"), sym(REPORT, kind)), *claims))
+def counts_moved(kind: str, sentence: str, *claims: Term) -> Postcondition:
+    """The postcondition `reports_count_the_inputs_they_move` of the action reporting `kind`: its
+    report is of that kind, and the `claims` (which inputs it moves, what its counts are) hold."""
+    return Postcondition("reports_count_the_inputs_they_move", sentence,
+                         and_(eq(read("report"), sym(REPORT, kind)), *claims))
 
 
 def retired_or_draining() -> Term:
@@ -370,15 +376,7 @@ def retired_or_draining() -> Term:
 
 
 def invariants() -> tuple[Invariant, ...]:
-    live = live_inputs()
-    drained = at_pre(retire_drains())
     return (
-        *(Invariant(
-            f"{name}_consistency",
-            f"{name} is the number of inputs in {' or '.join(states)}",
-            role="strengthening",
-            state=eq(read(name), card(j, counted(name, j))),
-        ) for name, states in COUNTED.items()),
         Invariant(
             "destroyed_is_terminal",
             "a destroyed runtime stays destroyed",
@@ -399,11 +397,9 @@ def invariants() -> tuple[Invariant, ...]:
         ),
         Invariant(
             "runs_end_where_they_began",
-            "a run is in progress exactly while the runtime is running, it began in idle, attached or retired, "
-            "and end_run returns the runtime to that state",
+            "a run is in progress exactly while the runtime is running, and it began in idle, attached or retired",
             state=and_(implies(runtime_is("running"), run_began_in(*RUN_ORIGINS)),
                        implies(not_(runtime_is("running")), run_began_in("absent"))),
-            step=implies(ActionIs("end_run"), eq(runtime(), at_pre(read("run_began_in")))),
         ),
         Invariant(
             "retired_runtimes_take_no_input",
@@ -434,31 +430,6 @@ def invariants() -> tuple[Invariant, ...]:
             "terminal_inputs_never_change",
             "an input in a terminal state never changes again",
             step=forall(j, implies(was(j, TERMINAL), eq(state_of(j), at_pre(state_of(j))))),
-        ),
-        Invariant(
-            "reports_count_the_inputs_they_move",
-            "each report moves exactly the inputs its rule names, and its counts are the numbers of inputs in "
-            "the sets they name, before the move: abandoned and requeued count the inputs it moved; pending "
-            "drain, transferred and recovered the non-terminal inputs it carries over (counted by the counters "
-            "the consistency invariants tie to the ledger); retire abandons all or nothing, as an executor is "
-            "there to drain or not (a retired runtime's inputs are already left to drain)",
-            step=and_(
-                reports("retire", "retire",
-                        implies(drained, and_(moves_exactly({}), reported("abandoned", lit(0)),
-                                              reported("pending_drain", live))),
-                        implies(not_(drained), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live),
-                                                    reported("pending_drain", lit(0))))),
-                reports("reset_runtime", "reset", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("destroy", "destroy", moves_exactly(ABANDON_ALL), reported("abandoned", live)),
-                reports("recycle", "recycle", moves_exactly(RECOVER), reported("transferred", live)),
-                reports("recover", "recover", moves_exactly(RECOVER), reported("recovered", live),
-                        reported("requeued", add(read("accepted_count"), read("staged_count"))),
-                        reported("abandoned", lit(0)))),
-        ),
-        Invariant(
-            "stop_abandons_every_pending_input",
-            "stop abandons exactly the non-terminal inputs and moves no other",
-            step=implies(ActionIs("stop"), moves_exactly(ABANDON_ALL)),
         ),
         Invariant(
             "no_live_input_outside_a_working_runtime",

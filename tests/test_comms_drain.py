@@ -198,7 +198,7 @@ def test_the_proofs_catch_a_stop_drain_that_stops_nothing() -> None:
     stop = DRAIN.action("stop_drain")
     broken = DRAIN.with_action(replace(stop, body=()))
     failed = {o.id for o in prove_unbounded(broken, 20000) if o.result == "violated"}
-    assert failed == {"stop_commands_stop_running_drains/stop_drain"}
+    assert failed == {"stop_drain/ensures/stop_commands_stop_running_drains"}
 
 
 def test_the_proofs_catch_an_attach_that_replaces_another_owner() -> None:
