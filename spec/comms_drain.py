@@ -1,4 +1,9 @@
-"""The comms drain and peer-ingress ownership of each session (seed 004), as data.
+"""The comms drain and peer-ingress ownership of each session (seed 004), as data: per
+session, the background task that drains its peer messages (spawned, stopped, exited,
+respawned) and who owns its peer ingress (nobody, the session's own comms runtime, or a
+mob that took it over). The commands attach an owner (spawning or stopping the drain),
+stop, abort and wait for drains, and record how a drain exited; the environment
+registers, tears down and destroys sessions and may kill a drain task silently.
 
 Per session: whether it is registered (or torn down), its runtime state (only
 `destroyed` matters here), the drain's phase and mode, the drain task the

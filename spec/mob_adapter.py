@@ -1,4 +1,9 @@
-"""The mob member adapter on top of the ops registry (seed 002), as data.
+"""The mob member adapter on top of the ops registry (seed 002), as data: the adapter a
+mob uses to track each member's child session as an operation in an ops-lifecycle
+registry. It binds a session to a registry, resolves the session's one live operation
+(registering a fresh one when needed), moves it through provisioning, progress, peer
+handoff, retirement and abortion with the registry's own rules, and clears the binding
+when the member is done; the environment may retire or complete operations directly.
 
 The state is the composition the adapter sees: every MobMemberChild operation's
 registry state (status, peer-ready, progress; the registry's own rules are read

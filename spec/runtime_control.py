@@ -1,4 +1,9 @@
-"""The runtime control plane of one runtime and its input ledger (seed 003), as data.
+"""The runtime control plane of one runtime and its input ledger (seed 003), as data: a
+runtime is registered, initializes, serves (idle, attached to an executor, running),
+and can be retired, stopped, reset, recycled, recovered and destroyed; its ledger takes
+each input through accepted, queued, staged, applied and consumed (or superseded,
+coalesced, abandoned). Retire, reset, recycle, recover and destroy answer reports that
+count the inputs they abandon, leave to drain, transfer or requeue.
 
 The runtime's state is one scalar (`absent` until it is registered: the seed's
 NotFound); the ledger maps every input id to its lifecycle state (`none` until
