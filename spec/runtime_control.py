@@ -52,7 +52,7 @@ from opsref.spec.machine import (
     StateField, check_profile,
 )
 from opsref.spec.terms import (
-    ID, INT, ActionIs, Param, Term, Var, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
+    ID, INT, ActionIs, Definition, Param, Term, Var, and_, at_pre, card, enum, eq, forall, implies, ite, lit, lt, ne,
     not_, one_of, or_, read, sym,
 )
 
@@ -111,22 +111,25 @@ def run_began_in(*members: str) -> Term:
     return one_of(read("run_began_in"), RUNTIME, members)
 
 
-def draining_run() -> Term:
-    """A run is draining a retired runtime (upstream `DrainQueuedRun`)."""
-    return and_(runtime_is("running"), run_began_in("retired"))
+# --------------------------------------------------------------------------- vocabulary
+# Named definitions, written once and read by name in the actions, the invariants and
+# the review page.
 
-
-def executor_attached() -> Term:
-    """An executor is attached to drain the runtime: it is attached, or runs a run begun attached or
-    retired (upstream: retire finds the attachment's wake channel; a run begun idle has none)."""
-    return or_(runtime_is("attached"), and_(runtime_is("running"), run_began_in("attached", "retired")))
-
-
-def retire_drains() -> Term:
-    """Retire leaves the inputs to drain: an executor is attached, or the runtime is already
-    retired (a retired runtime holds non-terminal inputs only if an executor took them over
-    when it retired; retire without one abandoned them all)."""
-    return or_(executor_attached(), runtime_is("retired"))
+DrainingRun = Definition(
+    "DrainingRun", (), and_(runtime_is("running"), run_began_in("retired")),
+    "a run is draining a retired runtime (upstream `DrainQueuedRun`)")
+RetiredOrDraining = Definition(
+    "RetiredOrDraining", (), or_(runtime_is("retired"), DrainingRun()),
+    "the runtime is retired, or a run is draining it")
+ExecutorAttached = Definition(
+    "ExecutorAttached", (), or_(runtime_is("attached"), and_(runtime_is("running"), run_began_in("attached", "retired"))),
+    "an executor is attached to drain the runtime: it is attached, or runs a run begun attached or retired "
+    "(upstream: retire finds the attachment's wake channel; a run begun idle has none)")
+RetireDrains = Definition(
+    "RetireDrains", (), or_(ExecutorAttached(), runtime_is("retired")),
+    "retire leaves the inputs to drain: an executor is attached, or the runtime is already retired (a retired "
+    "runtime holds non-terminal inputs only if an executor took them over when it retired; retire without one "
+    "abandoned them all)")
 
 
 def state_of(key: Term) -> Term:
@@ -138,14 +141,14 @@ def inputs_in(*states: str) -> Term:
     return card(j, one_of(state_of(j), INPUT, states))
 
 
-def live_inputs() -> Term:
-    """The number of non-terminal inputs."""
-    return inputs_in(*LIVE_INPUT)
+ABANDON_ALL = {s: "abandoned" for s in LIVE_INPUT}
+#: recover and recycle (upstream in-memory recover): accepted and staged inputs are queued again;
+#: queued, applied and pending-consumption ones keep their state
+RECOVER = {"accepted": "queued", "staged": "queued"}
 
-
-def requeued_inputs() -> Term:
-    """The number of inputs recover and recycle queue again (RECOVER's sources)."""
-    return inputs_in(*RECOVER)
+LiveInputs = Definition("LiveInputs", (), inputs_in(*LIVE_INPUT), "the number of non-terminal inputs")
+RequeuedInputs = Definition("RequeuedInputs", (), inputs_in(*RECOVER),
+                            "the number of inputs recover and recycle queue again (accepted or staged)")
 
 
 # --------------------------------------------------------------------------- guards
@@ -214,12 +217,6 @@ def set_runtime(state: str) -> Assign:
     return Assign("runtime", sym(RUNTIME, state))
 
 
-ABANDON_ALL = {s: "abandoned" for s in LIVE_INPUT}
-#: recover and recycle (upstream in-memory recover): accepted and staged inputs are queued again;
-#: queued, applied and pending-consumption ones keep their state
-RECOVER = {"accepted": "queued", "staged": "queued"}
-
-
 def recover_inputs() -> tuple[Effect, ...]:
     """RECOVER on the ledger."""
     return (pointwise(RECOVER),)
@@ -252,7 +249,7 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
                  in_states("accepting", SERVING, "NotReady", "input is accepted only while idle, attached or "
                            "running (never after retire, stop or destroy)")]
     if "drain_run_takes_no_input" in adopted:
-        accepting.append(Guard("not_draining", not_(draining_run()), "NotReady",
+        accepting.append(Guard("not_draining", not_(DrainingRun()), "NotReady",
                                "a run that drains a retired runtime takes no new input", (("state", runtime()),)))
     out.append(Action("accept_input", (x,), (
         *accepting,
@@ -275,17 +272,17 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
         Action("coalesce_input", (x,), input_progress(("accepted", "queued")),
                move_input("coalesced"), "the input moves to coalesced"),
     ]
-    drains = retire_drains()
+    drains = RetireDrains()
     stopping = [registered(), in_states("from_state", STOPPABLE)]
     if "retired_runtimes_stop_once_drained" in adopted:
         stopping.append(Guard(
-            "drained", or_(not_(retired_or_draining()), eq(live_inputs(), lit(0))), "InvalidState",
+            "drained", or_(not_(RetiredOrDraining()), eq(LiveInputs(), lit(0))), "InvalidState",
             "a retired runtime, or a run draining it, stops only once every pending input has drained",
             (("state", runtime()),)))
     out += [
         Action("retire", (), (registered(), in_states("from_state", RETIRABLE)), (
-            *report("retire", abandoned=ite(drains, lit(0), live_inputs()),
-                    pending_drain=ite(drains, live_inputs(), lit(0))),
+            *report("retire", abandoned=ite(drains, lit(0), LiveInputs()),
+                    pending_drain=ite(drains, LiveInputs(), lit(0))),
             pointwise(ABANDON_ALL, not_(drains)),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("retired"),
         ), "no new input; an attached executor drains every non-terminal input, and with none to drain them "
@@ -294,8 +291,8 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
                "retire", "with an executor to drain them (or already retired) retire moves no input and reports "
                "every non-terminal one pending drain; without one it abandons them all and reports them abandoned",
                implies(at_pre(drains), and_(moves_exactly({}), reported("abandoned", lit(0)),
-                                            reported("pending_drain", live_inputs()))),
-               implies(not_(at_pre(drains)), and_(moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs()),
+                                            reported("pending_drain", LiveInputs()))),
+               implies(not_(at_pre(drains)), and_(moves_exactly(ABANDON_ALL), reported("abandoned", LiveInputs()),
                                                   reported("pending_drain", lit(0))))),)),
         Action("stop", (), tuple(stopping), (
             pointwise(ABANDON_ALL), Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("stopped"),
@@ -304,37 +301,37 @@ def actions(adopted: frozenset[str]) -> tuple[Action, ...]:
                                    "stop abandons exactly the non-terminal inputs and moves no other",
                                    moves_exactly(ABANDON_ALL)),)),
         Action("reset_runtime", (), (registered(), in_states("from_state", RESETTABLE)), (
-            *report("reset", abandoned=live_inputs()), pointwise(ABANDON_ALL), set_runtime("idle"),
+            *report("reset", abandoned=LiveInputs()), pointwise(ABANDON_ALL), set_runtime("idle"),
         ), "the seed's reset: abandon every pending input; the runtime is idle again (renamed: `reset` is "
            "the conformance protocol's own call)", returns=returned("abandoned"),
            ensures=(counts_moved("reset", "reset abandons every non-terminal input and reports how many",
-                                 moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
+                                 moves_exactly(ABANDON_ALL), reported("abandoned", LiveInputs())),)),
         Action("recycle", (), (registered(), in_states("from_state", RECYCLABLE)), (
-            *report("recycle", transferred=live_inputs()), *recover_inputs(),
+            *report("recycle", transferred=LiveInputs()), *recover_inputs(),
             Assign("runtime", ite(runtime_is("attached"), sym(RUNTIME, "attached"), sym(RUNTIME, "idle"))),
         ), "a new driver instance takes over every pending input and recovers it (accepted and staged "
            "inputs are queued again)", returns=returned("transferred"),
            ensures=(counts_moved("recycle", "recycle queues accepted and staged inputs again, moves no other, and "
                                  "reports every non-terminal input transferred",
-                                 moves_exactly(RECOVER), reported("transferred", live_inputs())),)),
+                                 moves_exactly(RECOVER), reported("transferred", LiveInputs())),)),
         Action("recover", (), (registered(), in_states("from_state", RECOVERABLE)), (
-            *report("recover", recovered=live_inputs(), requeued=requeued_inputs(), abandoned=lit(0)),
+            *report("recover", recovered=LiveInputs(), requeued=RequeuedInputs(), abandoned=lit(0)),
             *recover_inputs(),
         ), "replay the ledger: accepted and staged inputs are queued again, the others keep their state, and "
            "so does the runtime", returns=returned("recovered", "abandoned", "requeued"),
            ensures=(counts_moved("recover", "recover queues accepted and staged inputs again and reports them "
                                  "requeued, moves no other, abandons none, and reports every non-terminal input "
                                  "recovered",
-                                 moves_exactly(RECOVER), reported("recovered", live_inputs()),
-                                 reported("requeued", requeued_inputs()), reported("abandoned", lit(0))),)),
+                                 moves_exactly(RECOVER), reported("recovered", LiveInputs()),
+                                 reported("requeued", RequeuedInputs()), reported("abandoned", lit(0))),)),
         Action("destroy", (), (registered(), Guard(
             "not_yet_destroyed", runtime_not("destroyed"),
             "InvalidState", "Destroyed is terminal", (("state", runtime()),))), (
-            *report("destroy", abandoned=live_inputs()), pointwise(ABANDON_ALL),
+            *report("destroy", abandoned=LiveInputs()), pointwise(ABANDON_ALL),
             Assign("run_began_in", sym(RUNTIME, "absent")), set_runtime("destroyed"),
         ), "terminal: every pending input is abandoned", returns=returned("abandoned"),
             ensures=(counts_moved("destroy", "destroy abandons every non-terminal input and reports how many",
-                                  moves_exactly(ABANDON_ALL), reported("abandoned", live_inputs())),)),
+                                  moves_exactly(ABANDON_ALL), reported("abandoned", LiveInputs())),)),
     ]
     return tuple(out)
 
@@ -376,8 +373,6 @@ def counts_moved(kind: str, sentence: str, *claims: Term) -> Postcondition:
                          and_(eq(read("report"), sym(REPORT, kind)), *claims))
 
 
-def retired_or_draining() -> Term:
-    return or_(runtime_is("retired"), draining_run())
 
 
 def invariants() -> tuple[Invariant, ...]:
@@ -410,13 +405,13 @@ def invariants() -> tuple[Invariant, ...]:
             "retired_runtimes_take_no_input",
             "no input enters the ledger of a retired runtime, not even during a run that drains it",
             step=forall(j, implies(and_(at_pre(eq(state_of(j), sym(INPUT, "none"))), ne(state_of(j), sym(INPUT, "none"))),
-                                   at_pre(not_(retired_or_draining())))),
+                                   at_pre(not_(RetiredOrDraining())))),
         ),
         Invariant(
             "retired_runtimes_drain_their_inputs",
             "once a runtime is retired (or runs to drain), a pending input is abandoned only by reset or "
             "destroy: it otherwise drains",
-            step=forall(j, implies(and_(at_pre(retired_or_draining()), was(j, LIVE_INPUT),
+            step=forall(j, implies(and_(at_pre(RetiredOrDraining()), was(j, LIVE_INPUT),
                                         eq(state_of(j), sym(INPUT, "abandoned"))),
                                    or_(ActionIs("reset_runtime"), ActionIs("destroy")))),
         ),
