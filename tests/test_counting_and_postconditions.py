@@ -21,7 +21,7 @@ from opsref.spec import model
 from opsref.spec.comms_drain import build as build_drain
 from opsref.spec.machine import Assign, AssignAll, Effect, Guard, Machine
 from opsref.spec.model import Accepted
-from opsref.spec.runtime_control import INPUT, build, inputs_in, j, live_inputs, x
+from opsref.spec.runtime_control import INPUT, build, inputs_in, j, LiveInputs, x
 from opsref.spec.terms import add, card, eq, ge, lit, sym
 
 RC = build()
@@ -55,7 +55,7 @@ def test_a_report_counted_off_the_ledger_is_proved_for_any_number_of_inputs() ->
 
 def test_a_report_that_miscounts_is_caught_by_its_postcondition() -> None:
     reset = RC.action("reset_runtime")
-    miscounted = tuple(replace(e, value=add(live_inputs(), lit(1)))
+    miscounted = tuple(replace(e, value=add(LiveInputs(), lit(1)))
                        if isinstance(e, Assign) and e.field == "report_abandoned" else e for e in reset.effects)
     found = results(with_effects(RC, "reset_runtime", miscounted), ["reset_runtime"])
     assert {name for name, result in found.items() if result != "proved"} == {RESET_COUNTS}
