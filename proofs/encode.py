@@ -136,14 +136,18 @@ class Universe:
         return z3.Or([z3.And(a == x, b == y) for n, x in enumerate(self.ids) for y in self.ids[n + 1:]])
 
 
-_ENUM_CACHE: dict[str, tuple[z3.SortRef, list[Expr]]] = {}
+_ENUM_CACHE: dict[tuple[str, tuple[str, ...]], tuple[z3.SortRef, list[Expr]]] = {}
 
 
 def _enum_sort(name: str, members: tuple[str, ...]) -> tuple[z3.SortRef, list[Expr]]:
-    if name not in _ENUM_CACHE:
-        sort, consts = z3.EnumSort(name, [f"{name}.{m}" for m in members])
-        _ENUM_CACHE[name] = (sort, list(consts))
-    return _ENUM_CACHE[name]
+    """One Z3 sort per (name, members): two machines of one process (a worker proves
+    jobs of every machine) may have a sort of the same name with other members."""
+    if (name, members) not in _ENUM_CACHE:
+        taken = sum(n == name for n, _ in _ENUM_CACHE)
+        z3name = name if not taken else f"{name}_{taken}"
+        sort, consts = z3.EnumSort(z3name, [f"{z3name}.{m}" for m in members])
+        _ENUM_CACHE[(name, members)] = (sort, list(consts))
+    return _ENUM_CACHE[(name, members)]
 
 
 def state_symbols(machine: Machine, u: Universe, tag: str) -> StateExprs:
