@@ -23,7 +23,7 @@ from opsref.proofs import cache
 from opsref.proofs.bmc import bounded_check, reachability
 from opsref.proofs.inductive import Prover, prove_unbounded, provers_for
 from opsref.proofs.report import MachineReport, Obligation, Report
-from opsref.spec.machine import Machine
+from opsref.spec.machine import Action, CheckConfig, Machine
 
 Progress = Callable[[str], None]
 
@@ -121,8 +121,25 @@ def _start_worker(machines: list[Machine]) -> None:
     _PROVERS.clear()
 
 
-def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool) -> list[Obligation]:
-    """The obligations of one job's unit (`machine` is the one `job.machine` names)."""
+@dataclass(frozen=True)
+class Facts:
+    """The closure facts of one machine's BMC, kept in the proof cache (bmc.ClosureFacts)."""
+
+    store: cache.ProofCache
+    machine: Machine
+    depth: int
+
+    def known(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> bool:
+        return self.store.holds(cache.closure_key(self.machine, config, action, self.depth, invariants))
+
+    def put(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> None:
+        self.store.put_fact(cache.closure_key(self.machine, config, action, self.depth, invariants))
+
+
+def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool,
+            store: cache.ProofCache | None = None) -> list[Obligation]:
+    """The obligations of one job's unit (`machine` is the one `job.machine` names);
+    with a `store`, a BMC job reads and keeps its closure facts there."""
     progress = _stderr if verbose else None
     unit = job.unit
     if unit.kind in ("initiation", "step"):
@@ -136,13 +153,15 @@ def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bo
         machine = replace(machine, invariants=tuple(i for i in machine.invariants if i.name in job.invariants))
     if unit.kind == "bmc":
         config = next(c for c in machine.configs() if c.tag == unit.name)
-        return bounded_check(machine, depth, timeout_ms, (config,), progress)
+        facts = Facts(store, machine, depth) if store is not None else None
+        return bounded_check(machine, depth, timeout_ms, (config,), progress, facts)
     return reachability(machine, depth, timeout_ms, progress)
 
 
-def _run_in_worker(job: Job, depth: int, timeout_ms: int, verbose: bool) -> tuple[list[Obligation], float]:
+def _run_in_worker(job: Job, depth: int, timeout_ms: int, verbose: bool,
+                   store: cache.ProofCache | None) -> tuple[list[Obligation], float]:
     t0 = time.perf_counter()
-    found = run_job(_MACHINES[job.machine], job, depth, timeout_ms, verbose)
+    found = run_job(_MACHINES[job.machine], job, depth, timeout_ms, verbose, store)
     return found, time.perf_counter() - t0
 
 
@@ -189,12 +208,13 @@ def prove_machines(machines: list[Machine], *, depth: int = DEPTH, timeout_ms: i
     if jobs <= 1 or len(todo) <= 1:
         for job in todo:
             started = time.perf_counter()
-            done(job, run_job(machines[job.machine], job, depth, timeout_ms, verbose), time.perf_counter() - started)
+            done(job, run_job(machines[job.machine], job, depth, timeout_ms, verbose, store),
+                 time.perf_counter() - started)
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn"),
                                  initializer=_start_worker, initargs=(machines,)) as pool:
             futures: dict[Future[tuple[list[Obligation], float]], Job] = {
-                pool.submit(_run_in_worker, job, depth, timeout_ms, verbose): job for job in todo}
+                pool.submit(_run_in_worker, job, depth, timeout_ms, verbose, store): job for job in todo}
             for future in as_completed(futures):
                 obligations, seconds = future.result()
                 done(futures[future], obligations, seconds)
