@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.opsref-installed
-PYTEST_FLAGS ?= -q -n auto  # tests run on every core (pytest-xdist); make test PYTEST_FLAGS=-q for one process
+# tests run on every core (pytest-xdist); worksteal: a worker that runs out takes pending tests from the
+# other, so a long test near the end does not leave a core idle; make test PYTEST_FLAGS=-q for one process
+PYTEST_FLAGS ?= -q -n auto --dist worksteal
 
 .DEFAULT_GOAL := help
 .PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port quint docs docs-check mutants ci bench soak clean package
@@ -130,7 +132,21 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
 	cd build/wheel-run && ../wheel-venv/bin/opsref schema > schema.json && ../wheel-venv/bin/python -c "import json; json.load(open('schema.json')); print('schema: valid JSON')"
 
-ci: typecheck quint test contracts conformance docs-check verify package  ## what .ci/run runs (quint first: its tests then run too)
+# `make ci` runs its targets two at a time (one per core) with each target's output kept
+# together: while one waits on npm, cargo, pip or a single-threaded tool (mypy, CrossHair,
+# the drives), the other has the second core. Nothing is left out and nothing runs twice:
+# the same eight targets as one after the other. Only one order matters: the test suite
+# after `make quint`, so that its Quint tests run instead of being skipped (_ci-quint-test).
+CI_JOBS ?= 2
+
+ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance docs-check verify package, two at a time
+	@$(MAKE) --no-print-directory -j$(CI_JOBS) --output-sync=target _ci
+
+.PHONY: _ci _ci-quint-test
+_ci: _ci-quint-test typecheck conformance contracts verify docs-check package
+
+_ci-quint-test: quint
+	@$(MAKE) --no-print-directory test
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
