@@ -132,21 +132,24 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 	cd build/wheel-run && ../wheel-venv/bin/opsref drive --runs 50 -- ../wheel-venv/bin/opsref serve
 	cd build/wheel-run && ../wheel-venv/bin/opsref schema > schema.json && ../wheel-venv/bin/python -c "import json; json.load(open('schema.json')); print('schema: valid JSON')"
 
-# `make ci` runs its targets two at a time (one per core) with each target's output kept
-# together: while one waits on npm, cargo, pip or a single-threaded tool (mypy, CrossHair,
-# the drives), the other has the second core. Nothing is left out and nothing runs twice:
-# the same eight targets as one after the other. Only one order matters: the test suite
-# after `make quint`, so that its Quint tests run instead of being skipped (_ci-quint-test).
-CI_JOBS ?= 2
+# `make ci` runs its eight targets in two lanes, one per core, each lane one target after
+# the other, its output printed whole when it ends: while one lane waits on npm, cargo, pip
+# or a single-threaded tool (mypy, CrossHair, the drives), the other has the second core.
+# Nothing is left out and nothing runs twice: the same targets as one after the other.
+# Lane one is `quint` then the test suite (after quint, so that its Quint tests run
+# instead of being skipped); lane two the rest. (Left to `make -j2` alone, make starts the
+# short targets first and the test suite, the longest, last.)
+CI_LANE_1 := quint test
+CI_LANE_2 := typecheck conformance contracts verify docs-check package
 
-ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance docs-check verify package, two at a time
-	@$(MAKE) --no-print-directory -j$(CI_JOBS) --output-sync=target _ci
+ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance docs-check verify package, in two lanes
+	@$(MAKE) --no-print-directory -j2 --output-sync=target _ci-lane-1 _ci-lane-2
 
-.PHONY: _ci _ci-quint-test
-_ci: _ci-quint-test typecheck conformance contracts verify docs-check package
-
-_ci-quint-test: quint
-	@$(MAKE) --no-print-directory test
+.PHONY: _ci-lane-1 _ci-lane-2
+_ci-lane-1:
+	@$(MAKE) --no-print-directory -j1 $(CI_LANE_1)
+_ci-lane-2:
+	@$(MAKE) --no-print-directory -j1 $(CI_LANE_2)
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py
