@@ -30,8 +30,7 @@ from opsref.spec.machine import Action, Invariant, Machine
 from opsref.spec.terms import Quant, Term, walk
 
 UNBOUNDED = "unbounded"
-FIRST_MS = 50    # first try at each ghost construction: the one that works is unsat in milliseconds
-QUICK_MS = 1000  # second try, then no limit but the timeout
+QUICK_MS = 1000  # first try at each ghost construction
 
 
 @dataclass
@@ -162,12 +161,8 @@ class Prover:
 
         # Any construction can be the one that works, and another one's query
         # may be a hard `sat`: try each briefly, then each in full.
-        # The first, brief round leaves `either` out: its ghost count is quantified and
-        # makes the goal much harder, so it must never win only because a loaded
-        # machine gave `followed` less than FIRST_MS.
-        for timeout_ms, attempts in ((FIRST_MS, (followed, emptied)), (QUICK_MS, (followed, emptied, either)),
-                                     (None, (followed, emptied, either))):
-            for attempt in attempts:
+        for timeout_ms in (QUICK_MS, None):
+            for attempt in (followed, emptied, either):
                 ghost = attempt(timeout_ms)
                 if ghost is not None:
                     return ghost

@@ -201,7 +201,7 @@ def prove_machines(machines: list[Machine], *, depth: int = DEPTH, timeout_ms: i
         if progress and (verbose or not left[job.machine] or job.unit.kind in ("bmc", "reachability")):
             bad = sum(o.result != "proved" for o in obligations)
             tail = f", {bad} not proved" if bad else ""
-            what = job.label if left[job.machine] else f"{job.label} done, the last of its jobs"
+            what = f"{job.label} done" + ("" if left[job.machine] else ", the last of its jobs")
             progress(f"{machines[job.machine].name}: {what} — {len(obligations)} obligations{tail} "
                      f"({seconds:.1f} s; {time.perf_counter() - t0:.1f} s since the start)")
 
