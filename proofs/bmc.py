@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import z3
 
@@ -24,7 +24,7 @@ from opsref.proofs.encode import (
 )
 from opsref.proofs.report import Obligation, describe_params, describe_state, id_names
 from opsref.spec import model as spec_model
-from opsref.spec.machine import CheckConfig, Machine
+from opsref.spec.machine import Action, CheckConfig, Machine
 from opsref.spec.terms import BOOL, ID, ID_SET, INT
 
 IDS = 3
@@ -221,8 +221,19 @@ def model_violates(machine: Machine, config: CheckConfig, steps: list[dict[str, 
 # --------------------------------------------------------------------------- obligations
 
 
+class ClosureFacts(Protocol):
+    """Closure results kept between runs (proofs/run.py keeps them in the proof cache):
+    that no step of `action` from a state satisfying `invariants` (under `config`, with
+    counters below the depth) violates one of them. Only unsat answers are put."""
+
+    def known(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> bool: ...
+
+    def put(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> None: ...
+
+
 def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
-                  configs: tuple[CheckConfig, ...] | None = None, progress: Callable[[str], None] | None = None) -> list[Obligation]:
+                  configs: tuple[CheckConfig, ...] | None = None, progress: Callable[[str], None] | None = None,
+                  facts: ClosureFacts | None = None) -> list[Obligation]:
     """One `bmc` obligation per (invariant, configuration): no violation within `depth`."""
     out: list[Obligation] = []
     for config in configs or machine.configs():
@@ -232,16 +243,18 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
         found: dict[str, Obligation] = {}
         unknown = False
         counters_start_at_zero = unrolling.check(z3.Or([c > 0 for c in unrolling.counters(0)] or [z3.BoolVal(False)]))[0] == z3.unsat
+        not_closed: set[tuple[str, ...]] = set()  # the closure query depends on `remaining`, not on t
         for t in range(depth + 1):
-            if t > 0:
-                unrolling.grow()
-            if t > 0 and remaining and counters_start_at_zero and _one_step_safe(machine, config, remaining, timeout_ms, depth):
+            if t > 0 and remaining and counters_start_at_zero and _one_step_safe(
+                    machine, config, remaining, timeout_ms, depth, facts, not_closed):
                 # Every reachable state at depth t-1 satisfies `remaining` (checked
                 # below at t-1), and no single step from such a state violates one:
                 # so no depth up to `depth` can. Each claim rests on an unsat.
                 if progress:
                     progress(f"bmc {config.tag}: depths {t}..{depth} clear by one-step closure")
                 break
+            if t > 0:
+                unrolling.grow()
             while remaining:
                 goal = z3.Or([unrolling.violation(t, inv) for inv in remaining])
                 # Prefer a trace along which no invariant already found broken fails on the way,
@@ -297,18 +310,42 @@ def bounded_check(machine: Machine, depth: int = 10, timeout_ms: int = 60000,
     return out
 
 
-def _one_step_safe(machine: Machine, config: CheckConfig, remaining: list[Any], timeout_ms: int, depth: int) -> bool:
+def _one_step_safe(machine: Machine, config: CheckConfig, remaining: list[Any], timeout_ms: int, depth: int,
+                   facts: ClosureFacts | None = None, not_closed: set[tuple[str, ...]] | None = None) -> bool:
     """For every k < depth: no step from a state that satisfies `remaining` and has
     every counter <= k violates one of them or takes a counter above k + 1.
 
     With counters <= 0 at Init (checked by the caller) this gives, by induction on
     k, that every state reachable in k <= depth steps satisfies `remaining` and has
-    counters <= k."""
-    free = Unrolling(machine, (config,), timeout_ms, depth, start=remaining)
-    free.grow()
-    jumps = [after > free.level + 1 for after in free.counters(1)]
-    r, _ = free.check(z3.Or([free.violation(1, inv) for inv in remaining] + jumps))
-    return bool(r == z3.unsat)
+    counters <= k.
+
+    The step is any action, so the claim is one per action: each is asked of a fresh
+    solver with the action fixed, which Z3's preprocessing simplifies to that action's
+    guards and effects (cheaper in sum than one query over the if-chains of every
+    action), and an action's answer can be kept in `facts`: after an edit of one
+    action only its query is asked again."""
+    names = tuple(inv.name for inv in remaining)
+    if not_closed is not None and names in not_closed:
+        return False
+    todo = [(n, a) for n, a in enumerate(machine.actions) if facts is None or not facts.known(config, a, names)]
+    if todo:
+        free = Unrolling(machine, (config,), timeout_ms, depth, start=remaining)
+        free.grow()
+        jumps = [after > free.level + 1 for after in free.counters(1)]
+        claim = z3.Or([free.violation(1, inv) for inv in remaining] + jumps)
+        base = free.solver.assertions()
+        for n, action in todo:
+            solver = z3.Solver()
+            solver.set("timeout", timeout_ms)
+            solver.add(base)
+            solver.add(free.choices[0] == n, claim)
+            if solver.check() != z3.unsat:
+                if not_closed is not None:
+                    not_closed.add(names)
+                return False
+            if facts is not None:
+                facts.put(config, action, names)
+    return True
 
 
 def reachability(machine: Machine, depth: int = 10, timeout_ms: int = 60000,

@@ -9,7 +9,12 @@ anything a result depends on changes its key, and a stale hit is impossible:
   action (its parameters, guards and effects) — so editing one guard re-proves that
   action's obligations and nothing else of the unbounded proof;
 * a BMC configuration, and reachability: the whole machine (every action), the
-  configuration(s) and the depth.
+  configuration(s) and the depth;
+* within a BMC configuration, the one-step closure of one action (no step of it from
+  a state satisfying the invariants violates one; proofs/bmc.py): sorts, fields,
+  assumptions, invariants, that action, the configuration and the depth. A kept
+  closure is a fact, not an obligation: after a one-action edit the configuration's
+  obligations are found again, asking Z3 about the edited action only.
 
 Prose (docs, guard reasons, invariant sentences, decisions) is not part of any key:
 rewording a sentence proves nothing new. The prover's version is the digest of the
@@ -89,6 +94,10 @@ def reachability_key(m: Machine, depth: int) -> str:
     return _key("reachability", m, PARTS, m.configs(), depth)
 
 
+def closure_key(m: Machine, config: CheckConfig, action: Action, depth: int, invariants: tuple[str, ...]) -> str:
+    return _key("closure", m, ("sorts", "fields", "assumptions", "invariants"), action, config, depth, invariants)
+
+
 class ProofCache:
     """Results by key in a folder; a missing, unreadable or malformed entry is a miss."""
 
@@ -112,11 +121,25 @@ class ProofCache:
         """Keep the results when every one is decided (no `unknown`); best effort."""
         if any(o.result not in ("proved", "violated") for o in obligations):
             return
+        self._write(key, [o.to_json() for o in obligations])
+
+    def holds(self, key: str) -> bool:
+        """Whether the fact under `key` (a closure: an unsat) was kept."""
+        try:
+            return bool(json.loads(self._path(key).read_text(encoding="utf-8")) == {"unsat": True})
+        except (OSError, ValueError):
+            return False
+
+    def put_fact(self, key: str) -> None:
+        """Keep that the query under `key` is unsat."""
+        self._write(key, {"unsat": True})
+
+    def _write(self, key: str, value: Any) -> None:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps([o.to_json() for o in obligations]), encoding="utf-8")
+            tmp.write_text(json.dumps(value), encoding="utf-8")
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk costs a re-proof next time, nothing else

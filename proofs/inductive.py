@@ -142,6 +142,7 @@ class Prover:
         self.cards = cards_in([inv.state for inv in machine.invariants]) if size is None else []
         self.counts = counted_sets(machine) if size is None else []
         self.ghost_pre = {q: ghost_symbols(self.u, n, "pre") for n, q in enumerate(self.cards + self.counts)}
+        self._hypotheses: list[z3.ExprRef] | None = None
 
     # ------------------------------------------------------------ helpers
 
@@ -190,11 +191,14 @@ class Prover:
         )
 
     def hypotheses(self) -> list[z3.ExprRef]:
-        env = self.env(self.pre, self.ghost_pre)
-        hyp = [to_z3(a, env) for a in self.m.assumptions]
-        hyp += [to_z3(inv.state, env) for inv in self.m.invariants if inv.state is not None]
-        hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards + self.counts]
-        return hyp
+        """Every assumption and invariant on the pre-state (encoded once per prover)."""
+        if self._hypotheses is None:
+            env = self.env(self.pre, self.ghost_pre)
+            hyp = [to_z3(a, env) for a in self.m.assumptions]
+            hyp += [to_z3(inv.state, env) for inv in self.m.invariants if inv.state is not None]
+            hyp += [self.bijection(q, self.pre, self.ghost_pre[q], {}) for q in self.cards + self.counts]
+            self._hypotheses = hyp
+        return list(self._hypotheses)
 
     def solve(self, assertions: list[z3.ExprRef], timeout_ms: int | None = None) -> tuple[z3.CheckSatResult, z3.ModelRef | None, str]:
         s = z3.Solver()
@@ -401,8 +405,14 @@ def _followed(ghosts: dict[Quant, Ghost | None], q: Quant) -> Ghost:
 FALSIFY_IDS = 3
 
 
+def provers_for(machine: Machine, timeout_ms: int) -> tuple[Prover, Prover]:
+    """The falsifier over FALSIFY_IDS ids and the unbounded prover of `machine`."""
+    return Prover(machine, timeout_ms, size=FALSIFY_IDS), Prover(machine, timeout_ms)
+
+
 def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable[str] | None = None,
-                    initiation: bool = True, invariants: frozenset[str] | None = None) -> list[Obligation]:
+                    initiation: bool = True, invariants: frozenset[str] | None = None,
+                    provers: tuple[Prover, Prover] | None = None) -> list[Obligation]:
     """Initiation (unless `initiation` is false), consecution and ranking for every
     invariant (or only `invariants`, every one still assumed) and every action (or only
     `actions`).
@@ -412,9 +422,10 @@ def prove_unbounded(machine: Machine, timeout_ms: int = 20000, actions: Iterable
     may have three elements, and a finite sum is a cardinality), so a `sat` is a
     real counterexample, and a small readable one; quantified `sat`s over the
     open sort tend to time out instead. Only the pairs not falsified that way get
-    the unbounded proof, and only its `unsat` makes them `proved`."""
-    small = Prover(machine, timeout_ms, size=FALSIFY_IDS)
-    full = Prover(machine, timeout_ms)
+    the unbounded proof, and only its `unsat` makes them `proved`. `provers` (the
+    3-id and the unbounded one, as `provers_for` makes them) lets a caller share their
+    encoded hypotheses across calls."""
+    small, full = provers or provers_for(machine, timeout_ms)
     rank = {inv.name: n for n, inv in enumerate(machine.invariants)}
     rank.update({count_name(q): len(rank) + n for n, q in enumerate(full.counts)})
     ignored = frozenset() if invariants is None else frozenset(i.name for i in machine.invariants) - invariants

@@ -1,10 +1,13 @@
-"""Running every obligation of a machine, split into independent jobs.
+"""Running every obligation of every machine, split into independent jobs.
 
-A job is a unit that needs no Z3 state from another: the unbounded proofs, one
-BMC configuration each, and reachability. With `jobs > 1` they run in separate
-processes (spawned, so no Z3 context is shared), which is what makes the full
-run fit the CI budget on two cores. The report lists obligations in a fixed
-order whatever finished first.
+A job is one unit of the report (see `Unit`): Init, one action's steps, one BMC
+configuration, or reachability, of one machine. Every machine's jobs go to one pool
+of worker processes (spawned, so no Z3 context is shared; each is handed the
+machines once, when it starts), costliest first, so the two cores finish close
+together: a machine whose unbounded proof is one long job no longer leaves a core
+idle, and no machine waits for another's last job. Within a worker the provers of a
+machine (and their encoded hypotheses) are built once and serve every step job of it.
+The report lists obligations in a fixed order whatever finished first.
 """
 
 from __future__ import annotations
@@ -18,27 +21,14 @@ from typing import Callable
 
 from opsref.proofs import cache
 from opsref.proofs.bmc import bounded_check, reachability
-from opsref.proofs.inductive import prove_unbounded
+from opsref.proofs.inductive import Prover, prove_unbounded, provers_for
 from opsref.proofs.report import MachineReport, Obligation, Report
-from opsref.spec.machine import CheckConfig, Machine
+from opsref.spec.machine import Action, CheckConfig, Machine
 
 Progress = Callable[[str], None]
 
 DEPTH = 10
 TIMEOUT_MS = 60000
-
-
-@dataclass(frozen=True)
-class Job:
-    kind: str                     # unbounded | bmc | reachability
-    config: CheckConfig | None = None  # for bmc
-    actions: tuple[str, ...] = ()      # for unbounded: the actions whose steps are proved
-    initiation: bool = True            # for unbounded: whether Init is proved too
-    invariants: frozenset[str] | None = None  # only these invariants' obligations (Focus)
-
-    @property
-    def label(self) -> str:
-        return f"bmc {self.config.tag}" if self.config else self.kind
 
 
 @dataclass(frozen=True)
@@ -90,98 +80,171 @@ def units(machine: Machine) -> list[Unit]:
             + [Unit("bmc", c.tag) for c in machine.configs()] + [Unit("reachability", "")])
 
 
-def plan(machine: Machine, missing: list[Unit] | None = None) -> list[Job]:
-    """The jobs that compute the `missing` units (all by default), costliest first so two
-    workers finish close together."""
-    if missing is None:
-        missing = units(machine)
-    kinds = {u.kind for u in missing}
-    steps = tuple(u.name for u in missing if u.kind == "step")
-    configs = {u.name for u in missing if u.kind == "bmc"}
-    return ([Job("bmc", c) for c in machine.configs() if c.tag in configs]
-            + ([Job("unbounded", actions=steps, initiation="initiation" in kinds)]
-               if steps or "initiation" in kinds else [])
-            + ([Job("reachability")] if "reachability" in kinds else []))
+@dataclass(frozen=True)
+class Job:
+    """One unit of the machine at `machine` (an index into the run's machines)."""
+
+    machine: int
+    unit: Unit
+    invariants: frozenset[str] | None = None  # only these invariants' obligations (Focus)
+
+    @property
+    def label(self) -> str:
+        return {"initiation": "init", "step": f"step {self.unit.name}", "bmc": f"bmc {self.unit.name}",
+                "reachability": "reachability"}[self.unit.kind]
 
 
-def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool) -> list[Obligation]:
+#: the order jobs start in: the few long ones first (a BMC configuration, reachability:
+#: unrollings of every action), the many short ones (one action's steps) last, where
+#: they fill whatever time the other worker still needs
+_FIRST = {"bmc": 0, "reachability": 1, "step": 2, "initiation": 3}
+
+
+def schedule(machines: list[Machine], jobs: list[Job]) -> list[Job]:
+    """`jobs` costliest first (longest-processing-time-first): by kind, then by the size of
+    the machine's transition relation (its actions' guards and effects times its
+    invariants), which is what each query of the job grows with."""
+    def size(m: Machine) -> int:
+        return sum(1 + len(a.guards) + len(a.effects) for a in m.actions) * (1 + len(m.invariants))
+    return sorted(jobs, key=lambda j: (_FIRST[j.unit.kind], -size(machines[j.machine])))
+
+
+# ------------------------------------------------------------------ worker side
+
+_MACHINES: list[Machine] = []
+_PROVERS: dict[tuple[int, int], tuple[Prover, Prover]] = {}
+
+
+def _start_worker(machines: list[Machine]) -> None:
+    global _MACHINES
+    _MACHINES = machines
+    _PROVERS.clear()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The closure facts of one machine's BMC, kept in the proof cache (bmc.ClosureFacts)."""
+
+    store: cache.ProofCache
+    machine: Machine
+    depth: int
+
+    def known(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> bool:
+        return self.store.holds(cache.closure_key(self.machine, config, action, self.depth, invariants))
+
+    def put(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> None:
+        self.store.put_fact(cache.closure_key(self.machine, config, action, self.depth, invariants))
+
+
+def run_job(machine: Machine, job: Job, depth: int, timeout_ms: int, verbose: bool,
+            store: cache.ProofCache | None = None) -> list[Obligation]:
+    """The obligations of one job's unit (`machine` is the one `job.machine` names);
+    with a `store`, a BMC job reads and keeps its closure facts there."""
     progress = _stderr if verbose else None
-    if job.kind == "unbounded":
-        return prove_unbounded(machine, timeout_ms, actions=job.actions, initiation=job.initiation,
-                               invariants=job.invariants)
+    unit = job.unit
+    if unit.kind in ("initiation", "step"):
+        key = (id(machine), timeout_ms)
+        if key not in _PROVERS or _PROVERS[key][0].m is not machine:
+            _PROVERS[key] = provers_for(machine, timeout_ms)
+        return prove_unbounded(machine, timeout_ms, actions=(unit.name,) if unit.kind == "step" else (),
+                               initiation=unit.kind == "initiation", invariants=job.invariants,
+                               provers=_PROVERS[key])
     if job.invariants is not None:  # BMC assumes nothing: checking fewer invariants is checking those
         machine = replace(machine, invariants=tuple(i for i in machine.invariants if i.name in job.invariants))
-    if job.kind == "bmc":
-        assert job.config is not None
-        return bounded_check(machine, depth, timeout_ms, (job.config,), progress)
+    if unit.kind == "bmc":
+        config = next(c for c in machine.configs() if c.tag == unit.name)
+        facts = Facts(store, machine, depth) if store is not None else None
+        return bounded_check(machine, depth, timeout_ms, (config,), progress, facts)
     return reachability(machine, depth, timeout_ms, progress)
+
+
+def _run_in_worker(job: Job, depth: int, timeout_ms: int, verbose: bool,
+                   store: cache.ProofCache | None) -> tuple[list[Obligation], float]:
+    t0 = time.perf_counter()
+    found = run_job(_MACHINES[job.machine], job, depth, timeout_ms, verbose, store)
+    return found, time.perf_counter() - t0
 
 
 def _stderr(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
-def _unit_of(o: Obligation, u: Unit) -> bool:
-    if u.kind in ("initiation", "reachability"):
-        return o.kind == u.kind
-    if u.kind == "step":
-        return o.kind in ("inductive", "ranking") and o.action == u.name
-    return o.kind == "bmc" and o.id.endswith(f"/bmc/{u.name}")
+# ------------------------------------------------------------------ the run
+
+
+def prove_machines(machines: list[Machine], *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS, jobs: int = 1,
+                   progress: Progress | None = None, verbose: bool = False,
+                   store: cache.ProofCache | None = None, focus: Focus | None = None) -> list[MachineReport]:
+    """Every obligation of each machine (or of its `focus`), one report per machine; with
+    a `store`, units whose key it holds are read from it and only the others are proved
+    (and then stored)."""
+    if focus is not None:
+        store = None
+        machines = [focus.narrow(m) for m in machines]
+    only = None if focus is None else focus.invariants
+    everything = [[u for u in units(m) if not (only is not None and u.kind == "reachability")] for m in machines]
+    keys = [{u: u.key(m, depth) for u in us} if store is not None else {}  # no cache, no keys
+            for m, us in zip(machines, everything)]
+    kept: list[dict[Unit, list[Obligation] | None]] = [
+        {u: store.get(k[u]) for u in us} if store is not None else {} for us, k in zip(everything, keys)]
+    todo = schedule(machines, [Job(n, u, only) for n, us in enumerate(everything) for u in us
+                               if kept[n].get(u) is None])
+    results: dict[Job, list[Obligation]] = {}
+    left = [sum(j.machine == n for j in todo) for n in range(len(machines))]
+    finished = [0.0] * len(machines)
+    t0 = time.perf_counter()
+
+    def done(job: Job, obligations: list[Obligation], seconds: float) -> None:
+        results[job] = obligations
+        left[job.machine] -= 1
+        finished[job.machine] = time.perf_counter() - t0
+        if progress and (verbose or not left[job.machine] or job.unit.kind in ("bmc", "reachability")):
+            bad = sum(o.result != "proved" for o in obligations)
+            tail = f", {bad} not proved" if bad else ""
+            what = f"{job.label} done" + ("" if left[job.machine] else ", the last of its jobs")
+            progress(f"{machines[job.machine].name}: {what} — {len(obligations)} obligations{tail} "
+                     f"({seconds:.1f} s; {time.perf_counter() - t0:.1f} s since the start)")
+
+    if jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            started = time.perf_counter()
+            done(job, run_job(machines[job.machine], job, depth, timeout_ms, verbose, store),
+                 time.perf_counter() - started)
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_start_worker, initargs=(machines,)) as pool:
+            futures: dict[Future[tuple[list[Obligation], float]], Job] = {
+                pool.submit(_run_in_worker, job, depth, timeout_ms, verbose, store): job for job in todo}
+            for future in as_completed(futures):
+                obligations, seconds = future.result()
+                done(futures[future], obligations, seconds)
+    fresh = {(j.machine, j.unit): found for j, found in results.items()}
+    reports = []
+    for n, m in enumerate(machines):
+        ordered: list[Obligation] = []
+        for u in everything[n]:
+            found = kept[n].get(u)
+            if found is None:
+                found = fresh[(n, u)]
+                if store is not None:
+                    store.put(keys[n][u], found)
+            ordered += found
+        reports.append(MachineReport(m.name, ordered, m.digest, finished[n]))
+    return reports
 
 
 def prove_machine(machine: Machine, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS, jobs: int = 1,
                   progress: Progress | None = None, verbose: bool = False,
                   store: cache.ProofCache | None = None, focus: Focus | None = None) -> MachineReport:
-    """Every obligation of `machine` (or of its `focus`); with a `store`, units whose key
-    it holds are read from it and only the others are proved (and then stored)."""
-    if focus is not None:
-        store = None
-        machine = focus.narrow(machine)
-    everything = [u for u in units(machine)
-                  if not (focus is not None and focus.invariants is not None and u.kind == "reachability")]
-    keys = {u: u.key(machine, depth) for u in everything} if store is not None else {}  # no cache, no keys
-    kept = {u: store.get(keys[u]) for u in everything} if store is not None else {}
-    missing = [u for u in everything if kept.get(u) is None]
-    only = None if focus is None else focus.invariants
-    todo = [replace(job, invariants=only) for job in plan(machine, missing)]
-    results: dict[Job, list[Obligation]] = {}
-
-    def done(job: Job, obligations: list[Obligation], started: float) -> None:
-        results[job] = obligations
-        if progress:
-            bad = sum(o.result != "proved" for o in obligations)
-            tail = f", {bad} not proved" if bad else ""
-            progress(f"{machine.name}: {job.label} done — {len(obligations)} obligations{tail} "
-                     f"({time.perf_counter() - started:.1f} s)")
-
-    t0 = time.perf_counter()
-    if jobs <= 1:
-        for job in todo:
-            started = time.perf_counter()
-            done(job, run_job(machine, job, depth, timeout_ms, verbose), started)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures: dict[Future[list[Obligation]], Job] = {
-                pool.submit(run_job, machine, job, depth, timeout_ms, verbose): job for job in todo}
-            for future in as_completed(futures):
-                done(futures[future], future.result(), t0)
-    fresh = [o for job in todo for o in results[job]]
-    ordered: list[Obligation] = []
-    for u in everything:
-        found = kept.get(u)
-        if found is None:
-            found = [o for o in fresh if _unit_of(o, u)]
-            if store is not None:
-                store.put(keys[u], found)
-        ordered += found
-    return MachineReport(machine.name, ordered, machine.digest, time.perf_counter() - t0)
+    """Every obligation of one machine (see `prove_machines`)."""
+    return prove_machines([machine], depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress,
+                          verbose=verbose, store=store, focus=focus)[0]
 
 
 def prove(machines: list[Machine], profile: str, *, depth: int = DEPTH, timeout_ms: int = TIMEOUT_MS,
           jobs: int = 1, progress: Progress | None = None, verbose: bool = False,
           store: cache.ProofCache | None = None, focus: Focus | None = None) -> Report:
     t0 = time.perf_counter()
-    reports = [prove_machine(m, depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress, verbose=verbose,
-                             store=store, focus=focus)
-               for m in machines]
+    reports = prove_machines(machines, depth=depth, timeout_ms=timeout_ms, jobs=jobs, progress=progress,
+                             verbose=verbose, store=store, focus=focus)
     return Report(profile, reports, time.perf_counter() - t0)

@@ -98,3 +98,42 @@ def test_the_machine_digest_covers_semantics_not_prose() -> None:
                        invariants=tuple(replace(i, sentence="reworded") for i in reworded.invariants))
     assert reworded.digest == REFERENCE.digest
     assert EDIT.digest != REFERENCE.digest
+
+
+def test_a_closure_fact_is_keyed_by_its_action_and_an_edit_asks_z3_about_that_action_only(tmp_path: Path) -> None:
+    """BMC's one-step closure is kept per (configuration, action): an edit of one action
+    changes that action's closure keys only, and the edited machine's BMC asks Z3 again
+    about the edited action alone, with the same obligations as a run without facts."""
+    from opsref.proofs.bmc import bounded_check
+    from opsref.proofs.run import Facts
+    from opsref.spec.machine import Action, CheckConfig
+    from opsref.spec.registry import MACHINES
+
+    machine = MACHINES["comms_drain"]("reference")
+    names = tuple(i.name for i in REFERENCE.invariants)
+    keys = {m.digest: {a.name: cache.closure_key(m, REFERENCE.configs()[0], a, 10, names) for a in m.actions}
+            for m in (REFERENCE, EDIT)}
+    before, after = keys[REFERENCE.digest], keys[EDIT.digest]
+    assert {name for name in before if before[name] != after[name]} == {EDITED}
+
+    class Recording(Facts):
+        def put(self, config: CheckConfig, action: Action, invariants: tuple[str, ...]) -> None:
+            asked.append(action.name)
+            super().put(config, action, invariants)
+
+    config = machine.configs()[0]
+    store = cache.ProofCache(tmp_path)
+    asked: list[str] = []
+    cold = bounded_check(machine, 10, configs=(config,), facts=Recording(store, machine, 10))
+    assert sorted(asked) == sorted(a.name for a in machine.actions)  # every closure asked and kept
+    # the edit: the action's first guard written twice (a new action to the keys, the same steps)
+    edited_action = "notify_drain_exited"
+    action = machine.action(edited_action)
+    edited = machine.with_action(replace(action, guards=action.guards + action.guards[:1]))
+    asked.clear()
+    warm = bounded_check(edited, 10, configs=(config,), facts=Recording(store, edited, 10))
+    assert asked == [edited_action]
+    fresh = bounded_check(edited, 10, configs=(config,))
+    assert [(o.id, o.result, o.domain) for o in warm] == [(o.id, o.result, o.domain) for o in fresh]
+    assert [(o.id, o.result) for o in cold] == [(o.id, o.result) for o in warm]
+    assert {o.result for o in warm} == {"proved"}
