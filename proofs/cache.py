@@ -7,7 +7,10 @@ anything a result depends on changes its key, and a stale hit is impossible:
 * Init (every initiation obligation): sorts, fields, Init, assumptions, invariants;
 * one action's inductive and ranking obligations: the same without Init, plus that
   action (its parameters, guards and effects) — so editing one guard re-proves that
-  action's obligations and nothing else of the unbounded proof;
+  action's obligations and nothing else of the unbounded proof. Init and every step
+  also depend on the counts the machine reads outside its invariants (each carried by
+  a ghost bijection in every hypothesis: `proofs.inductive.counted_sets`), so adding a
+  count to one action re-proves every step;
 * a BMC configuration, and reachability: the whole machine (every action), the
   configuration(s) and the depth;
 * within a BMC configuration, the one-step closure of one action (no step of it from
@@ -35,6 +38,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from opsref.proofs.inductive import counted_sets
 from opsref.proofs.report import Obligation
 from opsref.spec.machine import Action, CheckConfig, Machine, semantic_form
 
@@ -72,6 +76,14 @@ def _parts(m: Machine) -> dict[str, str]:
     return hit[1]
 
 
+def _counts(m: Machine) -> str:
+    """The digest of the counted sets every hypothesis carries (memoized with the parts)."""
+    digests = _parts(m)
+    if "counts" not in digests:
+        digests["counts"] = _digest(counted_sets(m))
+    return digests["counts"]
+
+
 def _key(kind: str, m: Machine, parts: tuple[str, ...], *extra: Any) -> str:
     digests = _parts(m)
     text = json.dumps([prover_version(), kind, [digests[p] for p in parts], [_digest(e) for e in extra]])
@@ -79,11 +91,11 @@ def _key(kind: str, m: Machine, parts: tuple[str, ...], *extra: Any) -> str:
 
 
 def initiation_key(m: Machine) -> str:
-    return _key("initiation", m, ("sorts", "fields", "init", "assumptions", "invariants"))
+    return _key("initiation", m, ("sorts", "fields", "init", "assumptions", "invariants"), _counts(m))
 
 
 def step_key(m: Machine, action: Action) -> str:
-    return _key("step", m, ("sorts", "fields", "assumptions", "invariants"), action)
+    return _key("step", m, ("sorts", "fields", "assumptions", "invariants"), action, _counts(m))
 
 
 def bmc_key(m: Machine, config: CheckConfig, depth: int) -> str:
@@ -95,7 +107,8 @@ def reachability_key(m: Machine, depth: int) -> str:
 
 
 def closure_key(m: Machine, config: CheckConfig, action: Action, depth: int, invariants: tuple[str, ...]) -> str:
-    return _key("closure", m, ("sorts", "fields", "assumptions", "invariants"), action, config, depth, invariants)
+    return _key("closure", m, ("sorts", "fields", "assumptions", "invariants"), action, config, depth, invariants,
+                _counts(m))
 
 
 class ProofCache:

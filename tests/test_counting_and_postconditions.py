@@ -143,9 +143,6 @@ def test_a_postcondition_an_effect_breaks_is_violated_with_a_step_counterexample
     assert bad.counterexample is not None and bad.counterexample["action"] == "stop_drain"
 
 
-@pytest.mark.xfail(strict=True, reason="proofs/cache.py keys Init and each action's steps by the invariants and "
-                   "that action alone, not by the counts other actions read; the prover's obligations for a count "
-                   "depend on every action (fix: add proofs.inductive.counted_sets(m) to initiation_key and step_key)")
 def test_a_count_added_to_one_action_changes_every_step_key() -> None:
     """A count one action starts reading is a ghost every action must preserve (its
     `#{…}/<action>` obligations) and that Init must establish: a warm run may not reuse
