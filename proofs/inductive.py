@@ -37,7 +37,7 @@ from opsref.proofs.encode import (
 from opsref.proofs.report import Obligation, describe_params, describe_state, id_names, is_postcondition, model_ids
 from opsref.spec.machine import Action, AssignAt, Invariant, Machine
 from opsref.spec.render import text
-from opsref.spec.terms import CUR, PRE, Apply, Contains, Param, Quant, Range, Read, Term, walk
+from opsref.spec.terms import CUR, PRE, Param, Quant, Read, Term, in_state, walk
 
 UNBOUNDED = "unbounded"
 QUICK_MS = 1000  # first try at each ghost construction
@@ -69,17 +69,7 @@ def _on_cur(t: Term) -> Term:
     """The same term with every pre-state read taken from the current state (the
     inverse of `terms.at_pre`): a count of the pre-state is the count of its predicate
     on the pre-state, one ghost for both spellings."""
-    if isinstance(t, Read):
-        return Read(t.field, None if t.key is None else _on_cur(t.key), CUR)
-    if isinstance(t, Apply):
-        return Apply(t.op, tuple(_on_cur(a) for a in t.args))
-    if isinstance(t, Contains):
-        return Contains(_on_cur(t.collection), _on_cur(t.element))
-    if isinstance(t, Quant):
-        return Quant(t.kind, t.var, _on_cur(t.body))
-    if isinstance(t, Range):
-        return Range(t.var, _on_cur(t.lo), _on_cur(t.hi), _on_cur(t.body))
-    return t
+    return in_state(t, CUR)
 
 
 def _reads(q: Quant) -> list[Read]:

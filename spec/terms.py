@@ -347,22 +347,36 @@ def about_another_action(t: Term, action: str | None) -> bool:
     return isinstance(t, ActionIs) and action != t.action
 
 
+def map_children(t: Term, f: Callable[[Term], Term]) -> Term:
+    """The same node with `f` applied to each of its direct sub-terms (a use's
+    arguments, not its expansion): the one traversal that rewriting functions share."""
+    if isinstance(t, Read):
+        return t if t.key is None else Read(t.field, f(t.key), t.state)
+    if isinstance(t, Apply):
+        return Apply(t.op, tuple(f(a) for a in t.args))
+    if isinstance(t, Contains):
+        return Contains(f(t.collection), f(t.element))
+    if isinstance(t, Quant):
+        return Quant(t.kind, t.var, f(t.body))
+    if isinstance(t, Range):
+        return Range(t.var, f(t.lo), f(t.hi), f(t.body))
+    if isinstance(t, Use):
+        return Use(t.definition, tuple(f(a) for a in t.args), t.state)
+    return t
+
+
+def in_state(t: Term, state: str) -> Term:
+    """The same term with every field read (and every use) taken from `state`."""
+    if isinstance(t, Read):
+        return Read(t.field, None if t.key is None else in_state(t.key, state), state)
+    if isinstance(t, Use):
+        return Use(t.definition, tuple(in_state(a, state) for a in t.args), state)
+    return map_children(t, lambda c: in_state(c, state))
+
+
 def at_pre(t: Term) -> Term:
     """The same term with every field read taken from the pre-state."""
-    if isinstance(t, Read):
-        key = None if t.key is None else at_pre(t.key)
-        return Read(t.field, key, PRE)
-    if isinstance(t, Apply):
-        return Apply(t.op, tuple(at_pre(a) for a in t.args))
-    if isinstance(t, Contains):
-        return Contains(at_pre(t.collection), at_pre(t.element))
-    if isinstance(t, Quant):
-        return Quant(t.kind, t.var, at_pre(t.body))
-    if isinstance(t, Range):
-        return Range(t.var, at_pre(t.lo), at_pre(t.hi), at_pre(t.body))
-    if isinstance(t, Use):
-        return Use(t.definition, tuple(at_pre(a) for a in t.args), PRE)
-    return t
+    return in_state(t, PRE)
 
 
 def substitute(t: Term, var: Var | Param, value: Term) -> Term:
@@ -420,19 +434,7 @@ def instantiate(params: tuple["Var | Param", ...], args: tuple[Term, ...], body:
 
 def expand(t: Term) -> Term:
     """`t` with every use replaced by its expansion, all the way down."""
-    if isinstance(t, Use):
-        return expand(t.expansion)
-    if isinstance(t, Read):
-        return t if t.key is None else Read(t.field, expand(t.key), t.state)
-    if isinstance(t, Apply):
-        return Apply(t.op, tuple(expand(a) for a in t.args))
-    if isinstance(t, Contains):
-        return Contains(expand(t.collection), expand(t.element))
-    if isinstance(t, Quant):
-        return Quant(t.kind, t.var, expand(t.body))
-    if isinstance(t, Range):
-        return Range(t.var, expand(t.lo), expand(t.hi), expand(t.body))
-    return t
+    return expand(t.expansion) if isinstance(t, Use) else map_children(t, expand)
 
 
 def uses(t: Term) -> list[Definition]:
