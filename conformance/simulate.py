@@ -13,7 +13,8 @@ run before any effect, so a refused draw costs a guard evaluation and changes no
 so each step is uniform among the enabled candidates, as TLC picks among enabled
 successors. After as many refused draws in a row as there are candidates, every
 candidate is tried in a random order; if none is enabled the walk is in a deadlock and
-starts again from Init. The pool always holds one fresh id (machines that never reuse an
+starts again from Init, unless it is deadlocked at Init itself (no step since), which
+ends the walk: restarting could then go on forever. The pool always holds one fresh id (machines that never reuse an
 id keep registering), replacing the oldest when a step names it.
 
 Each step is a walker step function (`spec.compiled.compile_walker`): the action in
@@ -306,7 +307,8 @@ class _Pool:
 def simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int = 4,
              progress: Callable[[str], None] | None = None, coverage: bool = False) -> SimulationResult:
     """`runs` walks of `steps` accepted transitions each (a deadlocked walk starts again
-    from Init and goes on), every invariant checked after every step.
+    from Init and goes on; one deadlocked at Init ends), every invariant checked after
+    every step.
 
     A step draws an (action, parameters) candidate uniformly from the table of every
     action with every in-domain parameter value, and takes it if the guards accept it;
@@ -371,6 +373,8 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                 found = _exhaustive(table, state, pre, rng, result)
                 if found is None:
                     result.deadlocks += 1
+                    if begun == len(walk):
+                        break  # deadlocked before a step since Init: restarting could loop forever
                     config, state = _config(machine, rng)
                     if at_init(state):
                         return _at_init(result, run, config, state, full, started)

@@ -454,3 +454,18 @@ def test_the_walker_skips_what_a_step_cannot_change() -> None:
 ])
 def test_a_step_formula_is_shown_true_on_an_unchanged_state_only_when_it_is(formula: Term, true: bool) -> None:
     assert (_fold(formula, "any", reflexive=True) == TRUE) is true
+
+
+def test_a_machine_deadlocked_at_init_ends_its_walks_instead_of_restarting_forever() -> None:
+    """Found by `opsref mutants`: a mutant whose only action out of Init can never be
+    taken (runtime_control with register_runtime's guard narrowed to nothing) made
+    `opsref simulate` restart from Init forever. A walk that deadlocks before its first
+    step now ends; the deadlock is counted and no transition is made up."""
+    from opsref.conformance.simulate import simulate
+    machine = REGISTRY["runtime_control"]("reference")
+    register = machine.action("register_runtime")
+    never = replace(register, guards=tuple(replace(g, holds=FALSE) for g in register.guards))
+    stuck = machine.with_action(never)
+    result = simulate(stuck, 3, 50, 0)
+    assert result.steps == 0 and result.violation is None
+    assert result.runs == 3 and result.deadlocks == 3
