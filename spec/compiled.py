@@ -23,9 +23,10 @@ Two things make it fast besides avoiding the tree walk:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
@@ -365,14 +366,31 @@ class Compiled:
         return [inv for inv, holds in self.invariants if not holds(state, pre, action, p)]
 
 
-_CACHE: dict[int, tuple[Machine, Compiled]] = {}
+_Built = TypeVar("_Built")
 
 
+def per_machine(build: Callable[[Machine], _Built]) -> Callable[[Machine], _Built]:
+    """`build` cached per machine object (the entry keeps the machine, so its id is not
+    reused while cached); the oldest of 64 goes, as variants come and go in tests and
+    mutation runs."""
+    cache: dict[int, tuple[Machine, _Built]] = {}
+
+    @functools.wraps(build)
+    def cached(machine: Machine) -> _Built:
+        hit = cache.get(id(machine))
+        if hit is not None and hit[0] is machine:
+            return hit[1]
+        built = build(machine)
+        if len(cache) >= 64:
+            cache.pop(next(iter(cache)))
+        cache[id(machine)] = (machine, built)
+        return built
+    return cached
+
+
+@per_machine
 def compile_machine(machine: Machine) -> Compiled:
     """Translate `machine` (cached per machine object)."""
-    cached = _CACHE.get(id(machine))
-    if cached is not None and cached[0] is machine:
-        return cached[1]
     src = _Source(machine)
     chunks: list[str] = []
     action_names: dict[str, str] = {}
@@ -398,9 +416,6 @@ def compile_machine(machine: Machine) -> Compiled:
         {key: namespace[fn] for key, fn in field_names.items()},
         tuple((inv, namespace[f"invariant_{index}"]) for index, inv in enumerate(machine.invariants)),
     )
-    if len(_CACHE) >= 64:  # variants come and go in tests and mutation runs
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[id(machine)] = (machine, compiled)
     return compiled
 
 
@@ -807,14 +822,9 @@ class Walker:
     checks: dict[str, list[Check]]
 
 
-_WALKERS: dict[int, tuple[Machine, Walker]] = {}
-
-
+@per_machine
 def compile_walker(machine: Machine) -> Walker:
     """The walker of `machine` (cached per machine object)."""
-    cached = _WALKERS.get(id(machine))
-    if cached is not None and cached[0] is machine:
-        return cached[1]
     src = _Source(machine)
     gen = _WalkerSource(src)
     params: list[str] = []
@@ -826,9 +836,5 @@ def compile_walker(machine: Machine) -> Walker:
                                  "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted,
                                  "KEY_BEFORE": key_before_value, "MISSING": MISSING, **src.constants}
     exec(compile(source, f"<walker {machine.name}/{machine.profile}>", "exec"), namespace)
-    walker = Walker(machine, source, {a.name: namespace[f"walk_{index}"] for index, a in enumerate(machine.actions)},
-                    gen.checks)
-    if len(_WALKERS) >= 64:
-        _WALKERS.pop(next(iter(_WALKERS)))
-    _WALKERS[id(machine)] = (machine, walker)
-    return walker
+    return Walker(machine, source, {a.name: namespace[f"walk_{index}"] for index, a in enumerate(machine.actions)},
+                  gen.checks)
