@@ -146,10 +146,13 @@ ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance d
 	@$(MAKE) --no-print-directory -j2 --output-sync=target _ci-lane-1 _ci-lane-2
 
 .PHONY: _ci-lane-1 _ci-lane-2
+# each target's wall time is printed when it ends, so a slow CI run shows where the time went
+ci_lane = for t in $(1); do start=$$(date +%s); $(MAKE) --no-print-directory -j1 $$t || exit 1; \
+	  echo "make $$t: done in $$(( $$(date +%s) - start )) s"; done
 _ci-lane-1:
-	@$(MAKE) --no-print-directory -j1 $(CI_LANE_1)
+	@$(call ci_lane,$(CI_LANE_1))
 _ci-lane-2:
-	@$(MAKE) --no-print-directory -j1 $(CI_LANE_2)
+	@$(call ci_lane,$(CI_LANE_2))
 
 bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, check and simulate rates (figures go in the README)
 	$(BIN)/python bench/prove_time.py

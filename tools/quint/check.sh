@@ -80,4 +80,3 @@ phase "replay of Quint's ITF traces on the spec (opsref check)"
 for dir in "$OUT"/itf/*; do
     "$OPSREF" check "$dir" | sed 's/^/  /'
 done
-echo "make quint: done in $(( $(date +%s) - began )) s"
