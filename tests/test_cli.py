@@ -77,6 +77,22 @@ def test_json_obligations_follow_the_schema(reference_run: subprocess.CompletedP
     assert len(bmc) == sum(len(m.configs()) * len(m.invariants) for m in build_all("reference", list(CLI_MACHINES)))
 
 
+def test_the_registry_is_proved_unbounded_and_reaches_every_action_and_error(
+        reference_run: subprocess.CompletedProcess[str]) -> None:
+    """The engines' results on the reference registry, read off the CLI's run (the same
+    proofs, made once per test run: tests/test_proofs.py holds the engines' failures)."""
+    found = [o for m in json.loads(reference_run.stdout)["machines"] if m["machine"] == "ops_lifecycle"
+             for o in m["obligations"]]
+    unbounded = [o for o in found if o["domain"] == "unbounded"]
+    assert {o["kind"] for o in unbounded} == {"initiation", "inductive", "ranking"}
+    assert [o["id"] for o in found if o["result"] != "proved"] == []
+    # one consecution obligation per (invariant, action), one ranking per action
+    assert len([o for o in unbounded if o["action"] == "register_operation"]) == len(REFERENCE.invariants) + 1
+    reached = {o["id"] for o in found if o["kind"] == "reachability"}
+    assert {i for i in reached if i.startswith("error/")} == {f"error/{e}" for e in REFERENCE.errors}
+    assert {i for i in reached if i.startswith("enabled/")} == {f"enabled/{a.name}" for a in REFERENCE.actions}
+
+
 def test_seed_barrier_counterexample_is_a_short_eviction_trace(seed_run: subprocess.CompletedProcess[str]) -> None:
     assert seed_run.returncode == 1
     barrier = [o for o in obligations(seed_run) if o["invariant"] == "barrier_satisfaction" and o["kind"] == "bmc"]

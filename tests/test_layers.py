@@ -5,6 +5,7 @@ the spec side (it is written independently; only tests connect them)."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
     return {name for name in found if name in known}
 
 
+@functools.cache  # read once per test process: every parametrized test below reads the same graph
 def import_graph() -> dict[str, set[str]]:
     files = [p for layer in LAYERS for p in sorted((ROOT / layer).glob("*.py"))]
     known = {module_name(p) for p in files}

@@ -34,16 +34,6 @@ def test_one_guard_change_alters_both_the_model_and_a_proof() -> None:
     assert proofs[loose]["active_count_consistency/register_operation"] == "violated"
 
 
-def test_reference_spec_is_proved_unbounded() -> None:
-    obligations = prove_unbounded(REFERENCE)
-    assert {o.kind for o in obligations} == {"initiation", "inductive", "ranking"}
-    assert all(o.domain == "unbounded" for o in obligations)
-    assert [o.id for o in obligations if o.result != "proved"] == []
-    # one consecution obligation per (invariant, action), one ranking per action
-    per_action = [o for o in obligations if o.action == REG]
-    assert len(per_action) == len(REFERENCE.invariants) + 1
-
-
 def test_bmc_finds_the_shortest_trace_and_it_replays_on_the_model() -> None:
     """With register_operation's limit guard gone, max_concurrent=2 is exceeded by
     the third registration: three steps, no fewer."""
@@ -76,10 +66,3 @@ def test_an_action_that_never_fires_is_a_reachability_failure() -> None:
     results = {o.id: o for o in reachability(dead, depth=6)}
     assert results["enabled/request_retire"].result == "violated"
     assert "never enabled" in results["enabled/request_retire"].note
-
-
-def test_reference_reaches_every_action_and_raises_every_error() -> None:
-    results = reachability(REFERENCE, depth=10)
-    assert [o.id for o in results if o.result != "proved"] == []
-    assert {o.id for o in results if o.id.startswith("error/")} == {f"error/{e}" for e in REFERENCE.errors}
-    assert {o.id for o in results if o.id.startswith("enabled/")} == {f"enabled/{a.name}" for a in REFERENCE.actions}
