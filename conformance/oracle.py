@@ -24,7 +24,7 @@ from opsref.spec.model import Accepted, State, Value, evaluate, initial_state
 from opsref.spec.ops_lifecycle import SWEEPS, TERMINAL
 from opsref.spec.registry import MACHINES
 from opsref.spec.render import effect_text, guard_text
-from opsref.spec.terms import Lit, Term, Var, substitute, walk
+from opsref.spec.terms import Term, Var, walk
 
 Result = JsonObject  # {"ok": value} or {"error": {"kind": ..., fields}}
 
@@ -319,7 +319,7 @@ class Oracle:
         done: list[str] = []
         while True:
             candidates = sorted(str(i) for i in self.state.maps["status"]
-                                if evaluate(self.machine, substitute(over, var, Lit(str(i), var.sort)), self.state))
+                                if evaluate(self.machine, over, self.state, bound={var.name: str(i)}))
             if not candidates:
                 return done
             # the compiled step (on a copy): its quantifiers range over the live ops only, where

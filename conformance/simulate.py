@@ -213,7 +213,10 @@ class _Pool:
         self.templates: list[tuple[str, tuple[tuple[str, Value | tuple[int, ...]], ...]]] = []
         self.sorts = {(a.name, p.name): p.sort for a in machine.actions for p in a.params}
         self.minted_at: list[tuple[int, int, str]] = []  # (walk length, slot, new id) of this walk's mints
-        self.naming: list[list[tuple[dict[str, Value], str, tuple[int, ...] | None]]] = [[] for _ in self.ids]
+        #: per slot: the (parameters, name) of every id parameter naming it, and of every id-set
+        #: parameter containing it by the set's slots (a set is built once per rename)
+        self.naming: list[list[tuple[dict[str, Value], str]]] = [[] for _ in self.ids]
+        self.containing: list[dict[tuple[int, ...], list[tuple[dict[str, Value], str]]]] = [{} for _ in self.ids]
         slots = list(range(id_count))
         for action in machine.actions:
             names = [p.name for p in action.params]
@@ -238,19 +241,25 @@ class _Pool:
                         assert isinstance(v, int)
                         params[p.name] = self.ids[v]
                         named.add(v)
-                        self.naming[v].append((params, p.name, None))
                     elif p.sort == ID_SET:
                         assert isinstance(v, tuple)
                         params[p.name] = frozenset(self.ids[t] for t in v)
                         named.update(v)
-                        for t in v:
-                            self.naming[t].append((params, p.name, v))
                     else:
                         assert not isinstance(v, tuple)
                         params[p.name] = v
-                if not any(_never(machine, g, params) for g in action.guards):
-                    self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
-                    self.templates.append(template)
+                if any(_never(machine, g, params) for g in action.guards):
+                    continue
+                self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
+                self.templates.append(template)
+                for p, v in zip(action.params, values):
+                    if p.sort == ID:
+                        assert isinstance(v, int)
+                        self.naming[v].append((params, p.name))
+                    elif p.sort == ID_SET:
+                        assert isinstance(v, tuple)
+                        for t in v:
+                            self.containing[t].setdefault(v, []).append((params, p.name))
         if not self.table:
             raise SpecError(f"no action of {machine.name} can ever be taken")
 
@@ -291,8 +300,12 @@ class _Pool:
     def rename(self, slot: int, new: str) -> None:
         self.ids[slot] = new
         ids = self.ids
-        for params, name, members in self.naming[slot]:
-            params[name] = new if members is None else frozenset(ids[t] for t in members)
+        for params, name in self.naming[slot]:
+            params[name] = new
+        for members, places in self.containing[slot].items():
+            value = frozenset([ids[t] for t in members])
+            for params, name in places:
+                params[name] = value
 
     def reset(self) -> None:
         """The ids of a new walk: the first names again, the last one fresh."""
@@ -355,7 +368,8 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
         walk: list[int] = []  # the candidates taken (their parameters: `_Pool.steps`)
         begun = 0  # where the walk from the last Init begins in `walk`
         misses = 0
-        while len(walk) < steps:
+        taken = 0
+        while taken < steps:
             index = int(rand() * size)
             fn, params, name, slots = table[index]
             if cover is not None:
@@ -363,7 +377,7 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
             verdict = fn(state, pre, params)
             if cover is not None:
                 cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
-                cover.reached.setdefault(cell, result.steps + len(walk))
+                cover.reached.setdefault(cell, result.steps + taken)
             if verdict is not None and verdict.__class__ is not tuple:
                 misses += 1  # refused: nothing changed
                 if misses < limit:
@@ -385,6 +399,7 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
             result.refused += misses
             misses = 0
             walk.append(index)
+            taken += 1
             if verdict is not None:
                 seen.update(pool.templates[i][0] for i in walk)
                 result.steps += len(walk)
@@ -394,7 +409,7 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                 result.violation = Violation(run, config, pool.steps(walk, begun), list(verdict))
                 return result
             if fresh in slots:
-                pool.mint(len(walk))
+                pool.mint(taken)
                 fresh = pool.fresh
         seen.update(pool.templates[i][0] for i in walk)
         result.steps += len(walk)

@@ -120,8 +120,23 @@ def _typed(value: object, kind: type[T], where: str) -> T:
     return value
 
 
+#: a field's value when the field is missing (no JSON value is this object)
+_ABSENT = object()
+
+
 def _field(data: dict[str, object], name: str, kind: type[T], where: str) -> T:
+    value = data.get(name, _ABSENT)
+    if _is(value, kind):  # the common case, before any error text is built
+        return value
     return _typed(_get(data, name, where), kind, _at(where, name))
+
+
+def _count_field(data: dict[str, object], name: str, where: str) -> int:
+    """A count-valued field of `data`; its place (`where.name`) is spelled out only in an error."""
+    value = data.get(name, _ABSENT)
+    if type(value) is int and 0 <= value <= MAX_INT:
+        return value
+    return _count(_get(data, name, where), _at(where, name))
 
 
 def _optional(data: dict[str, object], name: str, kind: type[T], where: str) -> T | None:
@@ -171,8 +186,8 @@ def _outcome(value: object, where: str) -> OperationTerminalOutcome:
     if tag == "completed":
         return Completed(OperationResult(
             _field(data, "id", str, where), _field(data, "content", str, where),
-            _field(data, "is_error", bool, where), _count(_get(data, "duration_ms", where), f"{where}.duration_ms"),
-            _count(_get(data, "tokens_used", where), f"{where}.tokens_used")))
+            _field(data, "is_error", bool, where), _count_field(data, "duration_ms", where),
+            _count_field(data, "tokens_used", where)))
     if tag == "failed":
         return Failed(_field(data, "error", str, where))
     if tag == "aborted":
@@ -200,9 +215,9 @@ def _operation(value: object, where: str) -> RecordState:
     outcome = _get(data, "terminal_outcome", where)
     return RecordState(
         _spec(_get(data, "spec", where), f"{where}.spec"), _enum(OperationStatus, data, "status", where),
-        _field(data, "peer_ready", bool, where), _count(_get(data, "progress_count", where), f"{where}.progress_count"),
-        _count(_get(data, "watcher_count", where), f"{where}.watcher_count"),
-        _count(_get(data, "completion_seq", where), f"{where}.completion_seq"),
+        _field(data, "peer_ready", bool, where), _count_field(data, "progress_count", where),
+        _count_field(data, "watcher_count", where),
+        _count_field(data, "completion_seq", where),
         None if outcome is None else _outcome(outcome, f"{where}.terminal_outcome"))
 
 
@@ -210,7 +225,7 @@ def _entry(value: object, where: str) -> CompletionEntry:
     data = _object(value, where)
     completed_at = _get(data, "completed_at_ms", where)
     return CompletionEntry(
-        _count(_get(data, "seq", where), f"{where}.seq"), _field(data, "operation_id", str, where),
+        _count_field(data, "seq", where), _field(data, "operation_id", str, where),
         _enum(OperationKind, data, "kind", where), _field(data, "display_name", str, where),
         _outcome(_get(data, "terminal_outcome", where), f"{where}.terminal_outcome"),
         None if completed_at is None else _count(completed_at, f"{where}.completed_at_ms"))

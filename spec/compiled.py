@@ -104,8 +104,10 @@ class _Source:
         raise SpecError(f"unknown term {t!r}")
 
     def apply(self, t: Apply) -> str:
-        args = [self.expr(a) for a in t.args]
         op = t.op
+        if op in ("or", "and"):
+            return "(" + f" {op} ".join(self.memberships(t.args, "eq" if op == "or" else "ne")) + ")"
+        args = [self.expr(a) for a in t.args]
         if op == "and":
             return "(" + " and ".join(args) + ")"
         if op == "or":
@@ -123,6 +125,27 @@ class _Source:
         if op in _INFIX:
             return f"({args[0]} {_INFIX[op]} {args[1]})"
         raise SpecError(f"unknown operator {op}")
+
+    def memberships(self, args: tuple[Term, ...], test: str) -> list[str]:
+        """The operands of a disjunction (test "eq") or conjunction (test "ne"), where the
+        tests of one term against literals become one membership test: `Terminal(x)`'s six
+        comparisons of x's status read the status once, `x in {...}` (a set literal Python
+        compiles to a constant). Terms are pure and total, so the order does not matter."""
+        groups: dict[Term, list[Value]] = {}
+        for a in args:
+            if isinstance(a, Apply) and a.op == test and isinstance(a.args[1], Lit):
+                groups.setdefault(a.args[0], []).append(a.args[1].value)
+        out: list[str] = []
+        done: set[Term] = set()
+        for a in args:
+            if isinstance(a, Apply) and a.op == test and isinstance(a.args[1], Lit) and len(groups[a.args[0]]) > 1:
+                if a.args[0] not in done:  # the group's test stands where its first member stood
+                    done.add(a.args[0])
+                    members = ", ".join(repr(v) for v in dict.fromkeys(groups[a.args[0]]))
+                    out.append(f"({self.expr(a.args[0])} {'in' if test == 'eq' else 'not in'} {{{members}}})")
+                continue
+            out.append(self.expr(a))
+        return out
 
     def domain(self, t: Quant) -> tuple[str, bool]:
         """The ids `t` ranges over, and whether that set is an anchor (outside it the
@@ -214,6 +237,8 @@ class _Source:
             return f"{self.map_name(t.field, t.state)}.keys()"
         if isinstance(t, Apply) and t.op == "ite":
             parts = [self.default_outside(a, var, default) for a in t.args[1:]]
+            if parts[0] is None and parts[1] is not None:  # outside where the condition can hold, the else branch
+                parts[0] = self.anchor(t.args[0], var)
             if all(p is not None for p in parts):
                 return "(set(" + ") | set(".join(p for p in parts if p is not None) + "))"
             return None
@@ -254,6 +279,14 @@ class _Source:
         lines: list[str] = []
         for n, g in enumerate(a.guards):
             self.constants[f"GUARD_{index}_{n}"] = g
+            holds = g.holds
+            while isinstance(holds, Use):
+                holds = holds.expansion
+            if isinstance(holds, Quant) and holds.kind == "forall":  # a loop: no generator to resume per id
+                domain, _ = self.domain(holds)
+                lines += [f"    for v_{holds.var.name} in {domain}:", f"        if not {self.expr(holds.body)}:",
+                          f"            return GUARD_{index}_{n}"]
+                continue
             lines += [f"    if not {self.expr(g.holds)}:", f"        return GUARD_{index}_{n}"]
         return lines
 
@@ -269,6 +302,12 @@ class _Source:
             elif isinstance(e, AssignAt):
                 lines += self.write(e.field, self.expr(e.key), self.expr(e.value), "    ")
                 lines.append(f"    _k{n} = _k")
+            elif isinstance(e, AssignAll) and (when := self.forgetting(e)) is not None:
+                # `forall j: f[j] := if c(j) then default else f[j]`: only the entries the
+                # field holds can change (the others are the default either way)
+                v = f"v_{e.var.name}"
+                lines.append(f"    _d{n} = [{v} for {v} in c_{e.field} if {self.expr(when)}]")
+                lines += [f"    for _k in _d{n}:", f"        del c_{e.field}[_k]"]
             elif isinstance(e, AssignAll):
                 v = f"v_{e.var.name}"
                 outside = self.default_outside(e.value, e.var, self.defaults[e.field])
@@ -299,6 +338,20 @@ class _Source:
                     lines.append(f"        _d{n}.append(_k)")
                 lines += self.write(e.field, "_k", "_v", "        ")[2:]
         return lines
+
+    def forgetting(self, e: AssignAll) -> Term | None:
+        """The condition of an effect that puts the field back to its default where a
+        condition holds and leaves it elsewhere, or None for any other effect."""
+        value = e.value
+        while isinstance(value, Use):
+            value = value.expansion
+        if not (isinstance(value, Apply) and value.op == "ite"):
+            return None
+        when, then, otherwise = value.args
+        keeps = Read(e.field, e.var, CUR)
+        if isinstance(then, Lit) and then.value == self.defaults[e.field] and otherwise == keeps:
+            return when
+        return None
 
     def fields(self, index: int, n: int, a: Action, g: Guard) -> str:
         lines = [f"def fields_{index}_{n}(S, P):"] + self.prologue(tuple(p.name for p in a.params), False)
@@ -770,7 +823,8 @@ class _WalkerSource:
         for inv in self.machine.invariants:
             checks += self.invariant(a, inv)
         body += [f"    {name} = {keys}" for keys, name in self.unions.items()]
-        body += ["    _bad = ()"] + checks
+        reads, checks = _hoisted(checks)
+        body += reads + ["    _bad = ()"] + checks
         for n, e in enumerate(a.effects):  # the pre-state catches up with the step
             if isinstance(e, Assign):
                 body.append(f"    PG[{e.field!r}] = G[{e.field!r}]")
@@ -820,6 +874,59 @@ class Walker:
     source: str
     steps: dict[str, WalkerFn]
     checks: dict[str, list[Check]]
+
+
+#: a read the checks of one step may repeat: a global, or an entry at a key the step wrote
+#: (`_k<n>`) or a parameter names
+_REPEATABLE = re.compile(r"\b(?:[cp]_\w+\.get\((?:_k\d+|a_\w+), [^()]*\)|P?G\['\w+'\])")
+
+
+def _hoisted(checks: list[str]) -> tuple[list[str], list[str]]:
+    """Every read the checks make more than once, bound once before them (the checks
+    only read: nothing changes the state between the binding and its uses), and the
+    checks with those reads replaced by their names."""
+    text = "\n".join(checks)
+    counts: dict[str, int] = {}
+    for found in _REPEATABLE.findall(text):
+        counts[found] = counts.get(found, 0) + 1
+    names = {read: f"_r{n}" for n, read in enumerate(r for r, count in counts.items() if count > 1)}
+    if not names:
+        return [], checks
+    text = _REPEATABLE.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+    return [f"    {name} = {read}" for read, name in names.items()], _hoisted_in_loops(text.split("\n"))
+
+
+_LOOP = re.compile(r"^( *)for (v_\w+) in ")
+_AT_VAR = re.compile(r"\b[cp]_\w+\.get\((v_\w+), [^()]*\)")
+
+
+def _hoisted_in_loops(lines: list[str]) -> list[str]:
+    """In a check's loop over ids, every read at a loop variable the test line repeats,
+    bound once per iteration before it. Only variables of enclosing `for` statements,
+    and not on a line that binds the same name again (a quantifier inside the test)."""
+    out: list[str] = []
+    loops: list[tuple[int, str]] = []  # (indentation, variable) of the enclosing for statements
+    fresh = 0
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        while loops and loops[-1][0] >= indent:
+            loops.pop()
+        counts: dict[str, int] = {}
+        bound = {var for _, var in loops}
+        for m in _AT_VAR.finditer(line):
+            if m.group(1) in bound and f" for {m.group(1)} in " not in line:
+                counts[m.group(0)] = counts.get(m.group(0), 0) + 1
+        repeated = [read for read, count in counts.items() if count > 1]
+        if repeated and line.lstrip().startswith("if "):
+            names = {read: f"_s{fresh + n}" for n, read in enumerate(repeated)}
+            fresh += len(repeated)
+            out += [f"{' ' * indent}{name} = {read}" for read, name in names.items()]
+            line = _AT_VAR.sub(lambda m: names.get(m.group(0), m.group(0)), line)
+        out.append(line)
+        loop = _LOOP.match(line)
+        if loop is not None:
+            loops.append((len(loop.group(1)), loop.group(2)))
+    return out
 
 
 @per_machine

@@ -361,11 +361,12 @@ class Machine:
         label = ", ".join(f"{k}={v}" for k, v in values) or "no configuration"
         return (CheckConfig("default", label, values),)
 
+    @cached_property
+    def _fields_by_name(self) -> dict[str, StateField]:
+        return {f.name: f for f in self.fields}
+
     def field(self, name: str) -> StateField:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._fields_by_name[name]
 
     def action(self, name: str) -> Action:
         for a in self.actions:

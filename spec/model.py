@@ -91,8 +91,10 @@ def evaluate(
     params: Mapping[str, Value] | None = None,
     pre: State | None = None,
     action: str | None = None,
+    bound: Mapping[str, Value] | None = None,
 ) -> Value:
-    return _eval(term, Env(machine, state, pre, params or {}, {}, action))
+    """The value of `term`; `bound` gives its free variables (by name)."""
+    return _eval(term, Env(machine, state, pre, params or {}, dict(bound or {}), action))
 
 
 def _universe(env: Env) -> list[str]:
