@@ -299,10 +299,19 @@ class _Source:
         for n, e in enumerate(a.effects):
             if isinstance(e, Assign):
                 lines.append(f"    G[{e.field!r}] = {self.expr(e.value)}")
+            elif isinstance(e, AssignAt) and (when := self.forgetting(e.field, e.key, e.value)) is not None:
+                # `f[k] := if c then default else f[k]`: the entry is dropped when c holds, else kept
+                lines += [f"    _k = {self.expr(e.key)}", f"    if {self.expr(when)}:",
+                          f"        c_{e.field}.pop(_k, None)", f"    _k{n} = _k"]
+            elif isinstance(e, AssignAt) and isinstance(e.value, Lit):  # the constant's branch only
+                pop = e.value.value == self.defaults[e.field]
+                lines += [f"    _k = {self.expr(e.key)}",
+                          f"    c_{e.field}.pop(_k, None)" if pop else f"    c_{e.field}[_k] = {e.value.value!r}",
+                          f"    _k{n} = _k"]
             elif isinstance(e, AssignAt):
                 lines += self.write(e.field, self.expr(e.key), self.expr(e.value), "    ")
                 lines.append(f"    _k{n} = _k")
-            elif isinstance(e, AssignAll) and (when := self.forgetting(e)) is not None:
+            elif isinstance(e, AssignAll) and (when := self.forgetting(e.field, e.var, e.value)) is not None:
                 # `forall j: f[j] := if c(j) then default else f[j]`: only the entries the
                 # field holds can change (the others are the default either way)
                 v = f"v_{e.var.name}"
@@ -339,17 +348,17 @@ class _Source:
                 lines += self.write(e.field, "_k", "_v", "        ")[2:]
         return lines
 
-    def forgetting(self, e: AssignAll) -> Term | None:
-        """The condition of an effect that puts the field back to its default where a
-        condition holds and leaves it elsewhere, or None for any other effect."""
-        value = e.value
+    def forgetting(self, field: str, key: Term, value: Term) -> Term | None:
+        """The condition of an effect writing `value` to `field` at `key` that puts the
+        entry back to its default where the condition holds and keeps it elsewhere, or None
+        for any other effect."""
         while isinstance(value, Use):
             value = value.expansion
         if not (isinstance(value, Apply) and value.op == "ite"):
             return None
         when, then, otherwise = value.args
-        keeps = Read(e.field, e.var, CUR)
-        if isinstance(then, Lit) and then.value == self.defaults[e.field] and otherwise == keeps:
+        keeps = Read(field, key, CUR)
+        if isinstance(then, Lit) and then.value == self.defaults[field] and otherwise == keeps:
             return when
         return None
 
