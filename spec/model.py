@@ -111,6 +111,15 @@ def _universe(env: Env) -> list[str]:
 
 
 def _eval(t: Term, env: Env) -> Value:
+    # the most frequent nodes first: an operator, a field read, a literal
+    if isinstance(t, Apply):
+        return _apply(t, env)
+    if isinstance(t, Read):
+        state = env.pre if t.state == PRE else env.cur
+        if state is None:
+            raise SpecError(f"pre-state read of {t.field} outside a step formula")
+        key = None if t.key is None else _eval(t.key, env)
+        return state.get(env.machine, t.field, key)
     if isinstance(t, Lit):
         return t.value
     if isinstance(t, Param):
@@ -120,12 +129,6 @@ def _eval(t: Term, env: Env) -> Value:
             raise SpecError(f"missing parameter {t.name!r}") from None
     if isinstance(t, Var):
         return env.bound[t.name]
-    if isinstance(t, Read):
-        state = env.pre if t.state == PRE else env.cur
-        if state is None:
-            raise SpecError(f"pre-state read of {t.field} outside a step formula")
-        key = None if t.key is None else _eval(t.key, env)
-        return state.get(env.machine, t.field, key)
     if isinstance(t, Contains):
         coll = _eval(t.collection, env)
         if not isinstance(coll, frozenset):
@@ -184,8 +187,6 @@ def _eval(t: Term, env: Env) -> Value:
         else:
             env.bound[t.var.name] = saved_value
         return ok
-    if isinstance(t, Apply):
-        return _apply(t, env)
     raise SpecError(f"unknown term {t!r}")
 
 
@@ -196,10 +197,16 @@ def _apply(t: Apply, env: Env) -> Value:
         raise SpecError(f"unknown operator {op}")
     if arity >= 0 and len(t.args) != arity:
         raise SpecError(f"{op} takes {arity} argument(s), got {len(t.args)}")
-    if op == "and":
-        return all(_eval(a, env) is True for a in t.args)
+    if op == "and":  # loops, not all()/any() over a generator: the interpreter's hottest lines
+        for a in t.args:
+            if _eval(a, env) is not True:
+                return False
+        return True
     if op == "or":
-        return any(_eval(a, env) is True for a in t.args)
+        for a in t.args:
+            if _eval(a, env) is True:
+                return True
+        return False
     if op == "implies":
         return (_eval(t.args[0], env) is not True) or _eval(t.args[1], env) is True
     if op == "ite":
