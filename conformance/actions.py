@@ -110,7 +110,8 @@ class ActionOracle:
         self.compiled = compile_machine(self.machine)
         self.per_id = observed_fields(self.machine, True)
         self.globals = observed_fields(self.machine, False)
-        #: compute what accepted calls return (off in the driver's guides, which only steer)
+        #: compute what calls return: accepted calls' values, refusals' error fields (off in
+        #: the driver's guides, which only steer: they read the ruling, not the answer)
         self.evaluate_returns = True
         self.walk: list[tuple[str, dict[str, Value]]] | None = None  # see SpecOracle.walk
         self.reset(config)
@@ -157,7 +158,7 @@ class ActionOracle:
             return {"ok": _shown(self.observe_globals())}
         params = {k: spec_value(v) for k, v in args.items()}
         returns = self.machine.action(name).returns
-        pre = self.state.copy() if returns else None
+        pre = self.state.copy() if returns and self.evaluate_returns else None
         refused = self.compiled.apply(self.state, name, params)
         self._steps.append((name, refused))
         if refused is None:
@@ -166,6 +167,8 @@ class ActionOracle:
             if not returns or not self.evaluate_returns:
                 return {"ok": None}
             return {"ok": {n: as_json(evaluate(self.machine, term, self.state, params, pre, name)) for n, term in returns}}
+        if not self.evaluate_returns:
+            return {"error": {"kind": snake(refused.error)}}
         payload = self.compiled.payload(name, refused, self.state, params)
         return {"error": {"kind": snake(refused.error), **{k: as_json(v) for k, v in payload}}}
 

@@ -80,7 +80,7 @@ class Outcome:
 
 
 #: a spec state as pruning compares it: every global, every map's entries
-StateKey = tuple[frozenset[tuple[str, Value]], frozenset[tuple[str, frozenset[tuple[Value, Value]]]]]
+StateKey = tuple[tuple[Value, ...], tuple[frozenset[tuple[Value, Value]], ...]]
 
 
 #: a spec state under the configuration it was reached in (what the driver's searches key on)
@@ -511,9 +511,11 @@ def _window(ids: list[str], calls: list[Call], plan: Plan) -> list[str]:
 
 
 def state_key(oracle: SpecOracle) -> StateKey:
-    """The spec state (what pruning compares: the oracle keeps nothing beside it)."""
+    """The spec state (what pruning compares: the oracle keeps nothing beside it). Every
+    state of a machine holds its fields in the machine's order (`initial_state`, kept by
+    every copy and step), so the fields need no set, only each map's entries do."""
     s = oracle.state
-    return frozenset(s.globals.items()), frozenset((name, frozenset(m.items())) for name, m in s.maps.items())
+    return tuple(s.globals.values()), tuple(frozenset(m.items()) for m in s.maps.values())
 
 
 def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: int,
