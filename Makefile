@@ -137,10 +137,12 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 # or a single-threaded tool (mypy, CrossHair, the drives), the other has the second core.
 # Nothing is left out and nothing runs twice: the same targets as one after the other.
 # Lane one is `quint` then the test suite (after quint, so that its Quint tests run
-# instead of being skipped); lane two the rest. (Left to `make -j2` alone, make starts the
-# short targets first and the test suite, the longest, last.)
-CI_LANE_1 := quint test
-CI_LANE_2 := typecheck conformance contracts verify docs-check package
+# instead of being skipped) and the three short targets; lane two the single-threaded
+# tools: mypy, the drives, CrossHair. The lanes are balanced by the times each target
+# prints (Left to `make -j2` alone, make starts the short targets first and the test
+# suite, the longest, last.)
+CI_LANE_1 := quint test verify docs-check package
+CI_LANE_2 := typecheck conformance contracts
 
 ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance docs-check verify package, in two lanes
 	@$(MAKE) --no-print-directory -j2 --output-sync=target _ci-lane-1 _ci-lane-2
