@@ -572,6 +572,8 @@ def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[ProtocolConf
     every = {(f.name, m) for f in fields for m in f.sort.members}
     for config in configs:
         root = proto.oracle("reference", config)
+        if isinstance(root, ActionOracle):
+            root.evaluate_returns = False  # the search reads states only (its clones inherit this)
         seen = {state_key(root)}
         frontier: deque[tuple[SpecOracle, int]] = deque([(root, 0)])
         while frontier and not every <= found.keys() and len(seen) < PHASE_STATES:

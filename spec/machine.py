@@ -363,16 +363,17 @@ class Machine:
 
     @cached_property
     def _fields_by_name(self) -> dict[str, StateField]:
-        return {f.name: f for f in self.fields}
+        return {f.name: f for f in reversed(self.fields)}  # the first of a name, as a search would find
 
     def field(self, name: str) -> StateField:
         return self._fields_by_name[name]
 
+    @cached_property
+    def _actions_by_name(self) -> dict[str, Action]:
+        return {a.name: a for a in reversed(self.actions)}  # the first of a name, as a search would find
+
     def action(self, name: str) -> Action:
-        for a in self.actions:
-            if a.name == name:
-                return a
-        raise KeyError(name)
+        return self._actions_by_name[name]
 
     def invariant(self, name: str) -> Invariant:
         for inv in self.invariants:
