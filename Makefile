@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.opsref-installed
 PYTEST_FLAGS ?= -q -n auto --dist worksteal
 
 .DEFAULT_GOAL := help
-.PHONY: help verify verify-seed test deep contracts typecheck conformance seed-port quint docs docs-check mutants ci bench soak clean package
+.PHONY: help verify verify-seed test deep contracts typecheck conformance drives seed-port quint docs docs-check mutants ci bench soak clean package
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,7 +72,10 @@ seed-port: $(STAMP) $(SEED_PORT)  ## the literal Rust port of the seed conforms 
 	  $(BIN)/opsref drive --profile seed --out build/expected-mismatch.jsonl -- $(SEED_PORT) --bug $$bug > build/expected-mismatch.txt 2>&1; \
 	  status=$$?; grep -h "MISMATCH" build/expected-mismatch.txt | head -1; test $$status -eq 1 || exit 1; done
 
-conformance: $(STAMP) seed-port  ## drive impl/ (every machine), the JavaScript example and the Rust seed port against the spec; vectors; simulate
+conformance: $(STAMP) seed-port drives  ## drive impl/ (every machine), the JavaScript example and the Rust seed port against the spec; vectors; simulate
+
+drives: $(STAMP)  ## conformance without the seed port: impl/ (every machine) and the JavaScript example; vectors; simulate
+	@mkdir -p build
 	$(BIN)/opsref drive --mode random -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode exhaustive --depth 3 -- $(BIN)/opsref serve
 	$(BIN)/opsref drive --mode random -- $(NODE) examples/js-registry/server.js
@@ -137,14 +140,14 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 # or a single-threaded tool (mypy, CrossHair, the drives), the other has the second core.
 # Nothing is left out and nothing runs twice: the same targets as one after the other.
 # Lane one is `quint` then the test suite (after quint, so that its Quint tests run
-# instead of being skipped) and the three short targets; lane two the single-threaded
-# tools: mypy, the drives, CrossHair. The lanes are balanced by the times each target
-# prints (Left to `make -j2` alone, make starts the short targets first and the test
-# suite, the longest, last.)
-CI_LANE_1 := quint test verify docs-check package
-CI_LANE_2 := typecheck conformance contracts
+# instead of being skipped), the seed port's drives and the three short targets; lane two
+# mypy, the other drives (`conformance` = `seed-port` + `drives`) and CrossHair. The lanes
+# are balanced by the times each target prints. (Left to `make -j2` alone, make starts the
+# short targets first and the test suite, the longest, last.)
+CI_LANE_1 := quint test seed-port verify docs-check package
+CI_LANE_2 := typecheck drives contracts
 
-ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance docs-check verify package, in two lanes
+ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance (seed-port, drives) docs-check verify package, in two lanes
 	@$(MAKE) --no-print-directory -j2 --output-sync=target _ci-lane-1 _ci-lane-2
 
 .PHONY: _ci-lane-1 _ci-lane-2
