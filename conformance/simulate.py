@@ -35,7 +35,9 @@ from typing import Callable, Sequence
 from opsref.spec.compiled import Compiled, Walker, WalkerFn, compile_machine, compile_walker
 from opsref.spec.machine import Guard, Machine
 from opsref.spec.model import SpecError, State, Value, evaluate, initial_state
-from opsref.spec.terms import BOOL, ID, ID_SET, INT, Apply, Contains, Lit, Param, Sort, walk
+from opsref.spec.terms import (
+    BOOL, CUR, ID, ID_SET, INT, Apply, Contains, Lit, Param, Quant, Read, Sort, Var, expand, walk,
+)
 
 Step = tuple[str, dict[str, Value]]
 
@@ -195,6 +197,117 @@ def _never(machine: Machine, guard: Guard, params: dict[str, Value]) -> bool:
     return evaluate(machine, guard.holds, State({}, {}, frozenset()), params) is not True
 
 
+def _entry_test(machine: Machine, guard: Guard) -> tuple[str, str | None, frozenset[Value]] | None:
+    """(field, parameter or None, the values it accepts) when `guard` is a test of one
+    value of a finite sort (an enum, a flag): of a global (None); of a map entry at an id
+    parameter, read only as that key; or, `forall j: j in P -> test(f[j])`, of the entry
+    at every member of an id-set parameter P. Its verdict is then a function of those
+    values alone."""
+    holds = expand(guard.holds)
+    var: Var | None = None
+    if isinstance(holds, Quant) and holds.kind == "forall":  # every member of a set parameter
+        body = holds.body
+        if not (isinstance(body, Apply) and body.op == "implies" and isinstance(body.args[0], Contains)
+                and body.args[0].element == holds.var and isinstance(body.args[0].collection, Param)
+                and body.args[0].collection.sort == ID_SET):
+            return None
+        var, over, holds = holds.var, body.args[0].collection.name, body.args[1]
+    reads: set[tuple[str, str | None]] = set()
+    keys = names = 0
+    for node in walk(holds):
+        if isinstance(node, Read):
+            if node.state != CUR:
+                return None
+            if node.key is None:
+                reads.add((node.field, None))
+            elif var is None and isinstance(node.key, Param) and node.key.sort == ID:
+                reads.add((node.field, node.key.name))
+            elif var is not None and node.key == var:
+                reads.add((node.field, over))
+            else:
+                return None
+            keys += node.key is not None
+        elif isinstance(node, (Param, Var)):
+            names += 1
+        elif not isinstance(node, (Lit, Apply)) or (isinstance(node, Apply) and node.op == "key_before"):
+            return None
+    if len(reads) != 1 or names != keys:  # a parameter or member only ever as the key read
+        return None
+    (name, param), = reads
+    sort = machine.field(name).sort
+    domain: tuple[Value, ...] = sort.members if sort.is_enum else (False, True) if sort == BOOL else ()
+    if not domain:
+        return None
+
+    def accepts(v: Value) -> bool:
+        if param is None:
+            return evaluate(machine, holds, State({name: v}, {}, frozenset())) is True
+        bound = {var.name: "x"} if var is not None else {}
+        return evaluate(machine, holds, State({}, {name: {"x": v}}, frozenset()), {param: "x"}, bound=bound) is True
+    allowed = frozenset(v for v in domain if accepts(v))
+    return None if allowed == frozenset(domain) else (name, param, allowed)
+
+
+#: a value joins the key of `_Filter` only when it tests at least this many candidates per
+#: read it costs (a global one read, a map entry one per slot): reading it must pay
+TESTED_PER_READ = 3
+#: kept keys (the candidates left under each) before the cache starts again
+KEYS_KEPT = 1 << 16
+
+
+class _Filter:
+    """Which candidates can be enabled, by the values their one-value guards read
+    (`_entry_test`): a candidate whose such guard refuses the value now is refused, so a
+    step draws only from the others (a superset of the enabled candidates, so each step
+    is still uniform among the enabled ones, with far fewer refused draws). The key is
+    those values (globals, then each slot's entries); the candidates left are kept per
+    key, as the same keys recur."""
+
+    def __init__(self, machine: Machine, table: list["Candidate"], slots_of: list[dict[str, tuple[int, ...]]],
+                 slots: int) -> None:
+        tests = [(a.name, t) for a in machine.actions for g in a.guards if (t := _entry_test(machine, g)) is not None]
+        tested: dict[tuple[str, bool], int] = {}
+        for (_, _, action, _) in table:
+            for a, (name, param, _) in tests:
+                if a == action:
+                    tested[(name, param is None)] = tested.get((name, param is None), 0) + 1
+        worth = {k for k, n in tested.items() if n >= TESTED_PER_READ * (1 if k[1] else slots)}
+        self.globals = sorted(name for name, is_global in worth if is_global)
+        self.entries = sorted(name for name, is_global in worth if not is_global)
+        width, base = len(self.entries), len(self.globals)
+        self.free: list[int] = []
+        self.tested: list[tuple[int, list[tuple[int, frozenset[Value]]]]] = []
+        for i, ((_, _, action, _), slot_of) in enumerate(zip(table, slots_of)):
+            at = [(self.globals.index(name), allowed) if param is None else
+                  (base + slot * width + self.entries.index(name), allowed)
+                  for a, (name, param, allowed) in tests if a == action and (name, param is None) in worth
+                  for slot in ((0,) if param is None else slot_of[param])]
+            if at:
+                self.tested.append((i, at))
+            else:
+                self.free.append(i)
+        # the key, read by generated code: the globals, then each slot's entries
+        reads = [f"G[{f!r}]" for f in self.globals] + [
+            f"M[{f!r}].get(ids[{slot}], {machine.field(f).default.value!r})" for slot in range(slots) for f in self.entries]
+        namespace: dict[str, Callable[[dict[str, Value], dict[str, dict[Value, Value]], list[str]], tuple[Value, ...]]] = {}
+        exec(f"def key(G, M, ids):\n    return ({', '.join(reads)}{',' if len(reads) == 1 else ''})\n", namespace)
+        self.key = namespace["key"]
+        self.cache: dict[tuple[Value, ...], list[int]] = {}
+
+    def build(self, key: tuple[Value, ...]) -> list[int]:
+        """The candidates (table indices) no one-value guard refuses under `key`, kept."""
+        if len(self.cache) >= KEYS_KEPT:
+            self.cache.clear()
+        found = self.free + [i for i, tests in self.tested if all(key[at] in allowed for at, allowed in tests)]
+        self.cache[key] = found
+        return found
+
+    def candidates(self, state: State, ids: list[str]) -> list[int]:
+        """The candidates no one-value guard refuses in `state` (`build`, or as kept)."""
+        key = self.key(state.globals, state.maps, ids)
+        return self.cache.get(key) or self.build(key)
+
+
 class _Pool:
     """The ids parameters range over (slots), and the table of every (action, parameters)
     pair over them, in their domains: a step draws from the table uniformly.
@@ -216,6 +329,7 @@ class _Pool:
         #: per slot: the (parameters, name) of every id parameter naming it, and of every id-set
         #: parameter containing it by the set's slots (a set is built once per rename)
         self.naming: list[list[tuple[dict[str, Value], str]]] = [[] for _ in self.ids]
+        slots_of: list[dict[str, tuple[int, ...]]] = []  # per candidate: the slots each id parameter names
         self.containing: list[dict[tuple[int, ...], list[tuple[dict[str, Value], str]]]] = [{} for _ in self.ids]
         slots = list(range(id_count))
         for action in machine.actions:
@@ -252,6 +366,8 @@ class _Pool:
                     continue
                 self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
                 self.templates.append(template)
+                slots_of.append({p.name: (v,) if isinstance(v, int) else v for p, v in zip(action.params, values)
+                                 if p.sort in (ID, ID_SET) and isinstance(v, (int, tuple))})
                 for p, v in zip(action.params, values):
                     if p.sort == ID:
                         assert isinstance(v, int)
@@ -262,6 +378,7 @@ class _Pool:
                             self.containing[t].setdefault(v, []).append((params, p.name))
         if not self.table:
             raise SpecError(f"no action of {machine.name} can ever be taken")
+        self.filter = _Filter(machine, self.table, slots_of, id_count)
 
     def mint(self, at: int) -> None:
         """A fresh id, after `at` steps of the walk."""
@@ -298,12 +415,15 @@ class _Pool:
         return out
 
     def rename(self, slot: int, new: str) -> None:
+        swap = frozenset((self.ids[slot], new))  # the old name out, the new one in: one symmetric difference
         self.ids[slot] = new
-        ids = self.ids
         for params, name in self.naming[slot]:
             params[name] = new
-        for members, places in self.containing[slot].items():
-            value = frozenset([ids[t] for t in members])
+        for places in self.containing[slot].values():
+            first, first_name = places[0]
+            before = first[first_name]
+            assert isinstance(before, frozenset)
+            value = before ^ swap  # the set's other members keep their names
             for params, name in places:
                 params[name] = value
 
@@ -356,35 +476,45 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
     started = last_report = time.perf_counter()
     pool = _Pool(walker, machine, id_count, rng)
     table = pool.table
+    ids = pool.ids  # renamed in place by mints
+    # the draws: from the candidates a one-entry guard does not refuse now (`_Filter`), or,
+    # for coverage, from the whole table (the refusals are cells too)
+    if cover is None:
+        key, kept, build = pool.filter.key, pool.filter.cache, pool.filter.build
+    else:
+        everything = list(range(len(table)))
+        key, kept, build = (lambda g, m, ids: ()), {(): everything}, (lambda key: everything)
     for run in range(runs):
         config, state = _config(machine, rng)
         if at_init(state):  # the walker's checks rely on every invariant holding where a walk begins
             return _at_init(result, run, config, state, full, started)
         pre = state.copy()  # the walker keeps it equal to `state` between steps
         pool.reset()
-        size = len(table)
-        limit = MISSES_PER_CANDIDATE * size
         fresh = pool.fresh
         walk: list[int] = []  # the candidates taken (their parameters: `_Pool.steps`)
         begun = 0  # where the walk from the last Init begins in `walk`
         misses = 0
         taken = 0
+        cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
+        size = len(cand)
+        limit = MISSES_PER_CANDIDATE * size
         while taken < steps:
-            index = int(rand() * size)
-            fn, params, name, slots = table[index]
-            if cover is not None:
-                phase = cover.phase(state, name, params)
-            verdict = fn(state, pre, params)
-            if cover is not None:
-                cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
-                cover.reached.setdefault(cell, result.steps + taken)
-            if verdict is not None and verdict.__class__ is not tuple:
-                misses += 1  # refused: nothing changed
-                if misses < limit:
+            if misses < limit:
+                index = cand[int(rand() * size)]
+                fn, params, name, slots = table[index]
+                if cover is not None:
+                    phase = cover.phase(state, name, params)
+                verdict = fn(state, pre, params)
+                if cover is not None:
+                    cell = (name, verdict.name if isinstance(verdict, Guard) else "ok", phase)
+                    cover.reached.setdefault(cell, result.steps + taken)
+                if verdict is not None and verdict.__class__ is not tuple:
+                    misses += 1  # refused: nothing changed
                     continue
+            else:
                 result.refused += misses
                 misses = 0
-                found = _exhaustive(table, state, pre, rng, result)
+                found = _exhaustive(table, cand, state, pre, rng, result)
                 if found is None:
                     result.deadlocks += 1
                     if begun == len(walk):
@@ -394,6 +524,9 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                         return _at_init(result, run, config, state, full, started)
                     pre = state.copy()
                     begun = len(walk)
+                    cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
+                    size = len(cand)
+                    limit = MISSES_PER_CANDIDATE * size
                     continue
                 index, slots, verdict = found
             result.refused += misses
@@ -411,6 +544,9 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
             if fresh in slots:
                 pool.mint(taken)
                 fresh = pool.fresh
+            cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
+            size = len(cand)
+            limit = MISSES_PER_CANDIDATE * size
         seen.update(pool.templates[i][0] for i in walk)
         result.steps += len(walk)
         result.runs = run + 1
@@ -432,10 +568,10 @@ def _at_init(result: SimulationResult, run: int, config: dict[str, Value], state
     return result
 
 
-def _exhaustive(table: list[Candidate], state: State, pre: State, rng: random.Random, result: SimulationResult
-                ) -> tuple[int, frozenset[int], tuple[str, ...] | None] | None:
-    """Try every candidate in a random order; the first the guards accept is taken."""
-    for index in rng.sample(range(len(table)), len(table)):
+def _exhaustive(table: list[Candidate], cand: list[int], state: State, pre: State, rng: random.Random,
+                result: SimulationResult) -> tuple[int, frozenset[int], tuple[str, ...] | None] | None:
+    """Try every candidate in `cand` in a random order; the first the guards accept is taken."""
+    for index in rng.sample(cand, len(cand)):
         fn, params, _, slots = table[index]
         verdict = fn(state, pre, params)
         if verdict is None or isinstance(verdict, tuple):

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
 from opsref.spec.terms import (
-    BOOL, CUR, ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre,
+    BOOL, CUR, ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre, expand,
     key_before_value, walk,
 )
 
@@ -296,21 +296,39 @@ class _Source:
         outside it hold the default before and after), with `changed` only the keys whose
         entry it changed."""
         lines: list[str] = []
+        # a key or condition an earlier effect computed, kept while no field it reads is written
+        # since (FinalizeTerminal's eviction computes the evicted id and whether to evict once)
+        kept: dict[str, tuple[str, frozenset[str]]] = {}
+
+        def shared(t: Term) -> str:
+            text, reads = self.expr(t), _plain_reads(t)
+            if reads is None or not re.search(r"[\[(]", text):
+                return text
+            if text not in kept:
+                kept[text] = (f"_e{n}_{len(kept)}", reads)
+                lines.append(f"    {kept[text][0]} = {text}")
+            return kept[text][0]
+
         for n, e in enumerate(a.effects):
+            if n > 0:  # what the previous effect wrote is read afresh
+                written = a.effects[n - 1].field
+                kept = {text: k for text, k in kept.items() if written not in k[1]}
             if isinstance(e, Assign):
                 lines.append(f"    G[{e.field!r}] = {self.expr(e.value)}")
             elif isinstance(e, AssignAt) and (when := self.forgetting(e.field, e.key, e.value)) is not None:
                 # `f[k] := if c then default else f[k]`: the entry is dropped when c holds, else kept
-                lines += [f"    _k = {self.expr(e.key)}", f"    if {self.expr(when)}:",
-                          f"        c_{e.field}.pop(_k, None)", f"    _k{n} = _k"]
+                lines += [f"    _k = {shared(e.key)}"]
+                lines += [f"    if {shared(when)}:", f"        c_{e.field}.pop(_k, None)", f"    _k{n} = _k"]
             elif isinstance(e, AssignAt) and isinstance(e.value, Lit):  # the constant's branch only
                 pop = e.value.value == self.defaults[e.field]
-                lines += [f"    _k = {self.expr(e.key)}",
-                          f"    c_{e.field}.pop(_k, None)" if pop else f"    c_{e.field}[_k] = {e.value.value!r}",
+                lines += [f"    _k = {shared(e.key)}"]
+                lines += [f"    c_{e.field}.pop(_k, None)" if pop else f"    c_{e.field}[_k] = {e.value.value!r}",
                           f"    _k{n} = _k"]
             elif isinstance(e, AssignAt):
-                lines += self.write(e.field, self.expr(e.key), self.expr(e.value), "    ")
+                lines += self.write(e.field, shared(e.key), self.expr(e.value), "    ")
                 lines.append(f"    _k{n} = _k")
+            elif isinstance(e, AssignAll) and isinstance(e.value, Lit) and e.value.value == self.defaults[e.field]:
+                lines += [f"    _d{n} = list(c_{e.field})", f"    c_{e.field}.clear()"]  # every entry back to the default
             elif isinstance(e, AssignAll) and (when := self.forgetting(e.field, e.var, e.value)) is not None:
                 # `forall j: f[j] := if c(j) then default else f[j]`: only the entries the
                 # field holds can change (the others are the default either way)
@@ -523,6 +541,18 @@ _KNOWN = (Lit, Param, Var, Read, Apply, Contains, Quant, Range, ActionIs)
 _TRUE = Lit(True, BOOL)
 _FALSE = Lit(False, BOOL)
 WalkerFn = Callable[[State, State, Mapping[str, Value]], "Guard | tuple[str, ...] | None"]
+
+
+def _plain_reads(t: Term) -> frozenset[str] | None:
+    """The fields a term without binders reads (through its uses), or None for a term
+    with a quantifier or anything else (whose domain may be every id map)."""
+    fields: set[str] = set()
+    for node in walk(expand(t)):
+        if isinstance(node, Read):
+            fields.add(node.field)
+        elif not isinstance(node, (Lit, Param, Apply, Contains)):
+            return None
+    return frozenset(fields)
 
 
 def _reads(t: Term) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -783,9 +813,13 @@ class _WalkerSource:
     def in_full(self, t: Term) -> "Piece":
         """`t` evaluated in full; a conjunct `[A ->] forall ...` as loops."""
         guard, binders, body = _chain(t)
-        if not binders or isinstance(binders, Range):
+        if isinstance(binders, Range):  # a loop over the range, as the interpreter's bounds
+            r = binders
+            loops: tuple[str, ...] = (f"for v_{r.var.name} in range({self.src.expr(r.lo)} + 1, {self.src.expr(r.hi)} + 1)",)
+        elif not binders:
             return ("expr", self.src.expr(t))
-        loops = tuple(f"for v_{q.var.name} in {self.src.domain(q)[0]}" for q in binders)
+        else:
+            loops = tuple(f"for v_{q.var.name} in {self.src.domain(q)[0]}" for q in binders)
         loop: Piece = ("loop", loops, self.src.expr(body))
         return loop if guard is None else ("guarded", self.src.expr(guard), [loop])
 

@@ -428,6 +428,38 @@ def test_walker_verdicts_are_the_full_checks_on_every_machine(name: str, profile
     assert sum(tally.accepted.values()) > 50, tally.accepted  # runtime_control: destroy ends a walk soon
 
 
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("profile", ["reference", "seed"])
+def test_the_draws_leave_out_only_candidates_the_guards_refuse(name: str, profile: str) -> None:
+    """`opsref simulate` draws from the candidates no one-value guard refuses
+    (conformance.simulate._Filter): at every state of walks of every machine, each
+    candidate it leaves out is refused by the compiled step, and it does leave some out."""
+    machine = REGISTRY[name](profile)
+    compiled = compile_machine(machine)
+    rng = random.Random(7)
+    pool = _Pool(compile_walker(machine), machine, 4, rng)
+    left_out = 0
+    for _ in range(12):
+        _, state = _config(machine, rng)
+        for _ in range(40):
+            kept = set(pool.filter.candidates(state, pool.ids))
+            steps = {i: compiled.step(state, action, dict(params)) for i, (_, params, action, _) in enumerate(pool.table)}
+            for i, result in steps.items():
+                if i not in kept:
+                    assert isinstance(result, Rejected), f"{pool.table[i][2]}{pool.table[i][1]} left out but enabled"
+                    left_out += 1
+            enabled = [i for i in kept if isinstance(steps[i], Accepted)]
+            if not enabled:
+                break
+            taken = rng.choice(enabled)
+            after = steps[taken]
+            assert isinstance(after, Accepted)
+            state = after.state
+            if pool.fresh in pool.table[taken][3]:
+                pool.mint(0)
+    assert left_out > 0
+
+
 def test_the_walker_skips_what_a_step_cannot_change() -> None:
     """Not vacuous: the rules do skip, and do narrow quantifiers to the written keys."""
     checks = compile_walker(REFERENCE).checks
