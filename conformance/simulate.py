@@ -8,14 +8,19 @@ are drawn at random within the machine's assumptions.
 
 Every step of a walk is an accepted transition, as in Quint's and TLC's simulators. The
 candidates are every action with every in-domain parameter value over a small pool of
-ids (`_Pool`); a step draws one uniformly and takes it if the guards accept it (guards
-run before any effect, so a refused draw costs a guard evaluation and changes nothing),
-so each step is uniform among the enabled candidates, as TLC picks among enabled
-successors. After as many refused draws in a row as there are candidates, every
-candidate is tried in a random order; if none is enabled the walk is in a deadlock and
-starts again from Init, unless it is deadlocked at Init itself (no step since), which
-ends the walk: restarting could then go on forever. The pool always holds one fresh id (machines that never reuse an
-id keep registering), replacing the oldest when a step names it.
+ids (`_Pool`). A step draws one uniformly from those no one-value guard refuses in the
+current state (`_Filter`: a guard that tests a single global, or a single entry at an id
+parameter, of an enum or flag sort, decides from that value alone, so the candidates it
+refuses are left out before the draw) and takes it if all the guards accept it (guards
+run before any effect, so a refused draw costs a guard evaluation and changes nothing).
+The candidates left out are refused, so each step is uniform among the enabled
+candidates, as TLC picks among enabled successors. With `coverage` every draw is from
+the whole table instead, as the refusals are cells too. After as many refused draws in
+a row as there are candidates, every candidate is tried in a random order; if none is
+enabled the walk is in a deadlock and starts again from Init, unless it is deadlocked at
+Init itself (no step since), which ends the walk: restarting could then go on forever.
+The pool always holds one fresh id (machines that never reuse an id keep registering),
+replacing the oldest when a step names it.
 
 Each step is a walker step function (`spec.compiled.compile_walker`): the action in
 place, then every invariant re-evaluated where the step can have changed it, so the cost
