@@ -369,6 +369,11 @@ class Machine:
         return self._fields_by_name[name]
 
     @cached_property
+    def defaults(self) -> dict[str, bool | int | str]:
+        """Every field's default value, by name (what an entry never written holds)."""
+        return {name: f.default.value for name, f in self._fields_by_name.items()}
+
+    @cached_property
     def _actions_by_name(self) -> dict[str, Action]:
         return {a.name: a for a in reversed(self.actions)}  # the first of a name, as a search would find
 

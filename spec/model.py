@@ -44,7 +44,7 @@ class State:
     def get(self, machine: Machine, field: str, key: Value | None = None) -> Value:
         if key is None:
             return self.globals[field]
-        return self.maps[field].get(key, machine.field(field).default.value)
+        return self.maps[field].get(key, machine.defaults[field])
 
 
 def initial_state(machine: Machine, config: Mapping[str, Value]) -> State:
@@ -211,9 +211,13 @@ def _apply(t: Apply, env: Env) -> Value:
         return (_eval(t.args[0], env) is not True) or _eval(t.args[1], env) is True
     if op == "ite":
         return _eval(t.args[1], env) if _eval(t.args[0], env) is True else _eval(t.args[2], env)
-    vals = [_eval(a, env) for a in t.args]
     if op == "not":
-        return vals[0] is not True
+        return _eval(t.args[0], env) is not True
+    if op == "eq":  # the most frequent comparisons, without building the operand list
+        return _eval(t.args[0], env) == _eval(t.args[1], env)
+    if op == "ne":
+        return _eval(t.args[0], env) != _eval(t.args[1], env)
+    vals = [_eval(a, env) for a in t.args]
     if op == "key_before":
         return key_before_value(vals[0], vals[1])
     if op in ORDERED or op == "add":
