@@ -392,6 +392,15 @@ def feed_cursors(head: int, watermark: int) -> tuple[int, ...]:
     return tuple(sorted({0, max(0, head - 1), head, head + 1, max(0, watermark - 1), watermark}))
 
 
+def _guide(proto: MachineProtocol, config: ProtocolConfig) -> SpecOracle:
+    """The reference spec as a guide: it only steers, by rulings and states, so what its
+    calls return is not computed."""
+    guide = proto.oracle("reference", config)
+    if isinstance(guide, ActionOracle):
+        guide.evaluate_returns = False
+    return guide
+
+
 def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan, reached: set[Cell],
                       ) -> Iterator[tuple[ProtocolConfig, list[Call]]]:
     """Random sequences steered by the reference spec toward what no sequence has done yet.
@@ -413,9 +422,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     dead: set[ConfiguredKey] = set()  # states in which the spec accepts nothing
     while True:
         config = rng.choice(plan.configs)
-        guide = proto.oracle("reference", config)
-        if isinstance(guide, ActionOracle):
-            guide.evaluate_returns = False  # a guide only steers: what calls return is not needed
+        guide = _guide(proto, config)
         sequence: list[Call] = []
         for _ in range(depth):
             key = (config, state_key(guide))
@@ -571,9 +578,7 @@ def _phase_depth(machine: str, ids: tuple[str, ...], configs: tuple[ProtocolConf
     fields = [proto.oracle().machine.field(f) for f in proto.oracle().machine.phases]
     every = {(f.name, m) for f in fields for m in f.sort.members}
     for config in configs:
-        root = proto.oracle("reference", config)
-        if isinstance(root, ActionOracle):
-            root.evaluate_returns = False  # the search reads states only (its clones inherit this)
+        root = _guide(proto, config)  # the search reads states only (its clones inherit this)
         seen = {state_key(root)}
         frontier: deque[tuple[SpecOracle, int]] = deque([(root, 0)])
         while frontier and not every <= found.keys() and len(seen) < PHASE_STATES:

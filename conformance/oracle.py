@@ -263,9 +263,7 @@ class Oracle:
     # ------------------------------------------------------------ reading the state
 
     def get(self, name: str, key: Value | None = None) -> Value:
-        if key is None:
-            return self.state.globals[name]
-        return self.state.maps[name].get(key, self.machine.field(name).default.value)
+        return self.state.get(self.machine, name, key)
 
     def number(self, name: str) -> int:
         """A machine-wide integer field (a counter, a sequence number)."""

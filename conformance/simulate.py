@@ -240,9 +240,9 @@ def _entry_test(machine: Machine, guard: Guard) -> tuple[str, str | None, frozen
         return None
     (name, param), = reads
     sort = machine.field(name).sort
-    domain: tuple[Value, ...] = sort.members if sort.is_enum else (False, True) if sort == BOOL else ()
-    if not domain:
+    if not (sort.is_enum or sort == BOOL):
         return None
+    domain = _domain(sort, [])
 
     def accepts(v: Value) -> bool:
         if param is None:
@@ -293,7 +293,7 @@ class _Filter:
                 self.free.append(i)
         # the key, read by generated code: the globals, then each slot's entries
         reads = [f"G[{f!r}]" for f in self.globals] + [
-            f"M[{f!r}].get(ids[{slot}], {machine.field(f).default.value!r})" for slot in range(slots) for f in self.entries]
+            f"M[{f!r}].get(ids[{slot}], {machine.defaults[f]!r})" for slot in range(slots) for f in self.entries]
         namespace: dict[str, Callable[[dict[str, Value], dict[str, dict[Value, Value]], list[str]], tuple[Value, ...]]] = {}
         exec(f"def key(G, M, ids):\n    return ({', '.join(reads)}{',' if len(reads) == 1 else ''})\n", namespace)
         self.key = namespace["key"]
@@ -371,16 +371,18 @@ class _Pool:
                     continue
                 self.table.append((walker.steps[action.name], params, action.name, frozenset(named)))
                 self.templates.append(template)
-                slots_of.append({p.name: (v,) if isinstance(v, int) else v for p, v in zip(action.params, values)
-                                 if p.sort in (ID, ID_SET) and isinstance(v, (int, tuple))})
+                slot_of: dict[str, tuple[int, ...]] = {}
                 for p, v in zip(action.params, values):
                     if p.sort == ID:
                         assert isinstance(v, int)
                         self.naming[v].append((params, p.name))
+                        slot_of[p.name] = (v,)
                     elif p.sort == ID_SET:
                         assert isinstance(v, tuple)
                         for t in v:
                             self.containing[t].setdefault(v, []).append((params, p.name))
+                        slot_of[p.name] = v
+                slots_of.append(slot_of)
         if not self.table:
             raise SpecError(f"no action of {machine.name} can ever be taken")
         self.filter = _Filter(machine, self.table, slots_of, id_count)
@@ -500,10 +502,12 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
         begun = 0  # where the walk from the last Init begins in `walk`
         misses = 0
         taken = 0
-        cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
-        size = len(cand)
-        limit = MISSES_PER_CANDIDATE * size
+        cand: list[int] | None = None  # None: the state changed since the candidates were read
         while taken < steps:
+            if cand is None:
+                cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
+                size = len(cand)
+                limit = MISSES_PER_CANDIDATE * size
             if misses < limit:
                 index = cand[int(rand() * size)]
                 fn, params, name, slots = table[index]
@@ -529,9 +533,7 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
                         return _at_init(result, run, config, state, full, started)
                     pre = state.copy()
                     begun = len(walk)
-                    cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
-                    size = len(cand)
-                    limit = MISSES_PER_CANDIDATE * size
+                    cand = None
                     continue
                 index, slots, verdict = found
             result.refused += misses
@@ -549,9 +551,7 @@ def _simulate(machine: Machine, runs: int, steps: int, seed: int, id_count: int,
             if fresh in slots:
                 pool.mint(taken)
                 fresh = pool.fresh
-            cand = kept.get(k := key(state.globals, state.maps, ids)) or build(k)
-            size = len(cand)
-            limit = MISSES_PER_CANDIDATE * size
+            cand = None
         seen.update(pool.templates[i][0] for i in walk)
         result.steps += len(walk)
         result.runs = run + 1

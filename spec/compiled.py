@@ -68,7 +68,7 @@ class _Source:
         self.machine = machine
         self.maps = tuple(f.name for f in machine.fields if f.key is not None)
         self.id_maps = tuple(f.name for f in machine.fields if f.key == ID)
-        self.defaults = {f.name: f.default.value for f in machine.fields}
+        self.defaults = machine.defaults
         self.constants: dict[str, object] = {}
         self.u = "U"  # the name of the universe function in the code being generated
 
@@ -546,13 +546,11 @@ WalkerFn = Callable[[State, State, Mapping[str, Value]], "Guard | tuple[str, ...
 def _plain_reads(t: Term) -> frozenset[str] | None:
     """The fields a term without binders reads (through its uses), or None for a term
     with a quantifier or anything else (whose domain may be every id map)."""
-    fields: set[str] = set()
-    for node in walk(expand(t)):
-        if isinstance(node, Read):
-            fields.add(node.field)
-        elif not isinstance(node, (Lit, Param, Apply, Contains)):
-            return None
-    return frozenset(fields)
+    t = expand(t)
+    reads = _reads(t)
+    if reads is None or any(isinstance(node, (Var, Quant, Range, ActionIs)) for node in walk(t)):
+        return None
+    return reads[0] | reads[1]
 
 
 def _reads(t: Term) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -933,9 +931,7 @@ def _hoisted(checks: list[str]) -> tuple[list[str], list[str]]:
     for found in _REPEATABLE.findall(text):
         counts[found] = counts.get(found, 0) + 1
     names = {read: f"_r{n}" for n, read in enumerate(r for r, count in counts.items() if count > 1)}
-    if not names:
-        return [], checks
-    text = _REPEATABLE.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+    text = _REPEATABLE.sub(lambda m: names.get(m.group(0), m.group(0)), text) if names else text
     return [f"    {name} = {read}" for read, name in names.items()], _hoisted_in_loops(text.split("\n"))
 
 
