@@ -35,7 +35,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet, ids_in
 from opsref.conformance.jsonline import Json, JsonObject
@@ -88,11 +88,20 @@ ConfiguredKey = tuple[ProtocolConfig, StateKey]
 
 
 class Endpoint(Protocol):
-    """Anything that answers protocol requests: a child process or an in-process server."""
+    """Anything that answers protocol requests: a child process or an in-process server.
+    Requests may be sent ahead of their answers (`send`, then `receive` for each)."""
 
     requests: int
 
     def request(self, call: str, args: JsonObject) -> Result: ...
+
+    def send(self, requests: Sequence[Call]) -> None:
+        """Queue requests; `receive` answers them in order."""
+
+    def receive(self) -> Result: ...
+
+    def settle(self) -> None:
+        """Stop after a mismatch: the requests not yet answered are dropped or their answers read."""
 
     def verify_quiet(self) -> None:
         """Raise ImplementationFailed if it answered more than one line to a request."""
@@ -105,32 +114,35 @@ def run(impl: Endpoint, oracle: SpecOracle, config: ProtocolConfig, calls: list[
     `observe`, those reads follow every call not in `reads` (so a wrong state shows where it
     arises, not only when a later call happens to refuse differently). With `probes`,
     `reached(oracle)` sees the state after `calls`, before the probes (which may change it:
-    polling a waiter does), and then the probes are made too."""
+    polling a waiter does), and then the probes are made too.
+
+    No request depends on an answer, so all of them after `reset` are sent at once and
+    compared as they come (`reset` goes alone: an extra line answering it is caught before
+    the rest is sent). The first mismatch is the finding, as if each request had waited
+    for the previous answer; `settle` deals with the requests already sent past it."""
     reset = impl.request("reset", config.to_json())
     if "ok" not in reset:
         impl.verify_quiet()
         raise ImplementationFailed(f"the implementation refused reset {config.to_json()}: {reset}")
     oracle.reset(config)
+    # (call, args, observation read?, index of the call it belongs to)
+    requests: list[tuple[str, JsonObject, bool, int]] = []
+    for n, (name, args) in enumerate(calls + (probes or [])):
+        requests.append((name, args, False, n))
+        if observe and n < len(calls) and name not in reads:
+            requests.extend((read, read_args, True, n) for read, read_args in observe)
+    impl.send([(name, args) for name, args, _, _ in requests])
     events: list[Event] = []
-
-    def make(name: str, args: JsonObject, observation: bool = False) -> bool:
-        observed = impl.request(name, args)
+    for name, args, observation, n in requests:
+        if n == len(calls) and not observation and reached is not None:
+            reached(oracle)  # the first probe: the state after the calls
+        observed = impl.receive()
         expected = oracle.call(name, args)
         events.append(Event(len(events) + 2, name, args, observed, observation=observation))
-        if agrees(expected, observed):
-            return True
-        impl.verify_quiet()  # a second line read as this answer is the fault to report, not the mismatch
-        return False
-
-    for n, (name, args) in enumerate(calls + (probes or [])):
-        if n == len(calls) and reached is not None:
-            reached(oracle)
-        if not make(name, args):
-            return Outcome(events, len(events) - 1, min(n, len(calls) - 1))
-        if observe and n < len(calls) and name not in reads:
-            for read in observe:
-                if not make(*read, observation=True):
-                    return Outcome(events, len(events) - 1, n)
+        if not agrees(expected, observed):
+            impl.settle()
+            impl.verify_quiet()  # a second line read as this answer is the fault to report, not the mismatch
+            return Outcome(events, len(events) - 1, n if observation else min(n, len(calls) - 1))
     if not probes and reached is not None:
         reached(oracle)
     return Outcome(events, None)
@@ -141,7 +153,10 @@ class Failure:
     config: ProtocolConfig
     calls: list[Call]
     outcome: Outcome
-    reproduced: bool = True  # False: the sequence passed when run again (not shrunk)
+    #: why it is shown as it first failed, not shrunk (None: shrunk): it passed when run
+    #: again, or the implementation failed while it was shrunk (on a request sent past the
+    #: mismatch, say: Implementation.settle)
+    unshrunk: str | None = None
 
 
 @dataclass
@@ -154,6 +169,9 @@ class DriveResult:
 
 class NotReproduced(Exception):
     """The failing sequence passed when it was run again: the implementation is not deterministic."""
+
+
+NOT_REPRODUCED = "the mismatch did NOT repeat when the same sequence was run again: the implementation is not deterministic"
 
 
 #: seconds spent deleting chunks before the shortest failure so far is reported (a mismatch
@@ -493,9 +511,11 @@ def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: 
                 return observed_run(impl, oracle, plan, _window(ids, candidate, plan), config, candidate)
             try:
                 small, shrunk = shrink(attempt, calls, ids, plan.proto.id_args())
-            except NotReproduced:  # report what failed, as it failed
+            except (NotReproduced, ImplementationFailed) as err:  # report what failed, as it failed
+                why = (f"the implementation failed while the mismatch was being shrunk: {err}"
+                       if isinstance(err, ImplementationFailed) else NOT_REPRODUCED)
                 return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
-                                   Failure(config, calls[: outcome.at_call + 1], outcome, reproduced=False))
+                                   Failure(config, calls[: outcome.at_call + 1], outcome, unshrunk=why))
             return DriveResult(n + 1, impl.requests, time.perf_counter() - started,
                                Failure(config, small, shrunk))
         now = time.perf_counter()

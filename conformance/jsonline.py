@@ -63,6 +63,11 @@ class LineReader:
         """Bytes already read beyond the lines answered."""
         return bool(self._buffer)
 
+    def has_line(self) -> bool:
+        """A whole line already read: `readline` answers it without reading more (while
+        the rest of a line too long is skipped, its end does not count: False)."""
+        return not self._skipping and b"\n" in self._buffer
+
     def readline(self) -> bytes:
         while True:
             end = self._buffer.find(b"\n", self._scanned)

@@ -4,6 +4,13 @@ Everything that can go wrong with someone else's program becomes an
 `ImplementationFailed` with one clear sentence (and the tail of its stderr): it
 could not start, it exited, it did not answer in time, or it printed something
 that is not a protocol response.
+
+Requests are pipelined: `send` queues a run's requests and they are written ahead of
+the answers, at most `WINDOW` bytes not yet answered at a time. An implementation has
+read every request it answered, so its stdin never holds more than the window, which a
+pipe always takes: the driver cannot block writing while the implementation blocks
+writing an answer nobody reads. A round trip per request cost more than the checking
+(a third of the drives' time was the two processes waking each other).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections import deque
 from typing import Sequence
 
 from opsref.conformance.calls import BadInput, InputError, validate_result
@@ -29,12 +37,23 @@ class CannotStart(InputError):
     """The command could not be started at all (a usage problem)."""
 
 
+#: bytes of requests written and not yet answered, at most: below any pipe's capacity
+#: (a page: Linux and macOS pipes hold at least that), so a write never waits on a reader
+WINDOW = 4096
+
+
 class Implementation:
     def __init__(self, command: Sequence[str], timeout: float = 5.0, line_limit: int = MAX_LINE_BYTES) -> None:
         self.command = list(command)
         self.timeout = timeout
-        self.requests = 0
-        self._call = ""
+        self.requests = 0           # requests written
+        self._answered = 0          # answers read
+        self._call = ""             # the call of the answer read last, or awaited
+        self._queued: deque[tuple[str, bytes]] = deque()    # (call, line) not written yet
+        self._in_flight: deque[tuple[str, int]] = deque()   # (call, line length) written, not answered
+        self._in_flight_bytes = 0
+        self._unwritable: ImplementationFailed | None = None  # its stdin closed: reported at that request's turn
+        self._after_stop: ImplementationFailed | None = None  # it failed on a request sent past a mismatch
         self._deadline = 0.0
         self._waited = False        # verify_quiet has waited its grace once
         self._ended_output = False  # its stdout reached its end
@@ -95,36 +114,94 @@ class Implementation:
 
     def request(self, call: str, args: JsonObject) -> JsonObject:
         """Send one request, return its validated result."""
-        self.verify_quiet(grace=0.0)
-        self.requests += 1
-        self._call = call
-        line = json.dumps({"call": call, "args": args}) + "\n"
+        self.send([(call, args)])
+        return self.receive()
+
+    def send(self, requests: Sequence[tuple[str, JsonObject]]) -> None:
+        """Queue requests, answered in order by `receive`; written as the window allows."""
+        if self._after_stop is not None:
+            raise self._after_stop
+        if not self._in_flight and not self._queued:
+            self.verify_quiet(grace=0.0)
+        self._queued.extend((call, (json.dumps({"call": call, "args": args}) + "\n").encode())
+                            for call, args in requests)
+        self._write()
+
+    def _write(self) -> None:
+        """Write queued requests while the unanswered ones stay within WINDOW (one longer
+        request is written alone, as a lone request always was)."""
+        if self._unwritable is not None:
+            return
+        lines = []
+        while self._queued and (not self._in_flight or self._in_flight_bytes + len(self._queued[0][1]) <= WINDOW):
+            call, line = self._queued.popleft()
+            lines.append(line)
+            self._in_flight.append((call, len(line)))
+            self._in_flight_bytes += len(line)
+        if not lines:
+            return
         try:
-            self._stdin.write(line.encode())
+            self._stdin.write(b"".join(lines))
             self._stdin.flush()
         except (BrokenPipeError, OSError):
+            # answers to earlier requests may still be waiting in its stdout: they are read
+            # (and compared) first, and this is reported when its answer is due
             try:
                 code = self._proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 code = None
-            raise self._fail((f"the implementation exited (status {code})" if code is not None else
-                              "the implementation closed its stdin") + f" before request {self.requests}: {call}") from None
+            first = self._answered + len(self._in_flight) - len(lines) + 1
+            self._unwritable = self._fail(
+                (f"the implementation exited (status {code})" if code is not None else
+                 "the implementation closed its stdin") + f" before request {first}: {self._in_flight[-len(lines)][0]}")
+            for _ in lines:
+                self._in_flight.pop()
+            return
+        self.requests += len(lines)
+
+    def receive(self) -> JsonObject:
+        """The validated answer to the oldest request not answered yet."""
+        if not self._in_flight:
+            if self._unwritable is not None:
+                raise self._unwritable
+            raise RuntimeError("receive() without a request sent")  # a bug of the driver's
+        call, size = self._in_flight.popleft()
+        self._in_flight_bytes -= size
+        self._answered += 1
+        self._call = call
+        number = self._answered
         self._deadline = time.monotonic() + self.timeout
         try:
             raw = self._lines.readline()
         except LineTooLong as err:
-            raise self._fail(f"response {self.requests} ({call}) is {err}") from None
+            raise self._fail(f"response {number} ({call}) is {err}") from None
         if not raw.endswith(b"\n"):
             raise self._ended()
+        self._write()
         try:
             response = decode(raw)
         except BadJson as err:
             shown = raw.rstrip(b"\n")[:120].decode("utf-8", "replace")
-            raise self._fail(f"response {self.requests} ({call}) is not JSON: {shown!r} ({err})") from None
+            raise self._fail(f"response {number} ({call}) is not JSON: {shown!r} ({err})") from None
         try:
             return dict(validate_result(response, "response"))
         except BadInput as err:
-            raise self._fail(f"response {self.requests} ({call}) is not a protocol result: {err}") from None
+            raise self._fail(f"response {number} ({call}) is not a protocol result: {err}") from None
+
+    def settle(self) -> None:
+        """After a mismatch: drop the requests not written and read the answers to those that
+        were, so that `verify_quiet` sees only lines beyond them. A failure while reading
+        them is the implementation's fault on a request past the mismatch (one a driver
+        waiting for each answer would not have sent): the mismatch stays the finding, and
+        that failure is raised by the next `send`."""
+        self._queued.clear()
+        while self._in_flight and self._after_stop is None:
+            try:
+                self.receive()
+            except ImplementationFailed as failed:
+                self._after_stop = failed
+        self._in_flight.clear()
+        self._in_flight_bytes = 0
 
     def verify_quiet(self, grace: float = 0.1) -> None:
         """Fail if it wrote more than one line per request: before each request (grace 0) and,
@@ -134,13 +211,13 @@ class Implementation:
             grace = 0.0
         self._waited = self._waited or grace > 0
         more = self._lines.pending()
-        if not more and not self._ended_output and self.requests and self._selector.select(grace):
+        if not more and not self._ended_output and self._answered and self._selector.select(grace):
             data = os.read(self._stdout, 65536)
             self._ended_output = not data
             more = bool(data)
         if more:
             raise self._fail(f"the implementation answered more than one line to a request (noticed after request "
-                             f"{self.requests} ({self._call})): the protocol is one line per request")
+                             f"{self._answered} ({self._call})): the protocol is one line per request")
 
     def _chunk(self) -> bytes:
         """The next bytes of its stdout, waiting until the request's deadline."""
@@ -148,7 +225,7 @@ class Implementation:
             return b""
         left = self._deadline - time.monotonic()
         if left <= 0 or not self._selector.select(left):
-            raise self._fail(f"no response to request {self.requests} ({self._call}) within {self.timeout:g} s")
+            raise self._fail(f"no response to request {self._answered} ({self._call}) within {self.timeout:g} s")
         return os.read(self._stdout, 65536)
 
     def _ended(self) -> ImplementationFailed:
@@ -157,6 +234,6 @@ class Implementation:
             code = self._proc.wait(timeout=max(0.1, min(1.0, self._deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             return self._fail(f"the implementation closed its stdout without answering request "
-                              f"{self.requests} ({self._call}) and keeps running")
+                              f"{self._answered} ({self._call}) and keeps running")
         return self._fail(f"the implementation exited (status {code}) without answering request "
-                          f"{self.requests} ({self._call})")
+                          f"{self._answered} ({self._call})")

@@ -563,9 +563,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
              f"opsref drive: counterexample of {length} call{'s' * (length != 1)}"
              f"{f' (and {reads} reads the driver made to observe)' if reads else ''} under config "
              f"{json.dumps(f.config.to_json())}, {saved}"]
-    if not f.reproduced:
-        lines.append("opsref drive: the mismatch did NOT repeat when the same sequence was run again: the "
-                     "implementation is not deterministic (shown unshrunk, as it first failed)")
+    if f.unshrunk is not None:
+        lines.append(f"opsref drive: {f.unshrunk} (shown unshrunk, as it first failed)")
     lines.append(check.render(str(out), args.profile, replay))
     if args.itf:
         lines.append(_drive_itf(args, f.config, [call for call in f.outcome.events if not call.observation]))

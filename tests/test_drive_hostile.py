@@ -3,8 +3,10 @@ one clear finding and exit 1, and leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -121,3 +123,52 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_bad_usage(tmp_path: Path) 
         run = drive(tmp_path, OPSREF, "serve", extra=("--timeout", value))
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert "--timeout" in run.stderr
+
+
+WRONG_THEN_EXIT = """
+import json, sys
+from opsref.conformance.serve import Server
+server, seen = Server(), 0
+for line in sys.stdin:
+    seen += 1
+    if seen == 41:  # the request after the wrong answer: one a lock-step driver would not send yet
+        sys.exit(7)
+    answer = server.answer(line)
+    if seen == 40:
+        answer = {"ok": "surprise"}
+    sys.stdout.write(json.dumps(answer) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_a_failure_on_a_request_sent_past_a_mismatch_leaves_the_mismatch_the_finding(tmp_path: Path) -> None:
+    """The driver sends requests ahead of their answers (conformance/process.py), so the
+    implementation may see requests after the one it answered wrongly; if it then dies, the
+    wrong answer is still what is reported, as it happened."""
+    run = drive(tmp_path, sys.executable, "-c", WRONG_THEN_EXIT)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "MISMATCH" in run.stdout and "shown unshrunk" in run.stdout, run.stdout + run.stderr
+    assert "the implementation exited (status 7)" in run.stdout
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert '"surprise"' in (tmp_path / "cx.jsonl").read_text().splitlines()[-1]
+
+
+def test_requests_sent_ahead_never_deadlock_with_answers_longer_than_a_pipe_holds() -> None:
+    """Thousands of requests queued at once (more than a pipe holds) against answers of
+    100 KB each (more than a pipe holds): the window of unanswered requests keeps both
+    sides moving. Without it, each side would wait forever on a full pipe."""
+    from opsref.conformance.process import Implementation
+    padded = answering("b'{\"ok\": null}' + b' ' * 100_000")
+    impl = Implementation([sys.executable, "-c", padded], timeout=20)
+    requests = [("reset", {"max_completed": 1, "max_concurrent": None})] * 3000
+    assert sum(len(json.dumps({"call": c, "args": a})) + 1 for c, a in requests) > 2 * 65536  # a Linux pipe's capacity
+    answers: list[object] = []
+    worker = threading.Thread(target=lambda: (impl.send(requests), answers.extend(impl.receive() for _ in requests)),
+                              daemon=True)
+    worker.start()
+    worker.join(60)
+    stuck = worker.is_alive()
+    impl.close()  # ends the implementation, which also frees a stuck worker
+    assert not stuck, "the driver and the implementation wait on each other"
+    assert answers == [{"ok": None}] * len(requests)
+    assert impl.requests == len(requests)
