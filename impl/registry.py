@@ -71,7 +71,9 @@ class OpsLifecycleConfig:
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    """Wall-clock milliseconds, from the integer clock: no float to overflow or round
+    (CrossHair found `int(time.time() * 1000)` raising OverflowError for a clock of 1e305 s)."""
+    return time.time_ns() // 1_000_000
 
 
 #: Signals a transition resolves, set once the registry lock is released: (signal, value).
