@@ -12,6 +12,7 @@ added to the spec cannot go unseen by the protocol. Every answer comes with a
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Self
@@ -51,6 +52,7 @@ def error_kind(result: Result) -> str:
     return str(error.get("kind")) if isinstance(error, dict) else "malformed"
 
 
+@functools.lru_cache(maxsize=None)  # a machine's few error names, asked for at every refusal
 def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from opsref.conformance.jsonline import JsonObject
+
 OPSREF = str(Path(sys.executable).with_name("opsref"))
 
 
@@ -160,11 +162,16 @@ def test_requests_sent_ahead_never_deadlock_with_answers_longer_than_a_pipe_hold
     from opsref.conformance.process import Implementation
     padded = answering("b'{\"ok\": null}' + b' ' * 100_000")
     impl = Implementation([sys.executable, "-c", padded], timeout=20)
-    requests = [("reset", {"max_completed": 1, "max_concurrent": None})] * 3000
+    reset: JsonObject = {"max_completed": 1, "max_concurrent": None}
+    requests = [("reset", reset)] * 3000
     assert sum(len(json.dumps({"call": c, "args": a})) + 1 for c, a in requests) > 2 * 65536  # a Linux pipe's capacity
-    answers: list[object] = []
-    worker = threading.Thread(target=lambda: (impl.send(requests), answers.extend(impl.receive() for _ in requests)),
-                              daemon=True)
+    answers: list[JsonObject] = []
+
+    def converse() -> None:
+        impl.send(requests)
+        answers.extend(impl.receive() for _ in requests)
+
+    worker = threading.Thread(target=converse, daemon=True)
     worker.start()
     worker.join(60)
     stuck = worker.is_alive()
