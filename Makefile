@@ -39,8 +39,10 @@ deep: $(STAMP)  ## the lock-step tests with many more examples, and the spec mut
 
 CROSSHAIR_OPTS ?= --analysis_kind PEP316 --per_condition_timeout 1 --per_path_timeout 0.5
 
+# tests/contracts_check.py is `crosshair check` with one search per function for all its
+# conditions (CrossHair's search per condition walks the same paths each time; bench/contracts_paths.py)
 contracts: $(STAMP)  ## CrossHair: look for counterexamples to the contracts of the registry and the spec model
-	$(BIN)/crosshair check $(CROSSHAIR_OPTS) opsref.impl.registry opsref.spec.model
+	$(BIN)/python -m tests.contracts_check $(CROSSHAIR_OPTS) opsref.impl.registry opsref.spec.model
 
 typecheck: $(STAMP)  ## mypy --strict on every package
 	$(BIN)/python -m mypy --strict opsref tests bench packaging
@@ -168,6 +170,7 @@ bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, chec
 	$(BIN)/python bench/drive_rate.py
 	$(BIN)/python bench/drive_coverage.py
 	$(BIN)/python bench/simulate_rate.py
+	$(BIN)/python bench/contracts_paths.py
 	@if [ -x $(QUINT) ]; then $(BIN)/python bench/quint_vs_simulate.py; else echo "bench/quint_vs_simulate.py skipped: run make quint first (it installs Quint)"; fi
 
 SOAK_OPTS ?= --seconds 30 --threads 16 --loops 3
