@@ -142,12 +142,13 @@ package: $(STAMP)  ## build the wheel, install it into a fresh venv (no dev extr
 # or a single-threaded tool (mypy, CrossHair, the drives), the other has the second core.
 # Nothing is left out and nothing runs twice: the same targets as one after the other.
 # Lane one is `quint` then the test suite (after quint, so that its Quint tests run
-# instead of being skipped), the seed port's drives and the three short targets; lane two
-# mypy, the other drives (`conformance` = `seed-port` + `drives`) and CrossHair. The lanes
-# are balanced by the times each target prints. (Left to `make -j2` alone, make starts the
-# short targets first and the test suite, the longest, last.)
-CI_LANE_1 := quint test seed-port verify docs-check package
-CI_LANE_2 := typecheck drives contracts
+# instead of being skipped; the suite runs on both cores and takes the second one when lane
+# two ends); lane two everything else, one thread each: mypy, the drives (`conformance` =
+# `seed-port` + `drives`), CrossHair and the short targets. The lanes are balanced by the
+# times each target prints. (Left to `make -j2` alone, make starts the short targets first
+# and the test suite, the longest, last.)
+CI_LANE_1 := quint test
+CI_LANE_2 := typecheck drives contracts seed-port verify docs-check package
 
 ci: $(STAMP)  ## what .ci/run runs: typecheck quint test contracts conformance (seed-port, drives) docs-check verify package, in two lanes
 	@$(MAKE) --no-print-directory -j2 --output-sync=target _ci-lane-1 _ci-lane-2
