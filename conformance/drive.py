@@ -477,13 +477,47 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
         yield config, sequence
 
 
-@functools.lru_cache(maxsize=8)
+class Tape:
+    """The random sequences of one plan, seed, id pool and depth, generated once per process
+    and replayed after: they do not depend on what is driven (the reference spec steers
+    them), and generating them steps the spec through the whole alphabet in each new state.
+    Several drives with the same settings draw the same sequences: the tests' broken
+    servers, each driven with the defaults; mutation runs, on every mutant. Each sequence
+    comes with the cells it reached that no earlier one had."""
+
+    def __init__(self, plan: Plan, seed: int, ids: tuple[str, ...], depth: int) -> None:
+        self._reached: set[Cell] = set()
+        self._source = random_sequences(random.Random(seed), list(ids), depth, plan.proto.machine, plan,
+                                        self._reached)
+        self._made: list[tuple[ProtocolConfig, list[Call], frozenset[Cell]]] = []
+
+    def __iter__(self) -> Iterator[tuple[ProtocolConfig, list[Call], frozenset[Cell]]]:
+        for n in itertools.count():
+            if n == len(self._made):
+                before = set(self._reached)
+                config, calls = next(self._source)
+                self._made.append((config, calls, frozenset(self._reached - before)))
+            yield self._made[n]
+
+
+_TAPES: dict[tuple[object, ...], Tape] = {}
+
+
+def tape(plan: Plan, seed: int, ids: tuple[str, ...], depth: int) -> Tape:
+    """The process's tape for these settings (the plan by what it draws from: its machine,
+    configurations and calls)."""
+    key = (plan.proto.machine, plan.configs, plan.only, plan.exclude, seed, ids, depth)
+    if key not in _TAPES:
+        if len(_TAPES) >= 16:
+            _TAPES.clear()
+        _TAPES[key] = Tape(plan, seed, ids, depth)
+    return _TAPES[key]
+
+
 def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, count: int,
-                    ) -> tuple[tuple[ProtocolConfig, tuple[Call, ...]], ...]:
-    """The first `count` random sequences for a seed, computed once per process (they do
-    not depend on the spec under test: mutation runs replay the same ones on every mutant)."""
-    sequences = random_sequences(random.Random(seed), list(ids), depth, machine)
-    return tuple((config, tuple(calls)) for config, calls in itertools.islice(sequences, count))
+                    ) -> list[tuple[ProtocolConfig, list[Call]]]:
+    """The first `count` random sequences for a seed (from its tape)."""
+    return [(config, calls) for config, calls, _ in itertools.islice(tape(Plan.of(machine), seed, ids, depth), count)]
 
 
 def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], config: ProtocolConfig,
@@ -495,15 +529,17 @@ def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str],
 def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: int, seed: int,
                  progress: Callable[[str], None] | None = None, machine: str = "ops_lifecycle",
                  plan: Plan | None = None, reached: set[Cell] | None = None) -> DriveResult:
+    """`runs` sequences of the seed's tape, each run on both sides and observed; the first
+    mismatch shrunk. `reached` collects the cells the sequences reach."""
     plan = plan or Plan.of(machine)
     oracle = plan.proto.oracle(profile)
     ids = id_names(id_count)
-    rng = random.Random(seed)
     cells = reached if reached is not None else set()
     started = last = time.perf_counter()
-    for n, (config, calls) in enumerate(random_sequences(rng, ids, depth, plan.proto.machine, plan, cells)):
+    for n, (config, calls, new_cells) in enumerate(tape(plan, seed, tuple(ids), depth)):
         if n >= runs:
             break
+        cells |= new_cells
         window = _window(ids, calls, plan)
         outcome = observed_run(impl, oracle, plan, window, config, calls)
         if outcome.at_call is not None:
