@@ -59,7 +59,8 @@ def reachable_cells(machine: str) -> tuple[set[Cell], bool]:
 
 def main() -> None:
     for machine in MACHINES:
-        done = subprocess.run([OPSREF, "drive", "--machine", machine, "--", OPSREF, "serve", "--machine", machine],
+        done = subprocess.run([OPSREF, "drive", "--machine", machine, "--no-cache", "--",
+                               OPSREF, "serve", "--machine", machine],
                               capture_output=True, text=True)
         match = SUMMARY.search(done.stdout)
         if done.returncode != 0 or match is None:

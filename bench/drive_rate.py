@@ -23,10 +23,13 @@ SUMMARY = re.compile(r"(?P<outcome>MISMATCH after (?P<sequences>\d+) sequences|c
                      r" (?P<requests>\d+) requests in (?P<seconds>[\d.]+) s \((?P<rate>[\d,]+) requests/s\)")
 
 
-def drive(profile: str, command: list[str]) -> dict[str, float]:
+def drive(profile: str, command: list[str], kept: str | None = None) -> dict[str, float]:
+    """One drive; the sequences generated afresh (--no-cache) unless `kept`, a folder to
+    run in, whose build/drive-cache/ holds the tape of an earlier drive."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([OPSREF, "drive", "--profile", profile, "--out", f"{tmp}/cx.jsonl", "--", *command],
-                              capture_output=True, text=True)
+        cache = [] if kept else ["--no-cache"]
+        done = subprocess.run([OPSREF, "drive", "--profile", profile, "--out", f"{tmp}/cx.jsonl", *cache, "--", *command],
+                              capture_output=True, text=True, cwd=kept)
     match = SUMMARY.search(done.stdout + done.stderr)
     if match is None:
         raise SystemExit(f"no summary from opsref drive ({done.returncode}):\n{done.stdout}{done.stderr}")
@@ -46,6 +49,10 @@ def main() -> None:
     serve = median("reference", [OPSREF, "serve"])
     print(f"drive vs opsref serve (reference, default 300 x 30 calls): {serve['requests']:,.0f} requests "
           f"in {serve['seconds']:.1f} s, {serve['rate']:,.0f} requests/s")
+    with tempfile.TemporaryDirectory() as kept:
+        drive("reference", [OPSREF, "serve"], kept)  # generates and keeps the tape
+        replay = statistics.median(drive("reference", [OPSREF, "serve"], kept)["seconds"] for _ in range(3))
+    print(f"the same, the sequences replayed from the kept tape (build/drive-cache/): {replay:.1f} s")
     port = median("seed", [str(PORT)])
     print(f"drive vs the Rust seed port (seed profile, same sequences): {port['requests']:,.0f} requests "
           f"in {port['seconds']:.1f} s, {port['rate']:,.0f} requests/s")

@@ -35,8 +35,10 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
+from opsref.conformance import tape_cache
 from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet, ids_in
 from opsref.conformance.jsonline import Json, JsonObject
 from opsref.conformance.actions import ActionOracle
@@ -478,46 +480,77 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
 
 
 class Tape:
-    """The random sequences of one plan, seed, id pool and depth, generated once per process
-    and replayed after: they do not depend on what is driven (the reference spec steers
-    them), and generating them steps the spec through the whole alphabet in each new state.
+    """The random sequences of one plan, seed, id pool and depth, generated once and
+    replayed after: they do not depend on what is driven (the reference spec steers them),
+    and generating them steps the spec through the whole alphabet in each new state.
     Several drives with the same settings draw the same sequences: the tests' broken
-    servers, each driven with the defaults; mutation runs, on every mutant. Each sequence
-    comes with the cells it reached that no earlier one had."""
+    servers, each driven with the defaults; mutation runs, on every mutant; and, through
+    `folder` (conformance/tape_cache.py), later processes. Each sequence comes with the
+    cells it reached that no earlier one had."""
 
-    def __init__(self, plan: Plan, seed: int, ids: tuple[str, ...], depth: int) -> None:
+    def __init__(self, plan: Plan, seed: int, ids: tuple[str, ...], depth: int, folder: Path | None) -> None:
+        self._plan, self._seed, self._ids, self._depth = plan, seed, ids, depth
+        self._folder = folder
+        self._name = tape_cache.key([plan.proto.machine, [c.to_json() for c in plan.configs],
+                                     list[Json](sorted(plan.only)) if plan.only is not None else None,
+                                     list[Json](sorted(plan.exclude)), seed, list[Json](ids), depth])
+        kept = tape_cache.load(folder, self._name) if folder is not None else []
+        if any(not 0 <= config < len(plan.configs) for config, _, _ in kept):
+            kept = []
+        self._made = [(plan.configs[config], calls, frozenset(cells)) for config, calls, cells in kept]
+        self._kept = len(self._made)
         self._reached: set[Cell] = set()
-        self._source = random_sequences(random.Random(seed), list(ids), depth, plan.proto.machine, plan,
-                                        self._reached)
-        self._made: list[tuple[ProtocolConfig, list[Call], frozenset[Cell]]] = []
+        self._source: Iterator[tuple[ProtocolConfig, list[Call]]] | None = None
+        self._generated = 0  # sequences the source has yielded
+
+    def _generate(self) -> tuple[ProtocolConfig, list[Call], frozenset[Cell]]:
+        if self._source is None:
+            self._source = random_sequences(random.Random(self._seed), list(self._ids), self._depth,
+                                            self._plan.proto.machine, self._plan, self._reached)
+        before = set(self._reached)
+        config, calls = next(self._source)
+        self._generated += 1
+        return config, calls, frozenset(self._reached - before)
 
     def __iter__(self) -> Iterator[tuple[ProtocolConfig, list[Call], frozenset[Cell]]]:
         for n in itertools.count():
             if n == len(self._made):
-                before = set(self._reached)
-                config, calls = next(self._source)
-                self._made.append((config, calls, frozenset(self._reached - before)))
+                while self._generated < n:  # past the kept ones: the source starts from the seed
+                    self._generate()
+                self._made.append(self._generate())
             yield self._made[n]
+
+    def keep(self) -> None:
+        """Write what was generated beyond what the folder held."""
+        if self._folder is not None and len(self._made) > self._kept:
+            index = {config: n for n, config in enumerate(self._plan.configs)}
+            tape_cache.save(self._folder, self._name, [
+                (index[config], calls, sorted(cells)) for config, calls, cells in self._made])
+            self._kept = len(self._made)
 
 
 _TAPES: dict[tuple[object, ...], Tape] = {}
 
 
-def tape(plan: Plan, seed: int, ids: tuple[str, ...], depth: int) -> Tape:
+def tape(plan: Plan, seed: int, ids: tuple[str, ...], depth: int,
+         folder: Path | None = tape_cache.DEFAULT_FOLDER) -> Tape:
     """The process's tape for these settings (the plan by what it draws from: its machine,
-    configurations and calls)."""
-    key = (plan.proto.machine, plan.configs, plan.only, plan.exclude, seed, ids, depth)
+    configurations and calls), read from `folder` if kept there."""
+    key = (plan.proto.machine, plan.configs, plan.only, plan.exclude, seed, ids, depth, folder)
     if key not in _TAPES:
         if len(_TAPES) >= 16:
             _TAPES.clear()
-        _TAPES[key] = Tape(plan, seed, ids, depth)
+        _TAPES[key] = Tape(plan, seed, ids, depth, folder)
     return _TAPES[key]
 
 
 def first_sequences(machine: str, seed: int, ids: tuple[str, ...], depth: int, count: int,
                     ) -> list[tuple[ProtocolConfig, list[Call]]]:
     """The first `count` random sequences for a seed (from its tape)."""
-    return [(config, calls) for config, calls, _ in itertools.islice(tape(Plan.of(machine), seed, ids, depth), count)]
+    kept = tape(Plan.of(machine), seed, ids, depth)
+    sequences = [(config, calls) for config, calls, _ in itertools.islice(kept, count)]
+    kept.keep()
+    return sequences
 
 
 def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], config: ProtocolConfig,
@@ -528,15 +561,25 @@ def observed_run(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str],
 
 def drive_random(impl: Endpoint, profile: str, runs: int, depth: int, id_count: int, seed: int,
                  progress: Callable[[str], None] | None = None, machine: str = "ops_lifecycle",
-                 plan: Plan | None = None, reached: set[Cell] | None = None) -> DriveResult:
-    """`runs` sequences of the seed's tape, each run on both sides and observed; the first
-    mismatch shrunk. `reached` collects the cells the sequences reach."""
+                 plan: Plan | None = None, reached: set[Cell] | None = None,
+                 cache: Path | None = tape_cache.DEFAULT_FOLDER) -> DriveResult:
+    """`runs` sequences of the seed's tape (kept in `cache`), each run on both sides and
+    observed; the first mismatch shrunk. `reached` collects the cells the sequences reach."""
     plan = plan or Plan.of(machine)
     oracle = plan.proto.oracle(profile)
     ids = id_names(id_count)
     cells = reached if reached is not None else set()
+    sequences = tape(plan, seed, tuple(ids), depth, cache)
+    try:
+        return _drive_tape(impl, oracle, plan, ids, sequences, runs, cells, progress)
+    finally:
+        sequences.keep()
+
+
+def _drive_tape(impl: Endpoint, oracle: SpecOracle, plan: Plan, ids: list[str], sequences: Tape, runs: int,
+                cells: set[Cell], progress: Callable[[str], None] | None) -> DriveResult:
     started = last = time.perf_counter()
-    for n, (config, calls, new_cells) in enumerate(tape(plan, seed, tuple(ids), depth)):
+    for n, (config, calls, new_cells) in enumerate(sequences):
         if n >= runs:
             break
         cells |= new_cells

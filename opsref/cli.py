@@ -245,6 +245,11 @@ def parser() -> argparse.ArgumentParser:
                        help="never draw these calls (comma-separated)")
     drive.add_argument("--no-prune", action="store_true",
                        help="exhaustive mode: extend every sequence, not one per spec state reached")
+    drive.add_argument("--no-cache", action="store_true",
+                       help="random mode: generate the sequences afresh, reading and writing none; by default "
+                            "they are kept in build/drive-cache/, keyed by the settings and the generator's "
+                            "source, and replayed by the next drive with the same settings (the same sequences, "
+                            "without stepping the spec through every call to steer them)")
     drive.add_argument("--timeout", type=_positive_seconds, default=5.0, metavar="SECONDS",
                        help="per-request time limit (default 5)")
     drive.add_argument("--out", default=None, metavar="FILE",
@@ -498,7 +503,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     import time
 
     from opsref import junit
-    from opsref.conformance import check, drive
+    from opsref.conformance import check, drive, tape_cache
     from opsref.conformance.process import Implementation, ImplementationFailed
     from opsref.conformance.trace import Header, write
 
@@ -528,7 +533,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         with Implementation(command, args.timeout) as impl:
             if args.mode == "random":
                 result = drive.drive_random(impl, args.profile, args.runs, depth, id_count, args.seed, progress,
-                                            args.machine, plan, reached)
+                                            args.machine, plan, reached,
+                                            cache=None if args.no_cache else tape_cache.DEFAULT_FOLDER)
             else:
                 result = drive.drive_exhaustive(impl, args.profile, depth, id_count, progress, name=args.machine,
                                                 plan=plan, prune=not args.no_prune)
