@@ -57,6 +57,7 @@ class Implementation:
         self._deadline = 0.0
         self._waited = False        # verify_quiet has waited its grace once
         self._ended_output = False  # its stdout reached its end
+        self._failed = False        # a failure was reported: `close` does not wait for it to exit
         self._stderr = tempfile.TemporaryFile()
         try:
             # its own process group, so that everything it starts (a wrapper script's child,
@@ -83,8 +84,8 @@ class Implementation:
             self._stdin.close()
         except OSError:
             pass
-        try:
-            self._proc.wait(timeout=2)
+        try:  # end of input means exit: a moment to do so, unless it already failed (hung, say)
+            self._proc.wait(timeout=0 if self._failed else 2)
         except subprocess.TimeoutExpired:
             pass
         self._end_group()
@@ -109,6 +110,7 @@ class Implementation:
         return "\n".join("    " + (line if len(line) <= width else "…" + line[-width:]) for line in text[-lines:])
 
     def _fail(self, message: str) -> ImplementationFailed:
+        self._failed = True
         tail = self.stderr_tail()
         return ImplementationFailed(message + (f"\n  its stderr ends with:\n{tail}" if tail else ""))
 
