@@ -42,7 +42,7 @@ from opsref.conformance import tape_cache
 from opsref.conformance.calls import CONFIGS, Call, ProtocolConfig, RegistryConfig, alphabet, ids_in
 from opsref.conformance.jsonline import Json, JsonObject
 from opsref.conformance.actions import ActionOracle
-from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, agrees
+from opsref.conformance.oracle import READS, Oracle, Result, SpecOracle, agrees, spec_value
 from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.conformance.process import Implementation, ImplementationFailed
 from opsref.conformance.trace import Event
@@ -279,6 +279,15 @@ def _phase(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> tuple[str
     return tuple(out) or ("-",)
 
 
+def _action_cell(oracle: ActionOracle, call: Call, params: dict[str, Value], id_args: frozenset[str]) -> Cell:
+    """`step_cell` on an action machine's guide, the call's arguments already spec values:
+    the action applied in place and its refusing guard read off the result, which is what
+    `call` and `ruling` say, without the answer and the record a guide never reads."""
+    phase = _phase(oracle, call, id_args)
+    refused = oracle.compiled.apply(oracle.state, call[0], params)
+    return (call[0], "ok" if refused is None else refused.name, phase)
+
+
 def step_cell(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> Cell:
     """Make `call` on `oracle` and return the cell it covered."""
     phase = _phase(oracle, call, id_args)
@@ -436,6 +445,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     afterwards unless they cover something new."""
     proto = plan.proto
     calls = [c for c in plan.alphabet(ids) if c[0] not in proto.reads]
+    params = {id(c): {k: spec_value(v) for k, v in c[1].items()} for c in calls}
     id_args = proto.id_args()
     known: dict[ConfiguredKey, list[tuple[Call, Cell, ConfiguredKey]]] = {}  # state -> (call, cell, next state)
     entered: set[ConfiguredKey] = set()
@@ -443,6 +453,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     while True:
         config = rng.choice(plan.configs)
         guide = _guide(proto, config)
+        assert isinstance(guide, ActionOracle)  # the machines without registrations speak the action protocol
         sequence: list[Call] = []
         for _ in range(depth):
             key = (config, state_key(guide))
@@ -453,7 +464,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                 options = []
                 after = guide.clone()
                 for call in calls:
-                    cell = step_cell(after, call, id_args)  # a refusal changes nothing: it stays in `key`
+                    cell = _action_cell(after, call, params[id(call)], id_args)  # a refusal changes nothing
                     options.append((call, cell, key if cell[1] != "ok" else (config, state_key(after))))
                     if cell[1] == "ok":
                         after = guide.clone()
@@ -474,7 +485,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
             pool = next(p for p in pools if p)
             name = rng.choice(sorted({o[0][0] for o in pool}))
             call = rng.choice([o for o in pool if o[0][0] == name])[0]
-            reached.add(step_cell(guide, call, id_args))
+            reached.add(_action_cell(guide, call, params[id(call)], id_args))
             sequence.append(call)
         yield config, sequence
 
