@@ -171,7 +171,7 @@ bench: $(STAMP)  ## benchmarks: prove time, registry cycles and contention, chec
 	$(BIN)/python bench/drive_rate.py
 	$(BIN)/python bench/drive_coverage.py
 	$(BIN)/python bench/simulate_rate.py
-	$(BIN)/python bench/contracts_paths.py
+	$(BIN)/python bench/contracts_paths.py $(CROSSHAIR_OPTS)
 	@if [ -x $(QUINT) ]; then $(BIN)/python bench/quint_vs_simulate.py; else echo "bench/quint_vs_simulate.py skipped: run make quint first (it installs Quint)"; fi
 
 SOAK_OPTS ?= --seconds 30 --threads 16 --loops 3

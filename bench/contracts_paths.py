@@ -2,14 +2,16 @@
 against `crosshair check`'s one search per condition, on every contract of the registry and
 the spec model. Figures go in the README.
 
-Both runs use `make contracts`' options with `--verbose`, and each search's paths are read
-off it as the sequence of verification statuses its iterations end with. For each function
+Both runs use `make contracts`' options, given as arguments (`make bench` passes
+CROSSHAIR_OPTS), with `--verbose`; each search's paths are read off it as the sequence of
+verification statuses its iterations end with. For each function
 it prints the paths of its searches per condition (fewest, most) and of its one search,
 and whether every search per condition walked a prefix of the paths the one search walked
 (the same paths in the same order, so every condition was evaluated on every path it was
-evaluated on before). Where a condition branches on its own, the searches alone part ways
-with each other too, and the one search walks yet other paths. It exits 1 when a
-function's one search walked fewer paths than one of its searches alone.
+evaluated on before). Where not, it says from which path on the one search walks others,
+and whether the searches alone already part ways with each other there (a function whose
+conditions branch on their own). It exits 1 when a function's one search walked fewer
+paths than one of its searches alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-OPTIONS = ["--analysis_kind", "PEP316", "--per_condition_timeout", "1", "--per_path_timeout", "0.5", "--verbose"]
+USAGE = "usage: python bench/contracts_paths.py CROSSHAIR_OPTIONS (make bench passes make contracts' CROSSHAIR_OPTS)"
 TARGETS = ["opsref.impl.registry", "opsref.spec.model"]
 
 SEARCH = re.compile(r'Analyzing postcondition: " ?(.*?) ?"$')
@@ -55,10 +57,14 @@ def searches(started: tuple[subprocess.Popen[str], IO[str]]) -> list[tuple[str, 
 
 
 def main() -> int:
+    if len(sys.argv) < 2:
+        print(USAGE, file=sys.stderr)
+        return 2
+    options = [*sys.argv[1:], "--verbose"]
     # side by side, one per core: the budgets are CPU seconds (process_time), not wall
     started = time.perf_counter()
-    alone = start([str(BIN / "crosshair"), "check", *OPTIONS, *TARGETS])
-    together = start([sys.executable, "-m", "tests.contracts_check", *OPTIONS, *TARGETS])
+    alone = start([str(BIN / "crosshair"), "check", *options, *TARGETS])
+    together = start([sys.executable, "-m", "tests.contracts_check", *options, *TARGETS])
     per_function = searches(together)
     t1 = time.perf_counter()
     per_condition = searches(alone)

@@ -134,16 +134,15 @@ class Implementation:
         request is written alone, as a lone request always was)."""
         if self._unwritable is not None:
             return
-        lines = []
-        while self._queued and (not self._in_flight or self._in_flight_bytes + len(self._queued[0][1]) <= WINDOW):
-            call, line = self._queued.popleft()
-            lines.append(line)
-            self._in_flight.append((call, len(line)))
-            self._in_flight_bytes += len(line)
-        if not lines:
+        batch: list[tuple[str, bytes]] = []
+        size = self._in_flight_bytes
+        while self._queued and ((not self._in_flight and not batch) or size + len(self._queued[0][1]) <= WINDOW):
+            batch.append(self._queued.popleft())
+            size += len(batch[-1][1])
+        if not batch:
             return
         try:
-            self._stdin.write(b"".join(lines))
+            self._stdin.write(b"".join(line for _, line in batch))
             self._stdin.flush()
         except (BrokenPipeError, OSError):
             # answers to earlier requests may still be waiting in its stdout: they are read
@@ -152,14 +151,14 @@ class Implementation:
                 code = self._proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 code = None
-            first = self._answered + len(self._in_flight) - len(lines) + 1
             self._unwritable = self._fail(
                 (f"the implementation exited (status {code})" if code is not None else
-                 "the implementation closed its stdin") + f" before request {first}: {self._in_flight[-len(lines)][0]}")
-            for _ in lines:
-                self._in_flight.pop()
+                 "the implementation closed its stdin")
+                + f" before request {self._answered + len(self._in_flight) + 1}: {batch[0][0]}")
             return
-        self.requests += len(lines)
+        self._in_flight.extend((call, len(line)) for call, line in batch)
+        self._in_flight_bytes = size
+        self.requests += len(batch)
 
     def receive(self) -> JsonObject:
         """The validated answer to the oldest request not answered yet."""

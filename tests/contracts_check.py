@@ -6,10 +6,11 @@ and its search is deterministic: the eight searches of `register_operation` (six
 invariants, two postconditions) walk the same paths in the same order (`--verbose` shows
 the same verification status at every iteration of each). Here one search per function
 checks all of its conditions on every path it walks, with twice the budget of one search
-(`SEARCH_BUDGET`): for 24 of the 25 functions (23 in another run) it first walks the very
-paths each search alone walked, then more; where a function's conditions branch on their
-own, its searches alone part ways with each other too, and the one search walks more paths
-than any of them. `bench/contracts_paths.py` measures that; 157 searches become 25.
+(`SEARCH_BUDGET`): for 22 to 24 of the 25 functions (three runs) it first walks the very
+paths each search alone walked, then more; elsewhere it leaves their paths late, or where
+a function's conditions branch on their own, its searches alone part ways with each other
+too. It always walks more paths than any of them. `bench/contracts_paths.py` measures
+that; 157 searches become 25.
 
 A condition found false is reported at its own line, in CrossHair's words, as
 `crosshair check` reports it. On one path, only the first false condition is reported
