@@ -47,7 +47,7 @@ from opsref.conformance.protocol import MachineProtocol, protocol
 from opsref.conformance.process import Implementation, ImplementationFailed
 from opsref.conformance.trace import Event
 from opsref.spec.machine import Machine
-from opsref.spec.model import Value
+from opsref.spec.model import State, Value
 from opsref.spec.ops_lifecycle import KIND
 
 
@@ -262,35 +262,52 @@ class Plan:
 Cell = tuple[str, str, tuple[str, ...]]
 
 
-def _phase(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> tuple[str, ...]:
-    """The machine's phase fields (`Machine.phases`) as the call finds them: a global as it
-    is, a per-id field at each id the call names (for a list of ids, the set of its phases)."""
-    machine, state = oracle.machine, oracle.state
-    out: list[str] = []
+#: where a call finds its phase: per phase field, the global (no ids), or the ids the call
+#: names, and whether they are a list (whose phase is the set of theirs)
+PhaseReads = tuple[tuple[str, tuple[str, ...] | None, bool], ...]
+
+
+def _phase_reads(machine: Machine, call: Call, id_args: frozenset[str]) -> PhaseReads:
+    """The machine's phase fields (`Machine.phases`) as `call` reads them: a global as it
+    is, a per-id field at each id the call names (for a list of ids, the set of its phases).
+    They depend on the call alone, so a guide works them out once per call."""
+    out: list[tuple[str, tuple[str, ...] | None, bool]] = []
     for name in machine.phases:
         if machine.field(name).key is None:
-            out.append(str(state.get(machine, name)))
+            out.append((name, None, False))
             continue
         for arg, value in call[1].items():
-            if arg in id_args and isinstance(value, list):
-                out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in ids_in(value)})) + "}")
-            elif arg in id_args:
-                out.append(str(state.get(machine, name, str(value))))
+            if arg in id_args:
+                listed = isinstance(value, list)
+                out.append((name, tuple(ids_in(value)) if listed else (str(value),), listed))
+    return tuple(out)
+
+
+def _phase(machine: Machine, state: State, reads: PhaseReads) -> tuple[str, ...]:
+    out: list[str] = []
+    for name, keys, listed in reads:
+        if keys is None:
+            out.append(str(state.get(machine, name)))
+        elif listed:
+            out.append("{" + ",".join(sorted({str(state.get(machine, name, one)) for one in keys})) + "}")
+        else:
+            out.append(str(state.get(machine, name, keys[0])))
     return tuple(out) or ("-",)
 
 
-def _action_cell(oracle: ActionOracle, call: Call, params: dict[str, Value], id_args: frozenset[str]) -> Cell:
-    """`step_cell` on an action machine's guide, the call's arguments already spec values:
-    the action applied in place and its refusing guard read off the result, which is what
-    `call` and `ruling` say, without the answer and the record a guide never reads."""
-    phase = _phase(oracle, call, id_args)
+def _action_cell(oracle: ActionOracle, call: Call, params: dict[str, Value], reads: PhaseReads) -> Cell:
+    """`step_cell` on an action machine's guide, the call's arguments already spec values
+    and its phase reads worked out: the action applied in place and its refusing guard
+    read off the result, which is what `call` and `ruling` say, without the answer and the
+    record a guide never reads."""
+    phase = _phase(oracle.machine, oracle.state, reads)
     refused = oracle.compiled.apply(oracle.state, call[0], params)
     return (call[0], "ok" if refused is None else refused.name, phase)
 
 
 def step_cell(oracle: SpecOracle, call: Call, id_args: frozenset[str]) -> Cell:
     """Make `call` on `oracle` and return the cell it covered."""
-    phase = _phase(oracle, call, id_args)
+    phase = _phase(oracle.machine, oracle.state, _phase_reads(oracle.machine, call, id_args))
     oracle.call(*call)
     refused = next((g.name for _, g in oracle.ruling.steps if g is not None), "ok")
     return (call[0], refused, phase)
@@ -447,6 +464,7 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
     calls = [c for c in plan.alphabet(ids) if c[0] not in proto.reads]
     params = {id(c): {k: spec_value(v) for k, v in c[1].items()} for c in calls}
     id_args = proto.id_args()
+    reads: dict[int, PhaseReads] = {}  # by call, once the first guide gives the machine
     known: dict[ConfiguredKey, list[tuple[Call, Cell, ConfiguredKey]]] = {}  # state -> (call, cell, next state)
     entered: set[ConfiguredKey] = set()
     dead: set[ConfiguredKey] = set()  # states in which the spec accepts nothing
@@ -454,6 +472,8 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
         config = rng.choice(plan.configs)
         guide = _guide(proto, config)
         assert isinstance(guide, ActionOracle)  # the machines without registrations speak the action protocol
+        if not reads:
+            reads = {id(c): _phase_reads(guide.machine, c, id_args) for c in calls}
         sequence: list[Call] = []
         for _ in range(depth):
             key = (config, state_key(guide))
@@ -464,10 +484,9 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                 options = []
                 after = guide.clone()
                 for call in calls:
-                    cell = _action_cell(after, call, params[id(call)], id_args)  # a refusal changes nothing
-                    options.append((call, cell, key if cell[1] != "ok" else (config, state_key(after))))
-                    if cell[1] == "ok":
-                        after = guide.clone()
+                    cell = _action_cell(after, call, params[id(call)], reads[id(call)])  # a refusal changes nothing
+                    options.append((call, cell, key if cell[1] != "ok" else
+                                    (config, _successor_key(after.state, guide.state, key[1]))))
                 known[key] = options
             options = known[key]
             accepted = [o for o in options if o[1][1] == "ok"]
@@ -478,14 +497,13 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                     break
             roll = rng.random()
             pools = [[o for o in options if o[1] not in reached] if roll < 0.4 else [],
-                     [o for o in lively if o[2] in known and any(c not in reached for _, c, _ in known[o[2]])]
-                     if roll < 0.65 else [],
+                     [o for o in lively if o[2] in known and any(c not in reached for _, c, _ in known[o[2]])] if roll < 0.65 else [],
                      [o for o in lively if o[2] not in entered] if roll < 0.85 else [],
                      lively if roll < 0.95 else [], options]
             pool = next(p for p in pools if p)
             name = rng.choice(sorted({o[0][0] for o in pool}))
             call = rng.choice([o for o in pool if o[0][0] == name])[0]
-            reached.add(_action_cell(guide, call, params[id(call)], id_args))
+            reached.add(_action_cell(guide, call, params[id(call)], reads[id(call)]))
             sequence.append(call)
         yield config, sequence
 
@@ -633,6 +651,24 @@ def state_key(oracle: SpecOracle) -> StateKey:
     every copy and step), so the fields need no set, only each map's entries do."""
     s = oracle.state
     return tuple(s.globals.values()), tuple(frozenset(m.items()) for m in s.maps.values())
+
+
+def _successor_key(after: State, base: State, base_key: StateKey) -> StateKey:
+    """`state_key` of `after`, which one accepted call made from a copy of `base`, and
+    `after` put back to `base`. A call writes one or two fields, so the maps it left
+    equal to base's keep base's entry sets, and only the changed ones are copied back:
+    cheaper than a fresh copy and a whole key for each of the alphabet's accepted calls."""
+    globals_ = tuple(after.globals.values())
+    if globals_ != base_key[0]:
+        after.globals = dict(base.globals)
+    maps = []
+    for (name, entries), kept, kept_set in zip(after.maps.items(), base.maps.values(), base_key[1]):
+        if entries == kept:
+            maps.append(kept_set)
+        else:
+            maps.append(frozenset(entries.items()))
+            after.maps[name] = dict(kept)
+    return globals_, tuple(maps)
 
 
 def drive_exhaustive(impl: Endpoint, profile: str, depth: int | None, id_count: int,

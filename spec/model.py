@@ -8,7 +8,7 @@ A rejected action is an explicit `Rejected` (guard and error), never an exceptio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.terms import (
@@ -82,6 +82,7 @@ class Env:
     params: Mapping[str, Value]
     bound: dict[str, Value]
     action: str | None
+    universe: list[str] | None = None  # see _universe
 
 
 def evaluate(
@@ -98,6 +99,12 @@ def evaluate(
 
 
 def _universe(env: Env) -> list[str]:
+    """The ids a quantifier ranges over: every id the states, parameters and bound
+    variables mention, then `FRESH_ID`. A quantifier binds only ids of this list (or a
+    range's integers), so it is the same for every quantifier of one evaluation and is
+    computed once per `Env`."""
+    if env.universe is not None:
+        return env.universe
     ids = env.cur.ids()
     if env.pre is not None:
         ids |= env.pre.ids()
@@ -107,52 +114,49 @@ def _universe(env: Env) -> list[str]:
     for p, v in env.params.items():
         if isinstance(v, str):
             ids.add(v)
-    return sorted(ids, key=str) + [FRESH_ID]
+    env.universe = sorted(ids, key=str) + [FRESH_ID]
+    return env.universe
 
 
 def _eval(t: Term, env: Env) -> Value:
-    # the most frequent nodes first: an operator, a field read, a literal
-    if isinstance(t, Apply):
-        return _apply(t, env)
-    if isinstance(t, Read):
-        state = env.pre if t.state == PRE else env.cur
-        if state is None:
-            raise SpecError(f"pre-state read of {t.field} outside a step formula")
-        key = None if t.key is None else _eval(t.key, env)
-        return state.get(env.machine, t.field, key)
-    if isinstance(t, Lit):
-        return t.value
-    if isinstance(t, Param):
-        try:
-            return env.params[t.name]
-        except KeyError:
-            raise SpecError(f"missing parameter {t.name!r}") from None
-    if isinstance(t, Var):
-        return env.bound[t.name]
-    if isinstance(t, Contains):
-        coll = _eval(t.collection, env)
-        if not isinstance(coll, frozenset):
-            raise SpecError(f"membership in a non-set {coll!r}")
-        return _eval(t.element, env) in coll
-    if isinstance(t, ActionIs):
-        return env.action == t.action
-    if isinstance(t, Use):
-        return _eval(t.expansion, env)
-    if isinstance(t, Quant) and t.kind == "the":
-        saved_the = env.bound.get(t.var.name)
-        found: Value = ""
-        for ident in _universe(env):
-            env.bound[t.var.name] = ident
-            if ident != FRESH_ID and _eval(t.body, env) is True:
-                found = ident
-                break
-        env.bound.pop(t.var.name, None)
-        if saved_the is not None:
-            env.bound[t.var.name] = saved_the
-        return found
-    if isinstance(t, Quant):
+    rule = _RULES.get(type(t))
+    if rule is None:
+        raise SpecError(f"unknown term {t!r}")
+    return rule(t, env)
+
+
+def _read(t: Read, env: Env) -> Value:
+    state = env.pre if t.state == PRE else env.cur
+    if state is None:
+        raise SpecError(f"pre-state read of {t.field} outside a step formula")
+    key = None if t.key is None else _eval(t.key, env)
+    return state.get(env.machine, t.field, key)
+
+
+def _param(t: Param, env: Env) -> Value:
+    try:
+        return env.params[t.name]
+    except KeyError:
+        raise SpecError(f"missing parameter {t.name!r}") from None
+
+
+def _contains(t: Contains, env: Env) -> Value:
+    coll = _eval(t.collection, env)
+    if not isinstance(coll, frozenset):
+        raise SpecError(f"membership in a non-set {coll!r}")
+    return _eval(t.element, env) in coll
+
+
+def _quant(t: Quant, env: Env) -> Value:
+    saved = env.bound.get(t.var.name)
+    try:
+        if t.kind == "the":
+            for ident in _universe(env):
+                env.bound[t.var.name] = ident
+                if ident != FRESH_ID and _eval(t.body, env) is True:
+                    return ident
+            return ""
         results = []
-        saved = env.bound.get(t.var.name)
         for ident in _universe(env):
             env.bound[t.var.name] = ident
             results.append(_eval(t.body, env) is True)
@@ -160,34 +164,36 @@ def _eval(t: Term, env: Env) -> Value:
                 break
             if t.kind == "exists" and results[-1]:
                 break
+    finally:
         if saved is None:
             env.bound.pop(t.var.name, None)
         else:
             env.bound[t.var.name] = saved
-        if t.kind == "forall":
-            return all(results)
-        if t.kind == "exists":
-            return any(results)
-        if results and results[-1]:  # the fresh id sorts last: the set would be infinite
-            raise SpecError("card over a predicate that holds for never-mentioned ids")
-        return sum(results)
-    if isinstance(t, Range):
-        lo, hi = _eval(t.lo, env), _eval(t.hi, env)
-        if not (isinstance(lo, int) and isinstance(hi, int)):
-            raise SpecError(f"range bounds must be integers, got {lo!r} and {hi!r}")
-        saved_value = env.bound.get(t.var.name)
-        ok = True
+    if t.kind == "forall":
+        return all(results)
+    if t.kind == "exists":
+        return any(results)
+    if results and results[-1]:  # the fresh id sorts last: the set would be infinite
+        raise SpecError("card over a predicate that holds for never-mentioned ids")
+    return sum(results)
+
+
+def _range(t: Range, env: Env) -> Value:
+    lo, hi = _eval(t.lo, env), _eval(t.hi, env)
+    if not (isinstance(lo, int) and isinstance(hi, int)):
+        raise SpecError(f"range bounds must be integers, got {lo!r} and {hi!r}")
+    saved = env.bound.get(t.var.name)
+    try:
         for index in range(lo + 1, hi + 1):
             env.bound[t.var.name] = index
             if _eval(t.body, env) is not True:
-                ok = False
-                break
-        if saved_value is None:
+                return False
+        return True
+    finally:
+        if saved is None:
             env.bound.pop(t.var.name, None)
         else:
-            env.bound[t.var.name] = saved_value
-        return ok
-    raise SpecError(f"unknown term {t!r}")
+            env.bound[t.var.name] = saved
 
 
 def _apply(t: Apply, env: Env) -> Value:
@@ -229,6 +235,16 @@ def _apply(t: Apply, env: Env) -> Value:
     if op == "add":
         return sum(v for v in vals if isinstance(v, int))
     raise SpecError(f"unknown operator {op}")
+
+
+#: how each kind of term is evaluated (a table, not a chain of isinstance tests: the
+#: interpreter evaluates millions of nodes in the tests that hold the compiled model to it)
+_RULES: dict[type, Callable[[Any, Env], Value]] = {
+    Apply: _apply, Read: _read, Lit: lambda t, env: t.value, Param: _param,
+    Var: lambda t, env: env.bound[t.name], Contains: _contains,
+    ActionIs: lambda t, env: env.action == t.action, Use: lambda t, env: _eval(t.expansion, env),
+    Quant: _quant, Range: _range,
+}
 
 
 # --------------------------------------------------------------------------- steps
