@@ -61,6 +61,36 @@ def _fresh_counted() -> bool:
     raise SpecError("card over a predicate that holds for never-mentioned ids")
 
 
+def _antecedent_first(t: Quant) -> Quant:
+    """`forall v. forall w.. (A and B) -> C` as `forall v. A -> forall w.. B -> C`, where
+    A, the leading conjuncts of the antecedent, reads none of the inner variables w..: the
+    inner loops then run only for the v that satisfy A (for any other v the implication
+    holds whatever w.. are), and A is evaluated once per v instead of once per (v, w..).
+    Only leading conjuncts, so that what is still evaluated is evaluated in the
+    interpreter's order. Anything else is returned as it is."""
+    inner: list[Quant] = []
+    body = t.body
+    while t.kind == "forall" and isinstance(body, Quant) and body.kind == "forall":
+        inner.append(body)
+        body = body.body
+    if not inner or not (isinstance(body, Apply) and body.op == "implies"):
+        return t
+    antecedent, consequent = body.args
+    conjuncts = antecedent.args if isinstance(antecedent, Apply) and antecedent.op == "and" else (antecedent,)
+    names = {q.var.name for q in inner}
+    n = 0
+    while n < len(conjuncts) and not any(isinstance(x, Var) and x.name in names for x in walk(expand(conjuncts[n]))):
+        n += 1
+    if n == 0:
+        return t
+    rest = conjuncts[n:]
+    inside = consequent if not rest else Apply("implies", (rest[0] if len(rest) == 1 else Apply("and", rest), consequent))
+    for q in reversed(inner):
+        inside = Quant("forall", q.var, inside)
+    leading = conjuncts[0] if n == 1 else Apply("and", conjuncts[:n])
+    return Quant("forall", t.var, Apply("implies", (leading, inside)))
+
+
 class _Source:
     """Translates terms of one machine to Python expressions."""
 
@@ -165,10 +195,9 @@ class _Source:
 
     def quant(self, t: Quant) -> str:
         v = f"v_{t.var.name}"
-        body = t.body
         domain, anchored = self.domain(t)
         anchor = domain if anchored else None
-        b = self.expr(body)
+        b = self.expr(_antecedent_first(t).body)
         if t.kind == "forall":
             return f"all({b} for {v} in {domain})"
         if t.kind == "exists":
