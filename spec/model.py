@@ -8,7 +8,7 @@ A rejected action is an explicit `Rejected` (guard and error), never an exceptio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Union
+from typing import Callable, Mapping, Union
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.terms import (
@@ -72,6 +72,14 @@ def initial_state(machine: Machine, config: Mapping[str, Value]) -> State:
 
 
 # --------------------------------------------------------------------------- evaluation
+#
+# The meaning of a term is a function from an environment (states, parameters, bound
+# variables, the action) to a value, made from the meanings of its parts: one small
+# function per kind of term below. `evaluate` builds a term's meaning once and keeps it,
+# so the tests that hold the compiled model to this one (millions of nodes) do not pay
+# for walking the tree at every node. Quantifiers range over every mentioned id.
+
+Meaning = Callable[["Env"], Value]
 
 
 @dataclass
@@ -95,7 +103,22 @@ def evaluate(
     bound: Mapping[str, Value] | None = None,
 ) -> Value:
     """The value of `term`; `bound` gives its free variables (by name)."""
-    return _eval(term, Env(machine, state, pre, params or {}, dict(bound or {}), action))
+    return meaning(term)(Env(machine, state, pre, params or {}, dict(bound or {}), action))
+
+
+_KEPT: dict[int, tuple[Term, Meaning]] = {}  # by the term's id, with the term (so the id stays its own)
+
+
+def meaning(t: Term) -> Meaning:
+    """The meaning of `t`, built once per term object."""
+    kept = _KEPT.get(id(t))
+    if kept is not None and kept[0] is t:
+        return kept[1]
+    if len(_KEPT) >= 100_000:
+        _KEPT.clear()
+    built = _meaning(t)
+    _KEPT[id(t)] = (t, built)
+    return built
 
 
 def _universe(env: Env) -> list[str]:
@@ -118,133 +141,190 @@ def _universe(env: Env) -> list[str]:
     return env.universe
 
 
-def _eval(t: Term, env: Env) -> Value:
-    rule = _RULES.get(type(t))
-    if rule is None:
-        raise SpecError(f"unknown term {t!r}")
-    return rule(t, env)
+def _failing(message: str) -> Meaning:
+    """A malformed term fails when it is evaluated, as a tree walk would find it."""
+    def fail(env: Env) -> Value:
+        raise SpecError(message)
+    return fail
 
 
-def _read(t: Read, env: Env) -> Value:
-    state = env.pre if t.state == PRE else env.cur
-    if state is None:
-        raise SpecError(f"pre-state read of {t.field} outside a step formula")
-    key = None if t.key is None else _eval(t.key, env)
-    return state.get(env.machine, t.field, key)
+def _meaning(t: Term) -> Meaning:
+    if isinstance(t, Lit):
+        value = t.value
+        return lambda env: value
+    if isinstance(t, Param):
+        return _param(t.name)
+    if isinstance(t, Var):
+        name = t.name
+        return lambda env: env.bound[name]
+    if isinstance(t, Read):
+        return _read(t)
+    if isinstance(t, Use):
+        return _meaning(t.expansion)
+    if isinstance(t, Apply):
+        return _apply(t)
+    if isinstance(t, Contains):
+        return _contains(_meaning(t.collection), _meaning(t.element))
+    if isinstance(t, ActionIs):
+        action = t.action
+        return lambda env: env.action == action
+    if isinstance(t, Quant):
+        return _quant(t.kind, t.var.name, _meaning(t.body))
+    if isinstance(t, Range):
+        return _range(t.var.name, _meaning(t.lo), _meaning(t.hi), _meaning(t.body))
+    return _failing(f"unknown term {t!r}")
 
 
-def _param(t: Param, env: Env) -> Value:
-    try:
-        return env.params[t.name]
-    except KeyError:
-        raise SpecError(f"missing parameter {t.name!r}") from None
+def _param(name: str) -> Meaning:
+    def param(env: Env) -> Value:
+        try:
+            return env.params[name]
+        except KeyError:
+            raise SpecError(f"missing parameter {name!r}") from None
+    return param
 
 
-def _contains(t: Contains, env: Env) -> Value:
-    coll = _eval(t.collection, env)
-    if not isinstance(coll, frozenset):
-        raise SpecError(f"membership in a non-set {coll!r}")
-    return _eval(t.element, env) in coll
+def _read(t: Read) -> Meaning:
+    field, in_pre = t.field, t.state == PRE
+
+    def state(env: Env) -> State:
+        s = env.pre if in_pre else env.cur
+        if s is None:
+            raise SpecError(f"pre-state read of {field} outside a step formula")
+        return s
+
+    if t.key is None:
+        return lambda env: state(env).globals[field]
+    key = _meaning(t.key)
+    return lambda env: state(env).maps[field].get(key(env), env.machine.defaults[field])
 
 
-def _quant(t: Quant, env: Env) -> Value:
-    saved = env.bound.get(t.var.name)
-    try:
-        if t.kind == "the":
-            for ident in _universe(env):
-                env.bound[t.var.name] = ident
-                if ident != FRESH_ID and _eval(t.body, env) is True:
-                    return ident
-            return ""
-        results = []
+def _contains(collection: Meaning, element: Meaning) -> Meaning:
+    def contains(env: Env) -> Value:
+        coll = collection(env)
+        if not isinstance(coll, frozenset):
+            raise SpecError(f"membership in a non-set {coll!r}")
+        return element(env) in coll
+    return contains
+
+
+def _binding(name: str, loop: Callable[[Env], Value]) -> Meaning:
+    """`loop` with the variable `name` bound by it, and put back as it was after."""
+    def bound(env: Env) -> Value:
+        saved = env.bound.get(name)
+        try:
+            return loop(env)
+        finally:
+            if saved is None:
+                env.bound.pop(name, None)
+            else:
+                env.bound[name] = saved
+    return bound
+
+
+def _quant(kind: str, name: str, body: Meaning) -> Meaning:
+    def forall(env: Env) -> Value:
         for ident in _universe(env):
-            env.bound[t.var.name] = ident
-            results.append(_eval(t.body, env) is True)
-            if t.kind == "forall" and not results[-1]:
-                break
-            if t.kind == "exists" and results[-1]:
-                break
-    finally:
-        if saved is None:
-            env.bound.pop(t.var.name, None)
-        else:
-            env.bound[t.var.name] = saved
-    if t.kind == "forall":
-        return all(results)
-    if t.kind == "exists":
-        return any(results)
-    if results and results[-1]:  # the fresh id sorts last: the set would be infinite
-        raise SpecError("card over a predicate that holds for never-mentioned ids")
-    return sum(results)
-
-
-def _range(t: Range, env: Env) -> Value:
-    lo, hi = _eval(t.lo, env), _eval(t.hi, env)
-    if not (isinstance(lo, int) and isinstance(hi, int)):
-        raise SpecError(f"range bounds must be integers, got {lo!r} and {hi!r}")
-    saved = env.bound.get(t.var.name)
-    try:
-        for index in range(lo + 1, hi + 1):
-            env.bound[t.var.name] = index
-            if _eval(t.body, env) is not True:
+            env.bound[name] = ident
+            if body(env) is not True:
                 return False
         return True
-    finally:
-        if saved is None:
-            env.bound.pop(t.var.name, None)
-        else:
-            env.bound[t.var.name] = saved
+
+    def exists(env: Env) -> Value:
+        for ident in _universe(env):
+            env.bound[name] = ident
+            if body(env) is True:
+                return True
+        return False
+
+    def the(env: Env) -> Value:
+        for ident in _universe(env):
+            env.bound[name] = ident
+            if ident != FRESH_ID and body(env) is True:
+                return ident
+        return ""
+
+    def card(env: Env) -> Value:
+        count = 0
+        for ident in _universe(env):
+            env.bound[name] = ident
+            if body(env) is True:
+                if ident == FRESH_ID:  # it stands for every never-mentioned id: the set would be infinite
+                    raise SpecError("card over a predicate that holds for never-mentioned ids")
+                count += 1
+        return count
+
+    return _binding(name, {"forall": forall, "exists": exists, "the": the}.get(kind, card))
 
 
-def _apply(t: Apply, env: Env) -> Value:
+def _range(name: str, lo: Meaning, hi: Meaning, body: Meaning) -> Meaning:
+    def bounds(env: Env) -> range:
+        low, high = lo(env), hi(env)
+        if not (isinstance(low, int) and isinstance(high, int)):
+            raise SpecError(f"range bounds must be integers, got {low!r} and {high!r}")
+        return range(low + 1, high + 1)
+
+    def every(env: Env) -> Value:
+        for index in bounds(env):
+            env.bound[name] = index
+            if body(env) is not True:
+                return False
+        return True
+    return _binding(name, every)
+
+
+def _apply(t: Apply) -> Meaning:
     op = t.op
     arity = OPERATORS.get(op)
     if arity is None:
-        raise SpecError(f"unknown operator {op}")
+        return _failing(f"unknown operator {op}")
     if arity >= 0 and len(t.args) != arity:
-        raise SpecError(f"{op} takes {arity} argument(s), got {len(t.args)}")
-    if op == "and":  # loops, not all()/any() over a generator: the interpreter's hottest lines
-        for a in t.args:
-            if _eval(a, env) is not True:
-                return False
-        return True
+        return _failing(f"{op} takes {arity} argument(s), got {len(t.args)}")
+    args = [_meaning(a) for a in t.args]
+    if op == "and":
+        def and_(env: Env) -> Value:
+            for a in args:
+                if a(env) is not True:
+                    return False
+            return True
+        return and_
     if op == "or":
-        for a in t.args:
-            if _eval(a, env) is True:
-                return True
-        return False
+        def or_(env: Env) -> Value:
+            for a in args:
+                if a(env) is True:
+                    return True
+            return False
+        return or_
     if op == "implies":
-        return (_eval(t.args[0], env) is not True) or _eval(t.args[1], env) is True
-    if op == "ite":
-        return _eval(t.args[1], env) if _eval(t.args[0], env) is True else _eval(t.args[2], env)
+        first, second = args
+        return lambda env: first(env) is not True or second(env) is True
     if op == "not":
-        return _eval(t.args[0], env) is not True
-    if op == "eq":  # the most frequent comparisons, without building the operand list
-        return _eval(t.args[0], env) == _eval(t.args[1], env)
+        only = args[0]
+        return lambda env: only(env) is not True
+    if op == "ite":
+        cond, then, other = args
+        return lambda env: then(env) if cond(env) is True else other(env)
+    if op == "eq":
+        left, right = args
+        return lambda env: left(env) == right(env)
     if op == "ne":
-        return _eval(t.args[0], env) != _eval(t.args[1], env)
-    vals = [_eval(a, env) for a in t.args]
-    if op == "key_before":
-        return key_before_value(vals[0], vals[1])
-    if op in ORDERED or op == "add":
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-            raise SpecError(f"{op} applied to non-integers {vals}")
-    if op in BINARY:
-        result: Value = BINARY[op](vals[0], vals[1])
-        return result
-    if op == "add":
-        return sum(v for v in vals if isinstance(v, int))
-    raise SpecError(f"unknown operator {op}")
+        left, right = args
+        return lambda env: left(env) != right(env)
 
-
-#: how each kind of term is evaluated (a table, not a chain of isinstance tests: the
-#: interpreter evaluates millions of nodes in the tests that hold the compiled model to it)
-_RULES: dict[type, Callable[[Any, Env], Value]] = {
-    Apply: _apply, Read: _read, Lit: lambda t, env: t.value, Param: _param,
-    Var: lambda t, env: env.bound[t.name], Contains: _contains,
-    ActionIs: lambda t, env: env.action == t.action, Use: lambda t, env: _eval(t.expansion, env),
-    Quant: _quant, Range: _range,
-}
+    def arithmetic(env: Env) -> Value:
+        vals = [a(env) for a in args]
+        if op == "key_before":
+            return key_before_value(vals[0], vals[1])
+        if op in ORDERED or op == "add":
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+                raise SpecError(f"{op} applied to non-integers {vals}")
+        if op in BINARY:
+            result: Value = BINARY[op](vals[0], vals[1])
+            return result
+        if op == "add":
+            return sum(v for v in vals if isinstance(v, int))
+        raise SpecError(f"unknown operator {op}")
+    return arithmetic
 
 
 # --------------------------------------------------------------------------- steps
@@ -312,10 +392,11 @@ def apply_effects(machine: Machine, action: Action, state: State, params: Mappin
             _write(machine, new, effect.field, key, evaluate(machine, effect.value, new, params))
         elif isinstance(effect, AssignAll):
             env = Env(machine, new, None, params, {}, None)
+            value_at = meaning(effect.value)
             updates = []
             for ident in _universe(env):
                 env.bound[effect.var.name] = ident
-                updates.append((ident, _eval(effect.value, env)))
+                updates.append((ident, value_at(env)))
             for ident, value in updates:
                 if ident == FRESH_ID:
                     if value != machine.field(effect.field).default.value:
@@ -360,10 +441,11 @@ def ranking_holds(machine: Machine, inv: Invariant, pre: State, post: State, par
     if evaluate(machine, r.same_episode, post, params, pre=pre) is not True:
         return True
     env = Env(machine, post, pre, params, {}, None)
+    pending = meaning(r.pending)
     for ident in _universe(env):
         env.bound[r.var.name] = ident
-        now = _eval(r.pending, env) is True
-        before = _eval(r.pending, Env(machine, pre, None, params, {r.var.name: ident}, None)) is True
+        now = pending(env) is True
+        before = pending(Env(machine, pre, None, params, {r.var.name: ident}, None)) is True
         if now and not before:
             return False
     return True
