@@ -126,7 +126,7 @@ _ABSENT = object()
 
 def _field(data: dict[str, object], name: str, kind: type[T], where: str) -> T:
     value = data.get(name, _ABSENT)
-    if _is(value, kind):  # the common case, before any error text is built
+    if type(value) is kind:  # the common case (`_is`, inline), before any error text is built
         return value
     return _typed(_get(data, name, where), kind, _at(where, name))
 
@@ -152,6 +152,8 @@ def _count(value: object, where: str, limit: int = MAX_INT) -> int:
 
 
 def _object(value: object, where: str) -> dict[str, object]:
+    if type(value) is dict:  # the common case, as in `_field`
+        return value
     obj: dict[str, object] = _typed(value, dict, where)
     return obj
 
@@ -161,12 +163,16 @@ def _array(value: object, where: str) -> list[object]:
     return items
 
 
+#: each enumeration's members by value (a lookup, cheaper than calling the class)
+_MEMBERS: dict[type, dict[str, object]] = {cls: {m.value: m for m in cls} for cls in (OperationKind, OperationStatus)}
+
+
 def _enum(cls: type[E], data: dict[str, object], name: str, where: str) -> E:
     value = _field(data, name, str, where)
-    try:
-        return cls(value)
-    except ValueError:
-        raise RecoveryError(_at(where, name), "known_value", f"unknown value {_show(value)}") from None
+    member = _MEMBERS[cls].get(value)
+    if member is None:
+        raise RecoveryError(_at(where, name), "known_value", f"unknown value {_show(value)}")
+    return member  # type: ignore[return-value]
 
 
 def _ids(value: object, where: str) -> list[str]:
