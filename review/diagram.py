@@ -20,6 +20,7 @@ does is listed, so no transition is lost.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import product
@@ -59,6 +60,7 @@ def _get_phase(machine: Machine, state: Any, phase: str) -> Any:
     return state.globals[phase] if f.key is None else state.maps[phase].get("x", f.default.value)
 
 
+@functools.lru_cache(maxsize=64)  # machines are immutable; the docs and their checks ask again
 def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str], list[str]], int]:
     """(phase before, phase after) -> actions, for `phase` of a one-id world, over every
     state reachable from Init (up to EXPLORE_DEPTH steps or EXPLORE_STATES states) and every
@@ -77,10 +79,10 @@ def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str],
         following = []
         for state in frontier:
             before = _get_phase(machine, state, phase)
+            after_state = state.copy()
             for action, params in choices:
-                after_state = state.copy()
                 if compiled.apply(after_state, action.name, params) is not None:
-                    continue
+                    continue  # refused: the copy is untouched, and serves the next choice
                 after = _get_phase(machine, after_state, phase)
                 if after != before and action.name not in edges[(str(before), str(after))]:
                     edges[(str(before), str(after))].append(action.name)
@@ -88,8 +90,9 @@ def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str],
                 if key not in seen:
                     seen.add(key)
                     following.append(after_state)
+                after_state = state.copy()
         frontier = following
-    return edges, depth
+    return dict(edges), depth
 
 
 @dataclass(frozen=True)
