@@ -22,8 +22,8 @@ from tests.spec_helpers import REFERENCE, with_guard
 OPSREF = str(Path(sys.executable).with_name("opsref"))
 
 
-def opsref(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([OPSREF, *args], capture_output=True, text=True, timeout=600)
+def opsref(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OPSREF, *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 #: the CLI's live reference run: the smallest machine, to a shallow depth. `make verify`
@@ -41,13 +41,20 @@ def reference_run() -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def seed_run() -> subprocess.CompletedProcess[str]:
+def seed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("seed")
+
+
+@pytest.fixture(scope="module")
+def seed_run(seed_folder: Path) -> subprocess.CompletedProcess[str]:
     """The smallest run that shows the seed's barrier counterexample: the registry's
-    barrier invariant under one configuration, to the depth its trace needs. What the
-    seed violates on every machine is read off the recorded reports
-    (tests/test_review.py), which `opsref docs --check` keeps current."""
+    barrier invariant under one configuration, to the depth its trace needs, its
+    counterexample also written as ITF (in `seed_folder`). What the seed violates on
+    every machine is read off the recorded reports (tests/test_review.py), which
+    `opsref docs --check` keeps current."""
     return opsref("prove", "--profile", "seed", "--json", "--quiet", "--no-cache", "--machine", "ops_lifecycle",
-                  "--invariant", "barrier_satisfaction", "--config", "mc1", "--depth", "6")
+                  "--invariant", "barrier_satisfaction", "--config", "mc1", "--depth", "6", "--itf", "itf",
+                  cwd=seed_folder)
 
 
 def obligations(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -125,6 +132,19 @@ def test_seed_barrier_counterexample_is_a_short_eviction_trace(seed_run: subproc
         assert final["wait_active"] is True
         evicted = [m for m in members if final["ops"][m].get("status", "absent") == "absent"]
         assert evicted, "a barrier member must have been evicted while the barrier waits"
+
+
+def test_the_seed_barrier_counterexample_is_written_as_itf_that_replays_on_the_spec(
+        seed_run: subprocess.CompletedProcess[str], seed_folder: Path) -> None:
+    assert seed_run.returncode == 1, seed_run.stdout + seed_run.stderr
+    written = sorted((seed_folder / "itf").glob("*.itf.json"))
+    assert [p.name for p in written] == ["ops_lifecycle.barrier_satisfaction.mc1.itf.json"]
+    states = json.loads(written[0].read_text(encoding="utf-8"))["states"]
+    assert len(states) == 6  # Init and the five steps of the barrier counterexample
+    replay = opsref("check", "--profile", "seed", str(written[0]), cwd=seed_folder)
+    assert replay.returncode == 1, replay.stdout + replay.stderr  # every state agrees; the last breaks the invariant
+    assert "agrees with the spec at every step" in replay.stdout
+    assert "the spec's state violates barrier_satisfaction" in replay.stdout
 
 
 def test_table_shows_counterexamples_in_domain_words() -> None:
