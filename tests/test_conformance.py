@@ -397,6 +397,13 @@ def test_vectors_cover_every_cell_of_the_matrix(corpora: Corpora) -> None:
     assert "complete_operation     NF         IT         ok         ok         IT" in corpora.stdout["reference"]
 
 
+def test_committed_seed_barrier_trace_is_the_generated_one(corpora: Corpora) -> None:
+    """The example trace in examples/traces is the seed corpus' barrier vector as generated today."""
+    generated = (corpora.seed / "decisions" / "barrier_survives_eviction.jsonl").read_text()
+    committed = ROOT / "examples" / "traces" / "seed_barrier_stuck.jsonl"
+    assert committed.read_text() == generated
+
+
 def test_vectors_are_deterministic_byte_for_byte(corpora: Corpora) -> None:
     first, second = tree(corpora.reference), tree(corpora.again)
     assert len(first) > 100 and "manifest.json" in first
