@@ -2,13 +2,13 @@
 
 `spec.model` is the definitional interpreter: short, obviously the meaning of a
 term. Checking a million-event trace or random-walking the machine with every
-invariant checked after every step needs more speed than a tree walk gives, so
+invariant checked after every step needs more speed than the interpreter gives, so
 this module translates the *same* terms once per machine into Python source
 (one function per action, per error payload and per invariant) and runs those.
 Nothing here is written per machine; the tests hold it to the interpreter's
 results on random walks (tests/test_compiled.py).
 
-Two things make it fast besides avoiding the tree walk:
+Two things make it fast besides running straight-line Python:
 
 * actions run **in place**: the guards are evaluated first, so a refused action
   leaves the state untouched, and the effects then mutate it in order, exactly

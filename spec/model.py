@@ -142,7 +142,8 @@ def _universe(env: Env) -> list[str]:
 
 
 def _failing(message: str) -> Meaning:
-    """A malformed term fails when it is evaluated, as a tree walk would find it."""
+    """A malformed term fails when it is evaluated, not when its meaning is built: a
+    part that is never evaluated, as in `or(true, bad)`, raises nothing."""
     def fail(env: Env) -> Value:
         raise SpecError(message)
     return fail

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from opsref.spec.model import Value, violated_invariants
+import pytest
+
+from opsref.spec.model import SpecError, Value, evaluate, initial_state, violated_invariants
+from opsref.spec.terms import FALSE, ID, TRUE, Apply, Param
 from tests.spec_helpers import REFERENCE, SEED, fresh, refusal, run
 
 MOB, TOOL = "mob_member_child", "background_tool_op"
@@ -154,3 +157,16 @@ def test_provisioning_failed_only_from_provisioning_in_the_reference() -> None:
     assert state.get(SEED, "status", "a") == "failed"
     r = refusal(SEED, state, *on("provisioning_failed", "a"))
     assert dict(r.fields)["action"] == "fail_operation"
+
+
+def test_a_malformed_term_fails_where_it_is_evaluated_and_only_there() -> None:
+    """Meanings are built once per term, but errors belong to evaluation: an unknown
+    operator or a missing parameter in a part never evaluated raises nothing."""
+    state = initial_state(REFERENCE, {})
+    bogus = Apply("bogus", ())
+    assert evaluate(REFERENCE, Apply("or", (TRUE, bogus)), state) is True
+    assert evaluate(REFERENCE, Apply("and", (FALSE, Param("missing", ID))), state) is False
+    with pytest.raises(SpecError, match="unknown operator bogus"):
+        evaluate(REFERENCE, Apply("or", (FALSE, bogus)), state)
+    with pytest.raises(SpecError, match="missing parameter 'missing'"):
+        evaluate(REFERENCE, Apply("and", (TRUE, Param("missing", ID))), state)
