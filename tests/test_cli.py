@@ -15,7 +15,8 @@ import pytest
 from opsref.proofs.bmc import bounded_check
 from opsref.spec.ops_lifecycle import CHECK_CONFIGS, build
 from opsref.spec.registry import MACHINES, build_all
-from opsref.proofs.report import MachineReport, Report, render_summary, render_table
+from opsref.proofs.report import MachineReport, Obligation, Report, render_summary, render_table
+from opsref.spec.machine import Machine
 from opsref.spec.terms import TRUE
 from tests.spec_helpers import REFERENCE, with_guard
 
@@ -147,9 +148,16 @@ def test_the_seed_barrier_counterexample_is_written_as_itf_that_replays_on_the_s
     assert "the spec's state violates barrier_satisfaction" in replay.stdout
 
 
-def test_table_shows_counterexamples_in_domain_words() -> None:
+@pytest.fixture(scope="module")
+def no_concurrency_limit() -> tuple[Machine, list[Obligation]]:
+    """The reference without its concurrency limit, checked to depth 3 under a limit of 2
+    (one BMC run, which both renderings below show)."""
     broken = with_guard(REFERENCE, "register_operation", "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
-    found = bounded_check(broken, depth=3, configs=(CHECK_CONFIGS[1],))
+    return broken, bounded_check(broken, depth=3, configs=(CHECK_CONFIGS[1],))
+
+
+def test_table_shows_counterexamples_in_domain_words(no_concurrency_limit: tuple[Machine, list[Obligation]]) -> None:
+    _, found = no_concurrency_limit
     text = render_table(Report("reference", [MachineReport("ops_lifecycle", found)], 1.0))
     assert "✗ active_count_consistency/bmc/mc1-limit2: violated" in text
     assert "shortest trace (3 steps) from Init, config max_completed=1, max_concurrent=2" in text
@@ -157,9 +165,9 @@ def test_table_shows_counterexamples_in_domain_words() -> None:
     assert "summary: " in text and " violated" in text
 
 
-def test_summary_is_a_line_per_invariant_and_every_failure_in_full() -> None:
-    broken = with_guard(REFERENCE, "register_operation", "within_concurrency_limit", lambda g: replace(g, holds=TRUE))
-    found = bounded_check(broken, depth=3, configs=(CHECK_CONFIGS[1],))
+def test_summary_is_a_line_per_invariant_and_every_failure_in_full(
+        no_concurrency_limit: tuple[Machine, list[Obligation]]) -> None:
+    broken, found = no_concurrency_limit
     text = render_summary(Report("reference", [MachineReport("ops_lifecycle", found)], 1.0))
     lines = text.splitlines()
     heading = next(line for line in lines if line.startswith("machine ops_lifecycle"))
