@@ -8,7 +8,7 @@ A rejected action is an explicit `Rejected` (guard and error), never an exceptio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
+from typing import Callable, Iterable, Mapping, Union
 
 from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Invariant, Machine
 from opsref.spec.terms import (
@@ -223,13 +223,21 @@ def _binding(name: str, loop: Callable[[Env], Value]) -> Meaning:
     return bound
 
 
-def _quant(kind: str, name: str, body: Meaning) -> Meaning:
-    def forall(env: Env) -> Value:
-        for ident in _universe(env):
-            env.bound[name] = ident
+def _every(name: str, domain: Callable[[Env], Iterable[Value]], body: Meaning) -> Meaning:
+    """Whether `body` holds with `name` bound to each value of `domain` (a quantifier's ids,
+    a range's integers)."""
+    def every(env: Env) -> Value:
+        for value in domain(env):
+            env.bound[name] = value
             if body(env) is not True:
                 return False
         return True
+    return _binding(name, every)
+
+
+def _quant(kind: str, name: str, body: Meaning) -> Meaning:
+    if kind == "forall":
+        return _every(name, _universe, body)
 
     def exists(env: Env) -> Value:
         for ident in _universe(env):
@@ -255,7 +263,7 @@ def _quant(kind: str, name: str, body: Meaning) -> Meaning:
                 count += 1
         return count
 
-    return _binding(name, {"forall": forall, "exists": exists, "the": the}.get(kind, card))
+    return _binding(name, {"exists": exists, "the": the}.get(kind, card))
 
 
 def _range(name: str, lo: Meaning, hi: Meaning, body: Meaning) -> Meaning:
@@ -264,14 +272,7 @@ def _range(name: str, lo: Meaning, hi: Meaning, body: Meaning) -> Meaning:
         if not (isinstance(low, int) and isinstance(high, int)):
             raise SpecError(f"range bounds must be integers, got {low!r} and {high!r}")
         return range(low + 1, high + 1)
-
-    def every(env: Env) -> Value:
-        for index in bounds(env):
-            env.bound[name] = index
-            if body(env) is not True:
-                return False
-        return True
-    return _binding(name, every)
+    return _every(name, bounds, body)
 
 
 def _apply(t: Apply) -> Meaning:
