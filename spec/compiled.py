@@ -91,6 +91,23 @@ def _antecedent_first(t: Quant) -> Quant:
     return Quant("forall", t.var, Apply("implies", (leading, inside)))
 
 
+def _plain(t: Term) -> bool:
+    """Made of reads, literals, parameters and variables only: pure and total."""
+    return all(isinstance(node, (Read, Lit, Param, Var)) for node in walk(expand(t)))
+
+
+def _mentions(t: Term, var: Var) -> bool:
+    return any(isinstance(node, Var) and node.name == var.name for node in walk(expand(t)))
+
+
+def _group(domain: Any, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
+    """The values of `domain` by `key`, each group in the domain's order (for `join`)."""
+    groups: dict[Any, list[Any]] = {}
+    for value in domain:
+        groups.setdefault(key(value), []).append(value)
+    return groups
+
+
 class _Source:
     """Translates terms of one machine to Python expressions."""
 
@@ -101,6 +118,7 @@ class _Source:
         self.defaults = machine.defaults
         self.constants: dict[str, object] = {}
         self.u = "U"  # the name of the universe function in the code being generated
+        self.joins: list[str] = []  # the names of the groups `join` made (one per join)
 
     # ------------------------------------------------------------ expressions
 
@@ -197,14 +215,48 @@ class _Source:
         v = f"v_{t.var.name}"
         domain, anchored = self.domain(t)
         anchor = domain if anchored else None
-        b = self.expr(_antecedent_first(t).body)
         if t.kind == "forall":
-            return f"all({b} for {v} in {domain})"
+            hoisted = _antecedent_first(t)
+            return self.join(hoisted, domain) or f"all({self.expr(hoisted.body)} for {v} in {domain})"
+        b = self.expr(t.body)
         if t.kind == "exists":
             return f"any({b} for {v} in {domain})"
         if anchor is not None:
             return f"sum(1 for {v} in {domain} if {b})"
         return f"sum(1 for {v} in {domain} if {b} and ({v} != FRESH or fresh_counted()))"
+
+    def join(self, t: Quant, domain: str) -> str | None:
+        """`forall v. [A ->] forall w. (.. and X = Y and ..) -> C`, where X reads no w and
+        Y no v, as a hash join: the w are grouped once by Y, and each v meets only the w
+        of its group X (for the others the antecedent is false). Both sides are reads,
+        literals or variables, so evaluating Y for every w first changes nothing. None
+        when `t` is not of that form."""
+        guard, inner = (t.body.args[0], t.body.args[1]) if isinstance(t.body, Apply) and t.body.op == "implies" \
+            else (None, t.body)
+        if not (isinstance(inner, Quant) and inner.kind == "forall"
+                and isinstance(inner.body, Apply) and inner.body.op == "implies"):
+            return None
+        antecedent = expand(inner.body.args[0])
+        conjuncts = antecedent.args if isinstance(antecedent, Apply) and antecedent.op == "and" else (antecedent,)
+        keys = []  # (X, Y)
+        for c in conjuncts:
+            if isinstance(c, Apply) and c.op == "eq":
+                for x, y in (c.args, c.args[::-1]):
+                    if _plain(x) and _plain(y) and not _mentions(x, inner.var) and _mentions(y, inner.var) \
+                            and not _mentions(y, t.var):
+                        keys.append((x, y))
+                        break
+        if not keys:
+            return None
+        index = f"J{len(self.joins)}"
+        self.joins.append(index)
+        w = f"v_{inner.var.name}"
+        key_of_w = "(" + ", ".join(self.expr(y) for _, y in keys) + ",)"
+        key_of_v = "(" + ", ".join(self.expr(x) for x, _ in keys) + ",)"
+        pairs = f"all({self.expr(inner.body)} for {w} in {index}.get({key_of_v}, ()))"
+        body = pairs if guard is None else f"((not {self.expr(guard)}) or {pairs})"
+        return (f"(lambda {index}: all({body} for v_{t.var.name} in {domain}))"
+                f"(GROUP({self.domain(inner)[0]}, lambda {w}: {key_of_w}))")
 
     # ------------------------------------------------------------ anchoring
 
@@ -517,7 +569,7 @@ def compile_machine(machine: Machine) -> Compiled:
     source = "\n\n".join(chunks) + "\n"
     namespace: dict[str, Any] = {"FRESH": FRESH_ID, "SpecError": SpecError, "universe": _universe,
                                  "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted,
-                                 "KEY_BEFORE": key_before_value, **src.constants}
+                                 "KEY_BEFORE": key_before_value, "GROUP": _group, **src.constants}
     exec(compile(source, f"<compiled {machine.name}/{machine.profile}>", "exec"), namespace)
     compiled = Compiled(
         machine, source,
@@ -1009,7 +1061,7 @@ def compile_walker(machine: Machine) -> Walker:
     source = "\n\n".join(chunks) + "\n"
     namespace: dict[str, Any] = {"FRESH": FRESH_ID, "SpecError": SpecError, "universe": _universe,
                                  "ID_MAPS": src.id_maps, "fresh_counted": _fresh_counted,
-                                 "KEY_BEFORE": key_before_value, "MISSING": MISSING, **src.constants}
+                                 "KEY_BEFORE": key_before_value, "GROUP": _group, "MISSING": MISSING, **src.constants}
     exec(compile(source, f"<walker {machine.name}/{machine.profile}>", "exec"), namespace)
     return Walker(machine, source, {a.name: namespace[f"walk_{index}"] for index, a in enumerate(machine.actions)},
                   gen.checks)

@@ -501,3 +501,30 @@ def test_a_machine_deadlocked_at_init_ends_its_walks_instead_of_restarting_forev
     result = simulate(stuck, 3, 50, 0)
     assert result.steps == 0 and result.violation is None
     assert result.runs == 3 and result.deadlocks == 3
+
+
+@pytest.mark.parametrize("profile", ["reference", "seed"])
+def test_a_joined_pairwise_invariant_gives_the_interpreters_verdict_on_states_that_break_it(profile: str) -> None:
+    """mob_adapter's `one_live_operation_per_child_session` (forall k. forall k2. live(k)
+    and live(k2) and the same child and registry -> k = k2) is compiled as a hash join
+    (`_Source.join`). Walks rarely break it, so here it meets random states, many of
+    which do, and its verdict must be the interpreter's on each."""
+    machine = REGISTRY["mob_adapter"](profile)
+    compiled = compile_machine(machine)
+    assert "GROUP(" in compiled.source  # the join is what this tests
+    rng = random.Random(9)
+    live = ["provisioning", "running", "retiring"]
+    choices: dict[str, list[Value]] = {"status": [*live, *live, *machine.field("status").sort.members],
+                                       "child": ["", "s1", "s2"], "reg": [0, 1, 2]}
+    broken = 0
+    for _ in range(400):
+        state = model.initial_state(machine, {})
+        for n in range(rng.randint(0, 6)):
+            for name, values in choices.items():
+                value = rng.choice(values)
+                if value != machine.defaults[name]:
+                    state.maps[name][f"op{n}"] = value
+        want = _names(model.violated_invariants(machine, state))
+        assert _names(compiled.violated(state)) == want, f"{state.maps}"
+        broken += "one_live_operation_per_child_session" in want
+    assert 50 < broken < 350, broken
