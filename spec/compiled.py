@@ -8,7 +8,7 @@ this module translates the *same* terms once per machine into Python source
 Nothing here is written per machine; the tests hold it to the interpreter's
 results on random walks (tests/test_compiled.py).
 
-Two things make it fast besides running straight-line Python:
+Three things make it fast besides running straight-line Python:
 
 * actions run **in place**: the guards are evaluated first, so a refused action
   leaves the state untouched, and the effects then mutate it in order, exactly
@@ -18,7 +18,11 @@ Two things make it fast besides running straight-line Python:
   the antecedent true, because an id whose entries are all default behaves like a
   never-mentioned one, for which the antecedent is false. The analysis below is
   syntactic and conservative; when it cannot anchor, the quantifier ranges over
-  every mentioned id plus the fresh one, as the interpreter does.
+  every mentioned id plus the fresh one, as the interpreter does;
+* a pair of nested foralls does not try **every pair**: the antecedent's leading
+  conjuncts that read only the outer variable are tested once per outer id
+  (`_antecedent_first`), and equalities between an expression of each variable
+  group the inner ids once, so that each outer id meets only its group (`join`).
 """
 
 from __future__ import annotations
