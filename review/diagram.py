@@ -24,7 +24,8 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import product
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from opsref.spec.compiled import compile_machine
 from opsref.spec.machine import Machine
@@ -61,7 +62,7 @@ def _get_phase(machine: Machine, state: Any, phase: str) -> Any:
 
 
 @functools.lru_cache(maxsize=64)  # machines are immutable; the docs and their checks ask again
-def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str], list[str]], int]:
+def reachable_moves(machine: Machine, phase: str) -> tuple[Mapping[tuple[str, str], tuple[str, ...]], int]:
     """(phase before, phase after) -> actions, for `phase` of a one-id world, over every
     state reachable from Init (up to EXPLORE_DEPTH steps or EXPLORE_STATES states) and every
     parameter choice from small domains: the diagram shows moves that happen, not what a
@@ -92,7 +93,7 @@ def reachable_moves(machine: Machine, phase: str) -> tuple[dict[tuple[str, str],
                     following.append(after_state)
                 after_state = state.copy()
         frontier = following
-    return dict(edges), depth
+    return MappingProxyType({pair: tuple(names) for pair, names in edges.items()}), depth  # kept: read-only
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,8 @@ def summarise(machine: Machine, phase: str) -> Diagram:
     cluster_of = {v: TERMINAL for v in terminal}
 
     sources_of: dict[tuple[str, str], set[str]] = defaultdict(set)   # (action, target) -> sources
-    for (src, dst), names in moves.items():
-        for name in names:
+    for (src, dst), actions in moves.items():
+        for name in actions:
             sources_of[(name, cluster_of.get(dst, dst))].add(src)
     pairs: dict[tuple[str, str], list[str]] = defaultdict(list)     # (drawn source, target) -> actions
     for (name, target), sources in sources_of.items():

@@ -123,33 +123,48 @@ def meaning(t: Term) -> Meaning:
 
 def _universe(env: Env) -> list[str]:
     """The ids a quantifier ranges over: every id the states, parameters and bound
-    variables mention, then `FRESH_ID`. A quantifier binds only ids of this list (or a
-    range's integers), so it is the same for every quantifier of one evaluation and is
-    computed once per `Env`."""
+    variables mention, then `FRESH_ID`. The states and parameters are those of the whole
+    evaluation, and a quantifier binds an id or a range an integer, so unless a bound
+    variable holds a set of ids (which a quantifier inside may shadow) it is the same for
+    every quantifier of one evaluation, and is kept in the `Env`."""
     if env.universe is not None:
         return env.universe
     ids = env.cur.ids()
     if env.pre is not None:
         ids |= env.pre.ids()
-    for v in list(env.params.values()) + list(env.bound.values()):
+    sets = [v for v in env.bound.values() if isinstance(v, frozenset)]
+    for v in [*env.params.values(), *sets]:
         if isinstance(v, frozenset):
             ids |= set(v)
     for p, v in env.params.items():
         if isinstance(v, str):
             ids.add(v)
-    env.universe = sorted(ids, key=str) + [FRESH_ID]
-    return env.universe
+    universe = sorted(ids, key=str) + [FRESH_ID]
+    if not sets:
+        env.universe = universe
+    return universe
 
 
 def _failing(message: str) -> Meaning:
     """A malformed term fails when it is evaluated, not when its meaning is built: a
     part that is never evaluated, as in `or(true, bad)`, raises nothing."""
+    return _raising(SpecError(message))
+
+
+def _raising(error: Exception) -> Meaning:
     def fail(env: Env) -> Value:
-        raise SpecError(message)
+        raise error
     return fail
 
 
 def _meaning(t: Term) -> Meaning:
+    try:
+        return _build(t)
+    except Exception as error:  # noqa: BLE001 - e.g. a use that captures a variable: raised where evaluated
+        return _raising(error)
+
+
+def _build(t: Term) -> Meaning:
     if isinstance(t, Lit):
         value = t.value
         return lambda env: value
@@ -254,13 +269,13 @@ def _quant(kind: str, name: str, body: Meaning) -> Meaning:
         return ""
 
     def card(env: Env) -> Value:
-        count = 0
+        count, holds = 0, False
         for ident in _universe(env):
             env.bound[name] = ident
-            if body(env) is True:
-                if ident == FRESH_ID:  # it stands for every never-mentioned id: the set would be infinite
-                    raise SpecError("card over a predicate that holds for never-mentioned ids")
-                count += 1
+            holds = body(env) is True
+            count += holds
+        if holds:  # at the fresh id, last: it stands for every never-mentioned id, an infinite set
+            raise SpecError("card over a predicate that holds for never-mentioned ids")
         return count
 
     return _binding(name, {"exists": exists, "the": the}.get(kind, card))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opsref.spec.model import SpecError, Value, evaluate, initial_state, violated_invariants
-from opsref.spec.terms import FALSE, ID, TRUE, Apply, Param
+from opsref.spec.terms import FALSE, ID, TRUE, Apply, Definition, Lit, Param, Quant, Var
 from tests.spec_helpers import REFERENCE, SEED, fresh, refusal, run
 
 MOB, TOOL = "mob_member_child", "background_tool_op"
@@ -170,3 +170,25 @@ def test_a_malformed_term_fails_where_it_is_evaluated_and_only_there() -> None:
         evaluate(REFERENCE, Apply("or", (FALSE, bogus)), state)
     with pytest.raises(SpecError, match="missing parameter 'missing'"):
         evaluate(REFERENCE, Apply("and", (TRUE, Param("missing", ID))), state)
+
+
+def test_a_bound_set_of_ids_is_in_the_universe_only_where_its_variable_is_not_shadowed() -> None:
+    """The universe is kept for a whole evaluation, except while a bound variable holds a
+    set of ids: a quantifier that rebinds that variable takes its ids out again."""
+    state = initial_state(REFERENCE, {})
+    s, y = Var("s"), Var("y")
+    avoids = Quant("forall", y, Apply("ne", (y, Lit("zz-a", ID))))  # every id but zz-a: false if zz-a is in it
+    given = {"s": frozenset({"zz-a"})}
+    assert evaluate(REFERENCE, avoids, state, bound=given) is False
+    assert evaluate(REFERENCE, Quant("exists", s, avoids), state, bound=given) is True
+    assert evaluate(REFERENCE, Apply("and", (Quant("exists", s, TRUE), avoids)), state, bound=given) is False
+
+
+def test_a_use_that_cannot_be_expanded_fails_only_where_it_is_evaluated() -> None:
+    x, y = Var("x"), Var("y")
+    some = Definition("some", (x,), Quant("exists", y, Apply("eq", (x, y))))
+    state = initial_state(REFERENCE, {})
+    captured = some(y)  # y would be captured by the definition's own quantifier
+    assert evaluate(REFERENCE, Apply("or", (TRUE, captured)), state) is True
+    with pytest.raises(ValueError):
+        evaluate(REFERENCE, Apply("or", (FALSE, captured)), state)
