@@ -497,7 +497,8 @@ def _guided_sequences(rng: random.Random, ids: list[str], depth: int, plan: Plan
                     break
             roll = rng.random()
             pools = [[o for o in options if o[1] not in reached] if roll < 0.4 else [],
-                     [o for o in lively if o[2] in known and any(c not in reached for _, c, _ in known[o[2]])] if roll < 0.65 else [],
+                     [o for o in lively if o[2] in known and any(c not in reached for _, c, _ in known[o[2]])]
+                     if roll < 0.65 else [],
                      [o for o in lively if o[2] not in entered] if roll < 0.85 else [],
                      lively if roll < 0.95 else [], options]
             pool = next(p for p in pools if p)

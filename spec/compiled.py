@@ -36,7 +36,7 @@ from opsref.spec.machine import Action, Assign, AssignAll, AssignAt, Guard, Inva
 from opsref.spec.model import FRESH_ID, Accepted, Rejected, SpecError, State, StepResult, Value
 from opsref.spec.terms import (
     BOOL, CUR, ID, PRE, ActionIs, Apply, Contains, Lit, Param, Quant, Range, Read, Term, Use, Var, at_pre, expand,
-    key_before_value, walk,
+    free_vars, key_before_value, walk,
 )
 
 ActionFn = Callable[[State, Mapping[str, Value]], "Guard | None"]
@@ -80,18 +80,18 @@ def _antecedent_first(t: Quant) -> Quant:
     if not inner or not (isinstance(body, Apply) and body.op == "implies"):
         return t
     antecedent, consequent = body.args
-    conjuncts = antecedent.args if isinstance(antecedent, Apply) and antecedent.op == "and" else (antecedent,)
-    names = {q.var.name for q in inner}
+    conjuncts = _conjuncts(antecedent)
     n = 0
-    while n < len(conjuncts) and not any(isinstance(x, Var) and x.name in names for x in walk(expand(conjuncts[n]))):
+    while n < len(conjuncts) and not any(_mentions(conjuncts[n], q.var) for q in inner):
         n += 1
     if n == 0:
         return t
     rest = conjuncts[n:]
-    inside = consequent if not rest else Apply("implies", (rest[0] if len(rest) == 1 else Apply("and", rest), consequent))
+    inside = consequent if not rest else Apply("implies", (rest[0] if len(rest) == 1 else Apply("and", tuple(rest)),
+                                                           consequent))
     for q in reversed(inner):
         inside = Quant("forall", q.var, inside)
-    leading = conjuncts[0] if n == 1 else Apply("and", conjuncts[:n])
+    leading = conjuncts[0] if n == 1 else Apply("and", tuple(conjuncts[:n]))
     return Quant("forall", t.var, Apply("implies", (leading, inside)))
 
 
@@ -101,7 +101,8 @@ def _plain(t: Term) -> bool:
 
 
 def _mentions(t: Term, var: Var) -> bool:
-    return any(isinstance(node, Var) and node.name == var.name for node in walk(expand(t)))
+    """`var` occurs free in `t`."""
+    return any(free.name == var.name for free in free_vars(t))
 
 
 def _group(domain: Any, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
@@ -122,7 +123,7 @@ class _Source:
         self.defaults = machine.defaults
         self.constants: dict[str, object] = {}
         self.u = "U"  # the name of the universe function in the code being generated
-        self.joins: list[str] = []  # the names of the groups `join` made (one per join)
+        self.joins = 0  # how many groups `join` has named (J0, J1, ..)
 
     # ------------------------------------------------------------ expressions
 
@@ -240,10 +241,8 @@ class _Source:
         if not (isinstance(inner, Quant) and inner.kind == "forall"
                 and isinstance(inner.body, Apply) and inner.body.op == "implies"):
             return None
-        antecedent = expand(inner.body.args[0])
-        conjuncts = antecedent.args if isinstance(antecedent, Apply) and antecedent.op == "and" else (antecedent,)
         keys = []  # (X, Y)
-        for c in conjuncts:
+        for c in _conjuncts(expand(inner.body.args[0])):
             if isinstance(c, Apply) and c.op == "eq":
                 for x, y in (c.args, c.args[::-1]):
                     if _plain(x) and _plain(y) and not _mentions(x, inner.var) and _mentions(y, inner.var) \
@@ -252,8 +251,8 @@ class _Source:
                         break
         if not keys:
             return None
-        index = f"J{len(self.joins)}"
-        self.joins.append(index)
+        index = f"J{self.joins}"
+        self.joins += 1
         w = f"v_{inner.var.name}"
         key_of_w = "(" + ", ".join(self.expr(y) for _, y in keys) + ",)"
         key_of_v = "(" + ", ".join(self.expr(x) for x, _ in keys) + ",)"
